@@ -1,0 +1,32 @@
+"""symgraph: a symbolic graph compiler. Build static graphs, differentiate them into new graphs, evaluate them.
+
+Conventionally imported as ``import symgraph as sg``.
+"""
+
+from symgraph.backends.numpy import evaluate
+from symgraph.dtypes import bool_, float32, float64, int32, int64
+from symgraph.errors import (
+    DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError,
+)
+from symgraph.graph import Node, constant, placeholder, toposort, variable
+from symgraph.ops import (
+    abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
+    greater, greater_equal, index, less, less_equal, log, log1p, matmul, max, maximum, mean, min, minimum, mul, neg,
+    not_equal, one_hot, pow, prod, reciprocal, relu, reshape, sigmoid, sign, sin, softplus, sqrt, square, squeeze,
+    stack, sub, sum, tanh, transpose, where,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Node", "constant", "variable", "placeholder", "evaluate", "toposort",
+    "float32", "float64", "int32", "int64", "bool_",
+    "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError",
+    "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
+    "sigmoid", "relu", "softplus", "floor", "ceil",
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "cast",
+    "sum", "mean", "max", "min", "prod", "argmax", "argmin",
+    "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
+    "one_hot",
+]

@@ -1,0 +1,151 @@
+"""The NumPy reference backend: runs a graph's schedule node by node with each op's ``compute``.
+
+It is the oracle other backends are tested against, so it favours clarity and strict checks over speed: every feed
+is validated, every result is checked against its node's static shape and dtype, and failures name the node.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from symgraph import dtypes
+from symgraph.errors import EvaluationError, FeedError, ShapeError, SymgraphError
+from symgraph.graph import Constant, Node, Placeholder, Variable, format_shape, toposort
+
+
+class NumpyProgram:
+    """A fixed schedule for computing ``outputs``; call ``run`` with feeds as many times as needed."""
+
+    def __init__(self, outputs: Sequence[Node]):
+        for output in outputs:
+            if not isinstance(output, Node):
+                raise TypeError(f"outputs must be nodes, got {type(output).__name__} {output!r:.60}")
+        self.outputs = list(outputs)
+        self.order = toposort(self.outputs)
+        self.placeholders = [n for n in self.order if isinstance(n, Placeholder)]
+        self._release = _release_plan(self.order, self.outputs)
+
+    def run(self, feed_dict: Mapping | None = None) -> list[np.ndarray]:
+        feeds = validate_feeds(feed_dict or {}, self.placeholders)
+        values: dict[int, np.ndarray] = {}
+        with np.errstate(all="ignore"):
+            for step, node in enumerate(self.order):
+                values[id(node)] = _value_of(node, values, feeds)
+                for released in self._release[step]:
+                    del values[released]
+        return [_fresh(values[id(output)]) for output in self.outputs]
+
+
+def _value_of(node: Node, values, feeds) -> np.ndarray:
+    if isinstance(node, Constant):
+        return node.value
+    if isinstance(node, Variable):
+        return node.value
+    if isinstance(node, Placeholder):
+        return feeds[id(node)]
+    inputs = [values[id(i)] for i in node.inputs]
+    try:
+        result = np.asarray(node.op.compute(*inputs))
+    except SymgraphError:
+        raise
+    except Exception as error:  # NumPy's own message, with the node that failed
+        shapes = ", ".join(str(np.shape(v)) for v in inputs)
+        raise EvaluationError(f"{node.describe()} failed on inputs of shapes {shapes}: {error}") from error
+    _check_result(node, result)
+    return result
+
+
+def _check_result(node: Node, result: np.ndarray) -> None:
+    static = node.shape
+    if result.ndim != len(static) or any(s is not None and s != r for s, r in zip(static, result.shape)):
+        raise ShapeError(
+            f"{node.describe()} produced shape {result.shape}, which contradicts its static shape "
+            f"{format_shape(static)}: a fed size must be inconsistent with the graph"
+        )
+    if result.dtype != node.dtype:
+        raise EvaluationError(f"{node.describe()} produced dtype {result.dtype}, expected {node.dtype} (a bug in "
+                              f"the {node.op.name} op's reference)")
+
+
+def _release_plan(order: Sequence[Node], outputs: Sequence[Node]) -> list[list[int]]:
+    """For each step, the values no later step needs (outputs are kept to the end)."""
+    last_use = {id(n): i for i, n in enumerate(order)}
+    for step, node in enumerate(order):
+        for child in node.inputs:
+            last_use[id(child)] = step
+    keep = {id(o) for o in outputs}
+    plan: list[list[int]] = [[] for _ in order]
+    for node_id, step in last_use.items():
+        if node_id not in keep:
+            plan[step].append(node_id)
+    return plan
+
+
+def _fresh(value: np.ndarray) -> np.ndarray:
+    """Outputs never alias a constant, a variable or a caller's array."""
+    if value.flags.owndata and value.flags.writeable:
+        return value
+    return np.array(value, copy=True)
+
+
+def validate_feeds(feed_dict: Mapping, placeholders: Sequence[Placeholder]) -> dict[int, np.ndarray]:
+    """Check feeds against the graph's placeholders: every one fed, nothing else, shapes and dtypes compatible."""
+    if not isinstance(feed_dict, Mapping):
+        raise FeedError(f"feed_dict must be a mapping from placeholders (or their names) to values, "
+                        f"got {type(feed_dict).__name__}")
+    by_id = {id(p): p for p in placeholders}
+    feeds: dict[int, np.ndarray] = {}
+    for key, value in feed_dict.items():
+        placeholder = _resolve_key(key, by_id, placeholders)
+        if id(placeholder) in feeds:
+            raise FeedError(f"{placeholder.describe()} is fed twice (by node and by name)")
+        feeds[id(placeholder)] = _checked_feed(placeholder, value)
+    missing = [p for p in placeholders if id(p) not in feeds]
+    if missing:
+        listed = "\n  ".join(p.describe() for p in missing)
+        raise FeedError(f"no value fed for placeholder{'s' if len(missing) > 1 else ''}:\n  {listed}")
+    return feeds
+
+
+def _resolve_key(key, by_id, placeholders) -> Placeholder:
+    if isinstance(key, str):
+        named = [p for p in placeholders if p.name == key]
+        if not named:
+            known = ", ".join(repr(p.name) for p in placeholders if p.name) or "none has a name"
+            raise FeedError(f"feed key {key!r} names no placeholder of the graph (its placeholders: {known})")
+        if len(named) > 1:
+            raise FeedError(f"feed key {key!r} is ambiguous: {len(named)} placeholders have that name; feed the nodes")
+        return named[0]
+    if isinstance(key, Placeholder):
+        if id(key) not in by_id:
+            raise FeedError(f"{key.describe()} is fed but the requested outputs do not depend on it")
+        return key
+    if isinstance(key, Node):
+        raise FeedError(f"only placeholders can be fed, but the key is a {key.describe()}")
+    raise FeedError(f"feed keys must be placeholders or their names, got {type(key).__name__} {key!r:.60}")
+
+
+def _checked_feed(placeholder: Placeholder, value) -> np.ndarray:
+    if isinstance(value, Node):
+        raise FeedError(f"{placeholder.describe()} is fed a node ({value.describe()}); feed an array")
+    array = dtypes.convert_exactly(value, placeholder.dtype, f"feed for {placeholder.describe()}")
+    expected = placeholder.shape
+    if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, array.shape)):
+        raise ShapeError(
+            f"feed for {placeholder.describe()}: expected shape {format_shape(expected)}, got {array.shape}"
+        )
+    return array
+
+
+def evaluate(outputs, feed_dict: Mapping | None = None):
+    """Evaluate one node (returns an array) or a list of nodes (returns a list) with the NumPy reference backend.
+
+    ``feed_dict`` maps placeholders, or their names, to arrays. Each node is computed once per call.
+    """
+    if isinstance(outputs, Node):
+        return NumpyProgram([outputs]).run(feed_dict)[0]
+    if not isinstance(outputs, (list, tuple)):
+        raise TypeError(f"evaluate takes a node or a list of nodes, got {type(outputs).__name__}")
+    return NumpyProgram(list(outputs)).run(feed_dict)

@@ -1,0 +1,25 @@
+"""Exception types. Each is a subclass of a builtin so callers can catch ValueError / TypeError as usual."""
+
+
+class SymgraphError(Exception):
+    """Base class of every error symgraph raises on purpose."""
+
+
+class ShapeError(SymgraphError, ValueError):
+    """Shapes that cannot work together: detected when a node is built, or when fed values contradict it."""
+
+
+class DTypeError(SymgraphError, TypeError):
+    """An unsupported dtype, or a value whose dtype cannot be used where it was given."""
+
+
+class FeedError(SymgraphError, ValueError):
+    """A feed dict that does not match the graph: missing, unknown or ill-shaped feeds."""
+
+
+class EvaluationError(SymgraphError, ValueError):
+    """A node failed while computing its value (for example an index out of range at run time)."""
+
+
+class GradientError(SymgraphError, ValueError):
+    """A gradient that cannot be built: non-scalar cost, disconnected or non-differentiable inputs."""

@@ -1,0 +1,383 @@
+"""The graph IR: ops, nodes, the three kinds of leaf, creation sites and the topological schedule.
+
+A node is immutable: its op, its ordered input nodes, its static shape (``None`` for a dimension known only at run
+time) and its dtype are fixed when it is built. Equality is identity; ``structural_key`` gives the (op, inputs) key
+that the merge pass uses. Concrete ops live in ``symgraph.ops``; this module only defines what an op must provide.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple, Sequence
+
+import numpy as np
+
+from symgraph import dtypes
+from symgraph.errors import DTypeError, ShapeError, SymgraphError
+
+Shape = tuple  # of int or None
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class Site(NamedTuple):
+    """Where user code created a node: the first stack frame outside the symgraph package."""
+
+    filename: str
+    lineno: int
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno}"
+
+
+def user_site() -> Site:
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return Site("<unknown>", 0)
+    return Site(frame.f_code.co_filename, frame.f_lineno)
+
+
+class Op:
+    """What every op provides. Concrete ops are frozen dataclasses, so equality and hashing come from attributes.
+
+    - ``name``: the public builder's name (``"sigmoid"``, ``"matmul"``).
+    - ``infer(*inputs)``: the output's static (shape, dtype), raising ShapeError/DTypeError for bad inputs.
+    - ``compute(*values)``: the NumPy reference implementation.
+    - ``grad(node, output_grad)``: one gradient node (or None: no gradient flows) per input, built from ops.
+      Ops with ``broadcasts = True`` may return gradients in the output's broadcast shape: the differentiator sums
+      them back to each input's shape. All other ops return gradients of exactly their inputs' shapes.
+    """
+
+    name: ClassVar[str]
+    broadcasts: ClassVar[bool] = False
+
+    def infer(self, *inputs: "Node") -> tuple[Shape, np.dtype]:
+        raise TypeError(f"{type(self).__name__} does not infer shapes")
+
+    def compute(self, *values: np.ndarray) -> np.ndarray:
+        raise TypeError(f"{type(self).__name__} has no reference implementation")
+
+    def grad(self, node: "Node", output_grad: "Node") -> Sequence["Node | None"]:
+        raise TypeError(f"{type(self).__name__} has no gradient rule")
+
+    def broadcast_peers(self, node: "Node", position: int) -> list:
+        """For broadcasting ops: the shapes input ``position`` was broadcast against (by default the other inputs')."""
+        return [other.shape for k, other in enumerate(node.inputs) if k != position]
+
+    def attributes(self) -> dict:
+        """The op's declared attributes (the dataclass fields), for printing and code generation."""
+        fields = getattr(self, "__dataclass_fields__", {})
+        return {key: getattr(self, key) for key in fields}
+
+    def __str__(self) -> str:
+        attrs = ", ".join(f"{k}={v!r}" for k, v in self.attributes().items())
+        return f"{self.name}{{{attrs}}}" if attrs else self.name
+
+
+@dataclass(frozen=True)
+class Leaf(Op):
+    """The op of a leaf node: a constant, variable or placeholder. Leaves have no inputs and no rules."""
+
+    kind: str
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.kind
+
+
+CONSTANT, VARIABLE, PLACEHOLDER = Leaf("constant"), Leaf("variable"), Leaf("placeholder")
+
+
+class Node:
+    """One value in a graph. Build nodes with ``sg.constant``, ``sg.variable``, ``sg.placeholder`` or an op."""
+
+    __slots__ = ("op", "inputs", "shape", "dtype", "name", "site", "__weakref__")
+
+    def __init__(self, op: Op, inputs: tuple, shape: Shape, dtype: np.dtype, name: str | None, site: Site):
+        set_ = object.__setattr__
+        set_(self, "op", op)
+        set_(self, "inputs", inputs)
+        set_(self, "shape", shape)
+        set_(self, "dtype", dtype)
+        set_(self, "name", name)
+        set_(self, "site", site)
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"nodes are immutable: cannot set {key!r} on {self.describe()}")
+
+    # -- description ----------------------------------------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def structural_key(self) -> tuple:
+        """(op, input identities): two op nodes with equal keys compute the same value."""
+        return (self.op, tuple(id(i) for i in self.inputs))
+
+    def describe(self) -> str:
+        """A one-line description used in error messages: op, name, shape, dtype and creation site."""
+        label = f"{self.op.name} node" + (f" {self.name!r}" if self.name else "")
+        return f"{label} (shape {format_shape(self.shape)}, {self.dtype.name}) created at {self.site}"
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<{self.op.name}{name} shape={format_shape(self.shape)} dtype={self.dtype.name} at {self.site}>"
+
+    def __bool__(self):
+        raise TypeError(
+            f"the truth value of a symbolic node is unknown until it is evaluated ({self.describe()}); "
+            "use sg.where for data-dependent choices"
+        )
+
+    def __iter__(self):
+        raise TypeError(f"a symbolic node is not iterable ({self.describe()}); index it instead")
+
+    def __len__(self):
+        if not self.shape or self.shape[0] is None:
+            raise TypeError(f"len() of a node needs a known first dimension ({self.describe()})")
+        return self.shape[0]
+
+    __array_priority__ = 1000  # make `ndarray + node` call Node.__radd__ instead of broadcasting over the node
+
+    # -- evaluation -----------------------------------------------------------------------------------------------
+    def eval(self, feed_dict=None) -> np.ndarray:
+        """Evaluate this node with the NumPy reference backend."""
+        from symgraph.backends.numpy import evaluate
+
+        return evaluate(self, feed_dict)
+
+    # -- operators (NumPy-like); == and != stay identity, as in Theano and TF1: use sg.equal / sg.not_equal --------
+    def __add__(self, other): return _ops().add(self, other)
+    def __radd__(self, other): return _ops().add(other, self)
+    def __sub__(self, other): return _ops().sub(self, other)
+    def __rsub__(self, other): return _ops().sub(other, self)
+    def __mul__(self, other): return _ops().mul(self, other)
+    def __rmul__(self, other): return _ops().mul(other, self)
+    def __truediv__(self, other): return _ops().div(self, other)
+    def __rtruediv__(self, other): return _ops().div(other, self)
+    def __pow__(self, other): return _ops().pow(self, other)
+    def __rpow__(self, other): return _ops().pow(other, self)
+    def __matmul__(self, other): return _ops().matmul(self, other)
+    def __rmatmul__(self, other): return _ops().matmul(other, self)
+    def __neg__(self): return _ops().neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops().abs(self)
+    def __lt__(self, other): return _ops().less(self, other)
+    def __le__(self, other): return _ops().less_equal(self, other)
+    def __gt__(self, other): return _ops().greater(self, other)
+    def __ge__(self, other): return _ops().greater_equal(self, other)
+    __hash__ = object.__hash__
+    def __getitem__(self, key): return _ops().index(self, key)
+
+    @property
+    def T(self): return _ops().transpose(self)
+
+    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims)
+    def prod(self, axis=None, keepdims=False): return _ops().prod(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return _ops().argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return _ops().argmin(self, axis, keepdims)
+    def transpose(self, *axes): return _ops().transpose(self, _varargs(axes))
+    def astype(self, dtype): return _ops().cast(self, dtype)
+
+    def reshape(self, *shape):
+        return _ops().reshape(self, _varargs(shape))
+
+
+def _varargs(args):
+    """NumPy's methods take ``reshape(2, 3)`` and ``reshape((2, 3))`` alike."""
+    if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list))):
+        return args[0]
+    return args if args else None
+
+
+def _ops():
+    import symgraph.ops
+
+    return symgraph.ops
+
+
+class Constant(Node):
+    """An immutable value, stored read-only."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: np.ndarray, name, site):
+        super().__init__(CONSTANT, (), value.shape, value.dtype, name, site)
+        object.__setattr__(self, "value", value)
+
+
+class Variable(Node):
+    """Named state with a current value, read by graphs and changed by ``assign`` or a compiled function's updates."""
+
+    __slots__ = ("_value", "trainable")
+
+    def __init__(self, value: np.ndarray, name, site, trainable: bool):
+        super().__init__(VARIABLE, (), value.shape, value.dtype, name, site)
+        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "trainable", bool(trainable))
+
+    @property
+    def value(self) -> np.ndarray:
+        """The current value (read-only; change it with ``assign``)."""
+        return self._value
+
+    def assign(self, value) -> None:
+        """Set the value. The shape must match and the dtype must convert without loss."""
+        array = dtypes.convert_exactly(value, self.dtype, f"assign to {self.describe()}")
+        if array.shape != self.shape:
+            raise ShapeError(
+                f"assign to {self.describe()}: expected shape {format_shape(self.shape)}, got {array.shape}"
+            )
+        object.__setattr__(self, "_value", _frozen_copy(array))
+
+
+class Placeholder(Node):
+    """A value fed at call time. ``None`` dimensions accept any size."""
+
+    __slots__ = ()
+
+    def __init__(self, shape: Shape, dtype: np.dtype, name, site):
+        super().__init__(PLACEHOLDER, (), shape, dtype, name, site)
+
+
+def _frozen_copy(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, copy=True, order="C")
+    array.flags.writeable = False
+    return array
+
+
+def _leaf_array(value, dtype, what: str) -> np.ndarray:
+    if isinstance(value, Node):
+        raise TypeError(f"{what} takes a value, not a node ({value.describe()})")
+    target = dtypes.as_dtype(dtype) if dtype is not None else dtypes.infer_array_dtype(value)
+    if isinstance(value, (np.ndarray, np.generic)) and dtype is not None:
+        return _frozen_copy(np.asarray(value).astype(target))  # an explicit dtype on an array is an explicit cast
+    return _frozen_copy(dtypes.convert_exactly(value, target, what))
+
+
+def constant(value, dtype=None, name: str | None = None) -> Constant:
+    """An immutable value. Python floats become float32, Python ints int64; NumPy arrays keep their dtype."""
+    return Constant(_leaf_array(value, dtype, "sg.constant"), name, user_site())
+
+
+def variable(value, dtype=None, name: str | None = None, trainable: bool = True) -> Variable:
+    """Named state (like a Theano shared variable or a TF1 tf.Variable) with an initial value."""
+    return Variable(_leaf_array(value, dtype, "sg.variable"), name, user_site(), trainable)
+
+
+def placeholder(shape, dtype="float32", name: str | None = None) -> Placeholder:
+    """A value fed at call time; ``None`` in ``shape`` means any size."""
+    site = user_site()
+    if isinstance(shape, (int, np.integer)) or shape is None:
+        shape = () if shape is None else (shape,)
+    dims = []
+    for dim in shape:
+        if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 0):
+            raise ShapeError(f"sg.placeholder at {site}: dimensions must be non-negative ints or None, got {shape!r}")
+        dims.append(None if dim is None else int(dim))
+    return Placeholder(tuple(dims), dtypes.as_dtype(dtype), name, site)
+
+
+def format_shape(shape: Shape) -> str:
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+# -- building op nodes --------------------------------------------------------------------------------------------
+
+def as_node(value, peers: Sequence = ()) -> Node:
+    """Turn a Python or NumPy value into a constant; Python scalars are weak (they take their peers' dtype)."""
+    if isinstance(value, Node):
+        return value
+    if dtypes.is_python_scalar(value):
+        peer_dtypes = [p.dtype for p in peers if isinstance(p, Node)]
+        dtype = dtypes.weak_scalar_dtype(value, peer_dtypes)
+        return Constant(_frozen_copy(np.asarray(value, dtype=dtype)), None, user_site())
+    return Constant(_leaf_array(value, None, "a constant operand"), None, user_site())
+
+
+def as_nodes(*values) -> list[Node]:
+    """Convert several operands of one op together, so that weak scalars see the other operands."""
+    return [as_node(v, values) for v in values]
+
+
+def apply(op: Op, *inputs: Node, name: str | None = None) -> Node:
+    """Build the node ``op(*inputs)``, inferring its shape and dtype; bad inputs raise naming the user's line."""
+    try:
+        shape, dtype = op.infer(*inputs)
+    except SymgraphError as error:
+        raise _with_context(error, op.name, inputs) from None
+    return Node(op, tuple(inputs), tuple(shape), np.dtype(dtype), name, user_site())
+
+
+def builder(function):
+    """Decorate an op's public builder so that errors raised while checking its arguments name the call site."""
+
+    @functools.wraps(function)
+    def build(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except SymgraphError as error:
+            if getattr(error, "has_context", False):
+                raise
+            operands = [a for a in args if isinstance(a, Node)]
+            operands += [n for a in args if isinstance(a, (list, tuple)) for n in a if isinstance(n, Node)]
+            raise _with_context(error, function.__name__, operands) from None
+
+    return build
+
+
+def _with_context(error: SymgraphError, op_name: str, inputs) -> SymgraphError:
+    lines = [f"{op_name}: {error}"]
+    if inputs:
+        lines.append("  inputs: " + ", ".join(f"{format_shape(i.shape)} {i.dtype.name}" for i in inputs))
+    for position, node in enumerate(inputs):
+        lines.append(f"  input {position}: {node.describe()}")
+    lines.append(f"  at {user_site()}")
+    contextual = type(error)("\n".join(lines))
+    contextual.has_context = True
+    return contextual
+
+
+# -- traversal ----------------------------------------------------------------------------------------------------
+
+def toposort(outputs: Sequence[Node]) -> list[Node]:
+    """Every node the outputs depend on, each once, inputs before consumers (iterative DFS, deterministic)."""
+    order: list[Node] = []
+    done: set[int] = set()
+    for root in outputs:
+        if id(root) in done:
+            continue
+        stack = [(root, iter(root.inputs))]
+        visiting = {id(root)}
+        while stack:
+            node, pending = stack[-1]
+            for child in pending:
+                if id(child) not in done and id(child) not in visiting:
+                    visiting.add(id(child))
+                    stack.append((child, iter(child.inputs)))
+                    break
+            else:
+                stack.pop()
+                visiting.discard(id(node))
+                done.add(id(node))
+                order.append(node)
+    return order
+
+
+def consumers(order: Sequence[Node]) -> dict[int, list[Node]]:
+    """For each node id in ``order``, the nodes of ``order`` that take it as an input (in order, repeats kept)."""
+    users: dict[int, list[Node]] = {id(n): [] for n in order}
+    for node in order:
+        for child in node.inputs:
+            users[id(child)].append(node)
+    return users

@@ -1,0 +1,281 @@
+"""Ops that rearrange or broadcast elements without computing new values.
+
+``broadcast_like``, ``sum_to`` and ``reshape_like`` are the run-time-shaped duals the differentiator uses when a static
+shape has unknown (``None``) dimensions: they take a reference node whose run-time shape they follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from symgraph.errors import ShapeError
+from symgraph.graph import builder, Node, Op, apply, as_node, format_shape
+from symgraph.ops.base import (
+    broadcast_shapes, known_size, normalize_axes, normalize_axis, static_int_tuple,
+)
+
+
+@dataclass(frozen=True)
+class Reshape(Op):
+    shape: tuple
+    name: ClassVar[str] = "reshape"
+
+    def infer(self, x):
+        target = list(self.shape)
+        if sum(d == -1 for d in target) > 1:
+            raise ShapeError(f"only one -1 is allowed in the new shape {self.shape}")
+        if any(d < -1 for d in target):
+            raise ShapeError(f"negative dimension in the new shape {self.shape}")
+        size = known_size(x.shape)
+        rest = int(np.prod([d for d in target if d != -1], dtype=np.int64))
+        if -1 in target:
+            inferred = None
+            if size is not None:
+                if rest == 0 or size % rest:
+                    raise ShapeError(f"cannot reshape {format_shape(x.shape)} (size {size}) into {self.shape}")
+                inferred = size // rest
+            target[target.index(-1)] = inferred
+        elif size is not None and size != rest:
+            raise ShapeError(f"cannot reshape {format_shape(x.shape)} (size {size}) into {self.shape} (size {rest})")
+        return tuple(target), x.dtype
+
+    def compute(self, x):
+        return np.reshape(x, self.shape)
+
+    def grad(self, node, g):
+        return [reshape_to_input(g, node.inputs[0])]
+
+
+@builder
+def reshape(x, shape, name=None) -> Node:
+    """NumPy reshape: same elements in C order, new shape; one dimension may be -1."""
+    x = as_node(x)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    return apply(Reshape(static_int_tuple(shape, "the new shape")), x, name=name)
+
+
+@dataclass(frozen=True)
+class ReshapeLike(Op):
+    """Reshape x to the run-time shape of ``reference`` (used by gradients when that shape is not static)."""
+
+    name: ClassVar[str] = "reshape_like"
+
+    def infer(self, x, reference):
+        return reference.shape, x.dtype
+
+    def compute(self, x, reference):
+        return np.reshape(x, np.shape(reference))
+
+    def grad(self, node, g):
+        return [reshape_to_input(g, node.inputs[0]), None]
+
+
+def reshape_to_input(g: Node, x: Node) -> Node:
+    """Reshape g to x's shape: statically when at most one dimension of x is unknown, else at run time."""
+    unknown = sum(d is None for d in x.shape)
+    if unknown <= 1:
+        return reshape(g, tuple(-1 if d is None else d for d in x.shape))
+    return apply(ReshapeLike(), g, x)
+
+
+@dataclass(frozen=True)
+class ExpandDims(Op):
+    axes: tuple
+    name: ClassVar[str] = "expand_dims"
+
+    def infer(self, x):
+        shape = list(x.shape)
+        for axis in self.axes:
+            shape.insert(axis, 1)
+        return tuple(shape), x.dtype
+
+    def compute(self, x):
+        return np.expand_dims(x, self.axes)
+
+    def grad(self, node, g):
+        return [squeeze(g, self.axes)]
+
+
+@builder
+def expand_dims(x, axis, name=None) -> Node:
+    """Insert size-1 dimensions at ``axis`` (an int or a tuple, positions in the result)."""
+    x = as_node(x)
+    count = 1 if not isinstance(axis, (tuple, list)) else len(axis)
+    axes = normalize_axes(axis, x.ndim + count)
+    return apply(ExpandDims(axes), x, name=name)
+
+
+@dataclass(frozen=True)
+class Squeeze(Op):
+    axes: tuple
+    name: ClassVar[str] = "squeeze"
+
+    def infer(self, x):
+        for axis in self.axes:
+            if x.shape[axis] not in (1, None):
+                raise ShapeError(f"cannot squeeze axis {axis} of size {x.shape[axis]}")
+        return tuple(d for i, d in enumerate(x.shape) if i not in self.axes), x.dtype
+
+    def compute(self, x):
+        return np.squeeze(x, self.axes)
+
+    def grad(self, node, g):
+        return [expand_dims(g, self.axes)]
+
+
+@builder
+def squeeze(x, axis=None, name=None) -> Node:
+    """Remove size-1 dimensions. With ``axis=None``, those statically known to be 1 (pass ``axis`` for others)."""
+    x = as_node(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim)
+    return apply(Squeeze(axes), x, name=name)
+
+
+@dataclass(frozen=True)
+class Transpose(Op):
+    axes: tuple
+    name: ClassVar[str] = "transpose"
+
+    def infer(self, x):
+        if sorted(self.axes) != list(range(x.ndim)):
+            raise ShapeError(f"axes {self.axes} are not a permutation of the {x.ndim} axes")
+        return tuple(x.shape[a] for a in self.axes), x.dtype
+
+    def compute(self, x):
+        return np.transpose(x, self.axes)
+
+    def grad(self, node, g):
+        return [transpose(g, tuple(np.argsort(self.axes).tolist()))]
+
+
+@builder
+def transpose(x, axes=None, name=None) -> Node:
+    """Permute axes (reverse them when ``axes`` is None), as NumPy."""
+    x = as_node(x)
+    axes = tuple(reversed(range(x.ndim))) if axes is None else static_int_tuple(axes, "axes")
+    axes = tuple(a % x.ndim if -x.ndim <= a < x.ndim else a for a in axes)
+    return apply(Transpose(axes), x, name=name)
+
+
+@dataclass(frozen=True)
+class BroadcastTo(Op):
+    shape: tuple
+    name: ClassVar[str] = "broadcast_to"
+    broadcasts: ClassVar[bool] = True
+
+    def broadcast_peers(self, node, position):
+        return [self.shape]
+
+    def infer(self, x):
+        if x.ndim > len(self.shape) or broadcast_shapes(x.shape, self.shape) != self.shape:
+            raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to {format_shape(self.shape)}")
+        return self.shape, x.dtype
+
+    def compute(self, x):
+        return np.broadcast_to(x, self.shape)
+
+    def grad(self, node, g):
+        return [g]  # the differentiator sums broadcast axes away
+
+
+@builder
+def broadcast_to(x, shape, name=None) -> Node:
+    """Broadcast to a static shape, as numpy.broadcast_to."""
+    x = as_node(x)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    return apply(BroadcastTo(static_int_tuple(shape, "the target shape")), x, name=name)
+
+
+@dataclass(frozen=True)
+class BroadcastLike(Op):
+    """Broadcast x to the run-time shape of ``reference``."""
+
+    name: ClassVar[str] = "broadcast_like"
+    broadcasts: ClassVar[bool] = True
+
+    def infer(self, x, reference):
+        if x.ndim > reference.ndim:
+            raise ShapeError(f"cannot broadcast rank {x.ndim} to rank {reference.ndim}")
+        return broadcast_shapes(x.shape, reference.shape), x.dtype
+
+    def compute(self, x, reference):
+        return np.broadcast_to(x, np.shape(reference))
+
+    def grad(self, node, g):
+        return [g, None]  # the differentiator sums broadcast axes away
+
+
+@builder
+def broadcast_like(x, reference, name=None) -> Node:
+    """Broadcast x to the shape ``reference`` has when the graph runs (static where known)."""
+    x, reference = as_node(x), as_node(reference)
+    if all(d is not None for d in reference.shape):
+        return broadcast_to(x, reference.shape, name=name)
+    return apply(BroadcastLike(), x, reference, name=name)
+
+
+@dataclass(frozen=True)
+class SumTo(Op):
+    """Sum x down to the run-time shape of ``reference``: the adjoint of broadcasting ``reference`` to x."""
+
+    name: ClassVar[str] = "sum_to"
+
+    def infer(self, x, reference):
+        if broadcast_shapes(x.shape, reference.shape) != broadcast_shapes(x.shape):
+            raise ShapeError(f"{format_shape(reference.shape)} does not broadcast to {format_shape(x.shape)}")
+        return reference.shape, x.dtype
+
+    def compute(self, x, reference):
+        return sum_to_shape(x, np.shape(reference))
+
+    def grad(self, node, g):
+        return [broadcast_like(g, node.inputs[0]), None]
+
+
+def sum_to_shape(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """NumPy helper: sum the broadcast axes of x away so that it has ``shape``."""
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape) if d == 1 and x.shape[lead + i] != 1)
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else np.reshape(x, shape)
+
+
+@builder
+def sum_to(x, reference, name=None) -> Node:
+    """Sum x over the axes along which ``reference``'s shape was broadcast to x's, giving reference's shape."""
+    x, reference = as_node(x), as_node(reference)
+    return apply(SumTo(), x, reference, name=name)
+
+
+def unbroadcast(g: Node, x: Node, peer_shapes) -> Node:
+    """Sum a gradient g, shaped like a broadcast result, back to the shape of the input x.
+
+    ``peer_shapes`` are the shapes x was broadcast against. Where x has an unknown dimension that a peer may have
+    broadcast it along, only the run-time shapes can tell, so ``sum_to`` decides then; otherwise the sum is static.
+    """
+    lead = g.ndim - x.ndim
+    summed = list(range(lead))
+    kept = []
+    for axis, dim in enumerate(x.shape):
+        g_dim = g.shape[lead + axis]
+        if dim == 1 and g_dim != 1:
+            kept.append(axis)
+        elif dim is None and _peers_may_broadcast(axis - x.ndim, peer_shapes):
+            return sum_to(g, x)
+    if not summed and not kept:
+        return g
+    from symgraph.ops.reduce import sum as reduce_sum  # reduce builds on this module
+
+    total = reduce_sum(g, tuple(summed + [lead + a for a in kept]))
+    return expand_dims(total, tuple(kept)) if kept else total
+
+
+def _peers_may_broadcast(negative_axis: int, peer_shapes) -> bool:
+    return any(len(shape) >= -negative_axis and shape[negative_axis] != 1 for shape in peer_shapes)
