@@ -3,6 +3,7 @@
 Conventionally imported as ``import symgraph as sg``.
 """
 
+from symgraph.autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from symgraph.backends.numpy import evaluate
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
@@ -13,7 +14,7 @@ from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
     greater, greater_equal, index, less, less_equal, log, log1p, matmul, max, maximum, mean, min, minimum, mul, neg,
     not_equal, one_hot, pow, prod, reciprocal, relu, reshape, sigmoid, sign, sin, softplus, sqrt, square, squeeze,
-    stack, sub, sum, tanh, transpose, where,
+    stack, stop_gradient, sub, sum, tanh, transpose, where,
 )
 
 __version__ = "0.1.0"
@@ -28,5 +29,6 @@ __all__ = [
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "cast",
     "sum", "mean", "max", "min", "prod", "argmax", "argmin",
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
-    "one_hot",
+    "one_hot", "stop_gradient",
+    "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
 ]

@@ -99,6 +99,8 @@ def validate_feeds(feed_dict: Mapping, placeholders: Sequence[Placeholder]) -> d
     feeds: dict[int, np.ndarray] = {}
     for key, value in feed_dict.items():
         placeholder = _resolve_key(key, by_id, placeholders)
+        if placeholder is None:
+            continue  # a placeholder these outputs do not need (as TF1 allows): nothing to check it against
         if id(placeholder) in feeds:
             raise FeedError(f"{placeholder.describe()} is fed twice (by node and by name)")
         feeds[id(placeholder)] = _checked_feed(placeholder, value)
@@ -109,7 +111,7 @@ def validate_feeds(feed_dict: Mapping, placeholders: Sequence[Placeholder]) -> d
     return feeds
 
 
-def _resolve_key(key, by_id, placeholders) -> Placeholder:
+def _resolve_key(key, by_id, placeholders) -> Placeholder | None:
     if isinstance(key, str):
         named = [p for p in placeholders if p.name == key]
         if not named:
@@ -119,9 +121,7 @@ def _resolve_key(key, by_id, placeholders) -> Placeholder:
             raise FeedError(f"feed key {key!r} is ambiguous: {len(named)} placeholders have that name; feed the nodes")
         return named[0]
     if isinstance(key, Placeholder):
-        if id(key) not in by_id:
-            raise FeedError(f"{key.describe()} is fed but the requested outputs do not depend on it")
-        return key
+        return key if id(key) in by_id else None
     if isinstance(key, Node):
         raise FeedError(f"only placeholders can be fed, but the key is a {key.describe()}")
     raise FeedError(f"feed keys must be placeholders or their names, got {type(key).__name__} {key!r:.60}")

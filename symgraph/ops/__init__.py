@@ -2,8 +2,8 @@
 
 from symgraph.ops.elementwise import (
     abs, add, cast, ceil, cos, div, equal, exp, expm1, floor, greater, greater_equal, less, less_equal, log, log1p,
-    maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu, sigmoid, sign, sin, softplus, sqrt, square, sub,
-    tanh, where,
+    maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu, sigmoid, sign, sin, softplus, sqrt, square, stop_gradient,
+    sub, tanh, where,
 )
 from symgraph.ops.indexing import concatenate, index, one_hot, stack, zeros_like
 from symgraph.ops.linalg import matmul

@@ -387,3 +387,14 @@ def cast(x, dtype, name=None) -> Node:
     if x.dtype == target and name is None:
         return x
     return apply(Cast(target), x, name=name)
+
+
+@dataclass(frozen=True)
+class StopGradient(Unary):
+    name: ClassVar[str] = "stop_gradient"
+    def compute(self, x): return np.asarray(x)
+    def grad(self, node, g): return [None]  # by definition: identity forward, no gradient back
+
+
+stop_gradient = _unary_builder(StopGradient)
+stop_gradient.__doc__ = "Identity in the forward pass; no gradient flows back through it."
