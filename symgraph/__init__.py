@@ -9,6 +9,7 @@ from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
     DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError,
 )
+from symgraph.function import Function, function
 from symgraph.graph import Node, constant, placeholder, toposort, variable
 from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
@@ -17,10 +18,12 @@ from symgraph.ops import (
     stack, stop_gradient, sub, sum, tanh, transpose, where,
 )
 
+from symgraph import init, optim  # noqa: E402  (namespaces: sg.init, sg.optim)
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "Node", "constant", "variable", "placeholder", "evaluate", "toposort",
+    "Node", "constant", "variable", "placeholder", "evaluate", "toposort", "function", "Function",
     "float32", "float64", "int32", "int64", "bool_",
     "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
@@ -31,4 +34,5 @@ __all__ = [
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
+    "init", "optim",
 ]
