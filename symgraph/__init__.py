@@ -18,7 +18,7 @@ from symgraph.ops import (
     stack, stop_gradient, sub, sum, tanh, transpose, where,
 )
 
-from symgraph import init, optim  # noqa: E402  (namespaces: sg.init, sg.optim)
+from symgraph import init, nn, optim  # noqa: E402  (namespaces: sg.init, sg.nn, sg.optim)
 
 __version__ = "0.1.0"
 
@@ -34,5 +34,5 @@ __all__ = [
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
-    "init", "optim",
+    "init", "nn", "optim",
 ]

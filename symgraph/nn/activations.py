@@ -1,0 +1,43 @@
+"""Activations written as compositions of ops (their gradients follow from those ops' rules)."""
+
+from __future__ import annotations
+
+from symgraph.errors import ShapeError
+from symgraph.graph import Node, as_node, builder
+from symgraph.ops import expm1, max, minimum, reshape, where
+from symgraph.ops.base import normalize_axis
+
+
+@builder
+def leaky_relu(x, alpha: float = 0.01, name=None) -> Node:
+    """x where x > 0, else alpha * x (gradient alpha at 0, like relu'(0) = 0 taking the left branch)."""
+    x = as_node(x)
+    return where(x > 0, x, x * alpha, name=name)
+
+
+@builder
+def prelu(x, alpha, name=None) -> Node:
+    """Parametric ReLU: leaky_relu with a learnable ``alpha`` (a variable broadcast against x, e.g. per channel)."""
+    return leaky_relu(x, alpha, name=name)
+
+
+@builder
+def elu(x, alpha: float = 1.0, name=None) -> Node:
+    """x where x > 0, else alpha * (exp(x) - 1); the unused branch never overflows."""
+    x = as_node(x)
+    return where(x > 0, x, expm1(minimum(x, 0)) * alpha, name=name)
+
+
+@builder
+def maxout(x, k: int, axis: int = -1, name=None) -> Node:
+    """Maxout (Goodfellow et al. 2013): the maximum over groups of ``k`` consecutive units along ``axis``."""
+    x = as_node(x)
+    axis = normalize_axis(axis, x.ndim)
+    units = x.shape[axis]
+    if units is None or units % k:
+        raise ShapeError(f"maxout needs a known size divisible by k={k} along axis {axis}, got {units}")
+    if sum(d is None for i, d in enumerate(x.shape) if i != axis) > 1:
+        raise ShapeError("maxout supports at most one unknown dimension besides the grouped axis")
+    grouped = tuple(-1 if d is None else d for d in x.shape[:axis]) + (units // k, k) + tuple(
+        -1 if d is None else d for d in x.shape[axis + 1:])
+    return max(reshape(x, grouped), axis=axis + 1, name=name)
