@@ -10,7 +10,8 @@ from symgraph.errors import (
     DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError,
 )
 from symgraph.function import Function, function
-from symgraph.graph import Node, constant, placeholder, toposort, variable
+from symgraph.data import minibatches
+from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
     greater, greater_equal, index, less, less_equal, log, log1p, matmul, max, maximum, mean, min, minimum, mul, neg,
@@ -18,7 +19,7 @@ from symgraph.ops import (
     stack, stop_gradient, sub, sum, tanh, transpose, where,
 )
 
-from symgraph import init, nn, optim  # noqa: E402  (namespaces: sg.init, sg.nn, sg.optim)
+from symgraph import init, layers, nn, optim  # noqa: E402  (namespaces)
 
 __version__ = "0.1.0"
 
@@ -34,5 +35,5 @@ __all__ = [
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
-    "init", "nn", "optim",
+    "init", "layers", "nn", "optim", "minibatches", "trainable_variables",
 ]

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 from symgraph.backends.numpy import NumpyProgram
 from symgraph.errors import DTypeError, FeedError, ShapeError
-from symgraph.graph import Node, Placeholder, Variable, as_node, format_shape, user_site
+from symgraph.graph import Node, Placeholder, Variable, as_node, format_shape, toposort, user_site
 
 BACKENDS = ("numpy",)
 
@@ -22,7 +22,7 @@ class Function:
         self.inputs = _check_inputs(inputs)
         self.single_output = isinstance(outputs, Node)
         self.outputs = [outputs] if self.single_output else _check_outputs(outputs)
-        self.updates = _check_updates(updates)
+        self.updates = _with_implied_updates(self.outputs, _check_updates(updates))
         self.backend = backend
         targets = self.outputs + [expression for _, expression in self.updates]
         self._program = NumpyProgram(targets)
@@ -49,11 +49,29 @@ def function(inputs, outputs, updates=None, backend: str = "numpy") -> Function:
     """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (placeholders, in call order).
 
     ``updates`` maps variables to nodes (a dict or a list of pairs): after each call every variable takes its node's
-    value, all computed from the values before the call (Theano semantics).
+    value, all computed from the values before the call (Theano semantics). Updates implied by the graph (random
+    streams advance, training-mode batch_norm updates its running statistics) are added unless given explicitly.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     return Function(inputs, outputs, updates, backend)
+
+
+def _with_implied_updates(outputs, explicit):
+    """Add the updates implied by nodes of the graph (random streams, running statistics); explicit ones win."""
+    updates = list(explicit)
+    updated = {id(variable) for variable, _ in updates}
+    frontier = list(outputs) + [expression for _, expression in updates]
+    while frontier:
+        added = []
+        for node in toposort(frontier):
+            for variable, expression in node.implied_updates:
+                if id(variable) not in updated:
+                    updated.add(id(variable))
+                    updates.append((variable, expression))
+                    added.append(expression)
+        frontier = added
+    return updates
 
 
 def _check_inputs(inputs) -> list[Placeholder]:

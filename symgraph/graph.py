@@ -96,9 +96,10 @@ CONSTANT, VARIABLE, PLACEHOLDER = Leaf("constant"), Leaf("variable"), Leaf("plac
 class Node:
     """One value in a graph. Build nodes with ``sg.constant``, ``sg.variable``, ``sg.placeholder`` or an op."""
 
-    __slots__ = ("op", "inputs", "shape", "dtype", "name", "site", "__weakref__")
+    __slots__ = ("op", "inputs", "shape", "dtype", "name", "site", "implied_updates", "__weakref__")
 
-    def __init__(self, op: Op, inputs: tuple, shape: Shape, dtype: np.dtype, name: str | None, site: Site):
+    def __init__(self, op: Op, inputs: tuple, shape: Shape, dtype: np.dtype, name: str | None, site: Site,
+                 implied_updates: tuple = ()):
         set_ = object.__setattr__
         set_(self, "op", op)
         set_(self, "inputs", inputs)
@@ -106,6 +107,9 @@ class Node:
         set_(self, "dtype", dtype)
         set_(self, "name", name)
         set_(self, "site", site)
+        # (variable, node) pairs that every compiled function computing this node applies after each call:
+        # a random op advances its stream, a training-mode batch_norm updates its running statistics.
+        set_(self, "implied_updates", implied_updates)
 
     def __setattr__(self, key, value):
         raise AttributeError(f"nodes are immutable: cannot set {key!r} on {self.describe()}")
@@ -116,8 +120,9 @@ class Node:
         return len(self.shape)
 
     def structural_key(self) -> tuple:
-        """(op, input identities): two op nodes with equal keys compute the same value."""
-        return (self.op, tuple(id(i) for i in self.inputs))
+        """(op, input identities, implied updates): op nodes with equal keys compute the same value."""
+        updates = tuple((id(v), id(e)) for v, e in self.implied_updates)
+        return (self.op, tuple(id(i) for i in self.inputs), updates)
 
     def describe(self) -> str:
         """A one-line description used in error messages: op, name, shape, dtype and creation site."""
@@ -310,13 +315,13 @@ def as_nodes(*values) -> list[Node]:
     return [as_node(v, values) for v in values]
 
 
-def apply(op: Op, *inputs: Node, name: str | None = None) -> Node:
+def apply(op: Op, *inputs: Node, name: str | None = None, implied_updates: tuple = ()) -> Node:
     """Build the node ``op(*inputs)``, inferring its shape and dtype; bad inputs raise naming the user's line."""
     try:
         shape, dtype = op.infer(*inputs)
     except SymgraphError as error:
         raise _with_context(error, op.name, inputs) from None
-    return Node(op, tuple(inputs), tuple(shape), np.dtype(dtype), name, user_site())
+    return Node(op, tuple(inputs), tuple(shape), np.dtype(dtype), name, user_site(), tuple(implied_updates))
 
 
 def builder(function):
@@ -372,6 +377,12 @@ def toposort(outputs: Sequence[Node]) -> list[Node]:
                 done.add(id(node))
                 order.append(node)
     return order
+
+
+def trainable_variables(outputs) -> list["Variable"]:
+    """The trainable variables that ``outputs`` (a node or a list) depend on, in schedule order."""
+    outputs = [outputs] if isinstance(outputs, Node) else list(outputs)
+    return [n for n in toposort(outputs) if isinstance(n, Variable) and n.trainable]
 
 
 def consumers(order: Sequence[Node]) -> dict[int, list[Node]]:

@@ -6,6 +6,8 @@ gradients come from the rules of the ops they use.
 """
 
 from symgraph.nn.activations import elu, leaky_relu, maxout, prelu
+from symgraph.nn.normalization import batch_norm
+from symgraph.nn.stochastic import dropout
 from symgraph.nn.losses import l1_penalty, l2_penalty, mae, mse, sigmoid_cross_entropy
 from symgraph.ops.elementwise import abs, relu, sigmoid, tanh
 from symgraph.ops.nn import log_softmax, logsumexp, softmax, softmax_cross_entropy
@@ -14,4 +16,5 @@ __all__ = [
     "softmax", "log_softmax", "logsumexp",
     "softmax_cross_entropy", "sigmoid_cross_entropy", "mse", "mae", "l1_penalty", "l2_penalty",
     "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "abs", "maxout", "elu",
+    "dropout", "batch_norm",
 ]

@@ -1,0 +1,27 @@
+"""Dropout: inverted dropout driven by a random stream whose state lives in the graph."""
+
+from __future__ import annotations
+
+from symgraph.graph import Node, as_node, builder
+from symgraph.ops import where
+from symgraph.ops.random import RandomStream, random_uniform_like
+
+
+@builder
+def dropout(x, rate: float, training=True, seed: int | None = None, stream: RandomStream | None = None,
+            name=None) -> Node:
+    """Zero each element with probability ``rate`` and scale the rest by 1 / (1 - rate) (inverted dropout).
+
+    ``training`` is a Python bool or a bool scalar node (so one graph can serve training and inference). The mask is
+    fresh at every call of a compiled function and reproducible from ``seed`` (or from the given ``stream``).
+    """
+    x = as_node(x)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
+    if training is False or rate == 0.0:
+        return x
+    keep = random_uniform_like(x, stream, seed, dtype=x.dtype) >= rate
+    dropped = where(keep, x * (1.0 / (1.0 - rate)), 0, name=name if training is True else None)
+    if training is True:
+        return dropped
+    return where(as_node(training), dropped, x, name=name)
