@@ -9,6 +9,8 @@ result is a graph, it can be evaluated, optimized, compiled and differentiated a
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +22,30 @@ from symgraph.ops import add, cast, concatenate, index, mul, reshape, stack, sum
 from symgraph.ops.shape import unbroadcast
 
 _DISCONNECTED_CHOICES = ("raise", "zero", "none")
+
+
+@dataclass(frozen=True)
+class GradientOrigin:
+    """How a gradient node was made: reverse accumulation from ``outputs`` seeded with ``seeds``, for ``wrt``.
+
+    The optimizer uses it to re-derive a gradient after stabilizing the outputs, so that the gradient follows the
+    stable ops' rules (softmax - onehot) instead of differentiating an unstable expression step by step.
+    """
+
+    outputs: tuple
+    seeds: tuple
+    wrt: Node
+
+    def rederive(self, outputs: Sequence[Node]) -> Node:
+        return _reverse_accumulate(list(outputs), list(self.seeds), [self.wrt], "zero", "re-derivation")[0]
+
+
+_ORIGINS: "weakref.WeakKeyDictionary[Node, GradientOrigin]" = weakref.WeakKeyDictionary()
+
+
+def gradient_origin(node: Node) -> GradientOrigin | None:
+    """The origin of a node that sg.grad (or vjp, jvp, ...) returned, or None for any other node."""
+    return _ORIGINS.get(node)
 
 
 def grad(cost: Node, wrt, disconnected: str = "raise"):
@@ -119,7 +145,12 @@ def _reverse_accumulate(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Seq
         totals[id(node)] = total
         if node.inputs and _carries_gradient(node):
             _propagate(node, total, wanted, contributions)
-    return [_result_for(x, totals, order, disconnected, caller) for x in wrt]
+    results = [_result_for(x, totals, order, disconnected, caller) for x in wrt]
+    forward = {id(n) for n in order}
+    for x, result in zip(wrt, results):
+        if result is not None and id(result) not in forward and result not in _ORIGINS:
+            _ORIGINS[result] = GradientOrigin(tuple(outputs), tuple(seeds), x)
+    return results
 
 
 def _propagate(node: Node, total: Node, wanted: set, contributions: dict) -> None:

@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 from symgraph.backends.numpy import NumpyProgram
 from symgraph.errors import DTypeError, FeedError, ShapeError
 from symgraph.graph import Node, Placeholder, Variable, as_node, format_shape, toposort, user_site
+from symgraph.passes import optimize as optimize_graph
 
 BACKENDS = ("numpy",)
 
@@ -18,13 +19,16 @@ BACKENDS = ("numpy",)
 class Function:
     """The callable that ``sg.function`` returns. ``f(*arrays)`` gives the outputs (one array or a list)."""
 
-    def __init__(self, inputs: Sequence[Placeholder], outputs, updates, backend: str):
+    def __init__(self, inputs: Sequence[Placeholder], outputs, updates, backend: str, optimize: bool):
         self.inputs = _check_inputs(inputs)
         self.single_output = isinstance(outputs, Node)
         self.outputs = [outputs] if self.single_output else _check_outputs(outputs)
         self.updates = _with_implied_updates(self.outputs, _check_updates(updates))
         self.backend = backend
         targets = self.outputs + [expression for _, expression in self.updates]
+        self.report = None
+        if optimize:
+            targets, self.report = optimize_graph(targets)
         self._program = NumpyProgram(targets)
         missing = [p for p in self._program.placeholders if not any(p is i for i in self.inputs)]
         if missing:
@@ -45,16 +49,17 @@ class Function:
         return results[0] if self.single_output else results
 
 
-def function(inputs, outputs, updates=None, backend: str = "numpy") -> Function:
+def function(inputs, outputs, updates=None, backend: str = "numpy", optimize: bool = True) -> Function:
     """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (placeholders, in call order).
 
     ``updates`` maps variables to nodes (a dict or a list of pairs): after each call every variable takes its node's
     value, all computed from the values before the call (Theano semantics). Updates implied by the graph (random
     streams advance, training-mode batch_norm updates its running statistics) are added unless given explicitly.
+    ``optimize`` runs ``sg.optimize`` over outputs and updates together first (its report is ``f.report``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    return Function(inputs, outputs, updates, backend)
+    return Function(inputs, outputs, updates, backend, optimize)
 
 
 def _with_implied_updates(outputs, explicit):

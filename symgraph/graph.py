@@ -7,6 +7,8 @@ that the merge pass uses. Concrete ops live in ``symgraph.ops``; this module onl
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import sys
@@ -33,7 +35,23 @@ class Site(NamedTuple):
         return f"{self.filename}:{self.lineno}"
 
 
+_site_override: contextvars.ContextVar = contextvars.ContextVar("site_override", default=None)
+
+
+@contextlib.contextmanager
+def attributed_to(site: Site):
+    """Nodes built inside this block record ``site`` (a rewrite's new nodes keep the replaced node's user line)."""
+    token = _site_override.set(site)
+    try:
+        yield
+    finally:
+        _site_override.reset(token)
+
+
 def user_site() -> Site:
+    override = _site_override.get()
+    if override is not None:
+        return override
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back

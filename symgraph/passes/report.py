@@ -1,0 +1,88 @@
+"""What an optimization did: per pass, the rewrites applied and the graph's size and op histogram before/after."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from symgraph.graph import Node, toposort
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One rule firing: which rule, on which node (described), and what replaced it."""
+
+    rule: str
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.before} -> {self.after}"
+
+
+def op_histogram(outputs) -> Counter:
+    return Counter(node.op.name for node in toposort(list(outputs)))
+
+
+@dataclass
+class PassReport:
+    name: str
+    nodes_before: int
+    histogram_before: Counter
+    rewrites: list = field(default_factory=list)
+    nodes_after: int = 0
+    histogram_after: Counter = field(default_factory=Counter)
+    dropped: int = 0  # nodes of the round's starting graph no longer reachable (the dce pass)
+
+    def record(self, rule: str, before: Node, after: Node) -> None:
+        self.rewrites.append(Rewrite(rule, _brief(before), _brief(after)))
+
+    def finish(self, outputs) -> None:
+        self.histogram_after = op_histogram(outputs)
+        self.nodes_after = sum(self.histogram_after.values())
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rewrites) or self.dropped > 0
+
+    def __str__(self) -> str:
+        summary = f"{self.dropped} unreachable nodes dropped" if self.dropped else f"{len(self.rewrites)} rewrites"
+        lines = [f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes, {summary}"]
+        for rule, count in Counter(r.rule for r in self.rewrites).most_common():
+            lines.append(f"    {count:4d} x {rule}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    """The whole optimization: one PassReport per pass run, in order (the pipeline repeats to a fixed point)."""
+
+    passes: list = field(default_factory=list)
+    nodes_before: int = 0
+    nodes_after: int = 0
+    histogram_before: Counter = field(default_factory=Counter)
+    histogram_after: Counter = field(default_factory=Counter)
+
+    @property
+    def rewrites(self) -> list:
+        return [r for p in self.passes for r in p.rewrites]
+
+    def rule_counts(self) -> Counter:
+        return Counter(r.rule for r in self.rewrites)
+
+    def __str__(self) -> str:
+        lines = [f"optimized {self.nodes_before} -> {self.nodes_after} nodes in {len(self.passes)} pass runs, "
+                 f"{len(self.rewrites)} rewrites"]
+        lines += [f"  {p}".replace("\n", "\n  ") for p in self.passes if p.changed]
+        changed_ops = sorted(set(self.histogram_before) | set(self.histogram_after))
+        deltas = [f"{op} {self.histogram_before[op]}->{self.histogram_after[op]}" for op in changed_ops
+                  if self.histogram_before[op] != self.histogram_after[op]]
+        if deltas:
+            lines.append("  ops: " + ", ".join(deltas))
+        return "\n".join(lines)
+
+
+def _brief(node: Node) -> str:
+    name = f" {node.name!r}" if node.name else ""
+    inputs = ", ".join(i.op.name for i in node.inputs)
+    return f"{node.op}{name}({inputs}) at {node.site}"

@@ -1,0 +1,185 @@
+"""Algebraic simplification: identities that hold for every finite input, one small rule each.
+
+Each rule is ``node -> replacement or None``; its identity is its comment. Rules never change a result's shape or
+dtype (a broadcasting ``x + 0`` that changes x's shape is left alone).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.graph import Constant, Node, apply
+from symgraph.ops import add, div, neg, reciprocal, reshape, sqrt, square, sub, transpose, zeros_like
+from symgraph.ops import sum as reduce_sum
+from symgraph.ops.base import known_size
+from symgraph.passes.constant_fold import FOLD_LIMIT
+from symgraph.passes.patterns import constant_equal_to, is_op, is_positive, other_operand, same_type
+
+
+def filled(like: Node, value) -> Node:
+    """A node of like's type filled with ``value``: a constant when small and static, else zeros_like + value."""
+    size = known_size(like.shape)
+    if size is not None and size <= FOLD_LIMIT:
+        array = np.full(like.shape, value, dtype=like.dtype)
+        array.flags.writeable = False
+        return Constant(array, None, like.site)
+    zeros = zeros_like(like)
+    return zeros if value == 0 else add(zeros, value)
+
+
+def add_zero(node):  # x + 0 = x
+    if is_op(node, "add"):
+        x = other_operand(node, 0)
+        if x is not None and same_type(x, node):
+            return x
+
+
+def sub_zero(node):  # x - 0 = x;  0 - x = -x
+    if is_op(node, "sub"):
+        a, b = node.inputs
+        if constant_equal_to(b, 0) and same_type(a, node):
+            return a
+        if constant_equal_to(a, 0) and same_type(b, node):
+            return neg(b)
+
+
+def sub_self(node):  # x - x = 0 (finite x)
+    if is_op(node, "sub") and node.inputs[0] is node.inputs[1]:
+        return filled(node, 0)
+
+
+def mul_one(node):  # x * 1 = x
+    if is_op(node, "mul"):
+        x = other_operand(node, 1)
+        if x is not None and same_type(x, node):
+            return x
+
+
+def mul_zero(node):  # x * 0 = 0 (finite x)
+    if is_op(node, "mul") and other_operand(node, 0) is not None:
+        return filled(node, 0)
+
+
+def div_one(node):  # x / 1 = x
+    if is_op(node, "div") and constant_equal_to(node.inputs[1], 1) and same_type(node.inputs[0], node):
+        return node.inputs[0]
+
+
+def neg_neg(node):  # -(-x) = x
+    if is_op(node, "neg") and is_op(node.inputs[0], "neg"):
+        return node.inputs[0].inputs[0]
+
+
+def power_special_cases(node):  # x**1 = x, x**2 = square(x), x**0.5 = sqrt(x), x**-1 = 1/x, x**0 = 1
+    if not is_op(node, "pow"):
+        return None
+    x, exponent = node.inputs
+    if not isinstance(exponent, Constant) or exponent.value.size != 1 or not same_type(x, node):
+        return None
+    value = float(exponent.value.reshape(()))
+    replacements = {1.0: lambda: x, 2.0: lambda: square(x), 0.5: lambda: sqrt(x), -1.0: lambda: reciprocal(x),
+                    0.0: lambda: filled(node, 1)}
+    if value in replacements and (value >= 0 or x.dtype.kind == "f"):
+        return replacements[value]()
+
+
+def transpose_transpose(node):  # transpose(transpose(x, a), b) = transpose(x, a[b]); the identity permutation vanishes
+    if is_op(node, "transpose") and is_op(node.inputs[0], "transpose"):
+        inner = node.inputs[0]
+        axes = tuple(inner.op.axes[a] for a in node.op.axes)
+        x = inner.inputs[0]
+        return x if axes == tuple(range(x.ndim)) else transpose(x, axes)
+
+
+def transpose_identity(node):  # transpose(x, (0, 1, ..., n-1)) = x
+    if is_op(node, "transpose") and node.op.axes == tuple(range(node.ndim)):
+        return node.inputs[0]
+
+
+def reshape_reshape(node):  # reshape(reshape(x, s1), s2) = reshape(x, s2)
+    if is_op(node, "reshape") and is_op(node.inputs[0], "reshape"):
+        return reshape(node.inputs[0].inputs[0], node.op.shape)
+
+
+def reshape_identity(node):  # reshape(x, x.shape) = x
+    if is_op(node, "reshape") and node.inputs[0].shape == node.shape and None not in node.shape:
+        return node.inputs[0]
+
+
+def exp_log(node):  # exp(log(x)) = x, only where x > 0 is certain
+    if is_op(node, "exp") and is_op(node.inputs[0], "log") and is_positive(node.inputs[0].inputs[0]):
+        return node.inputs[0].inputs[0]
+
+
+def log_exp(node):  # log(exp(x)) = x (and exact where exp(x) would overflow)
+    if is_op(node, "log") and is_op(node.inputs[0], "exp"):
+        return node.inputs[0].inputs[0]
+
+
+def sum_of_broadcast(node):  # sum(broadcast_to(x, s)) = sum(x) * (size(s) / size(x))
+    if is_op(node, "sum") and node.op.axes is None and not node.op.keepdims and is_op(node.inputs[0], "broadcast_to"):
+        x = node.inputs[0].inputs[0]
+        if known_size(x.shape) and node.dtype.kind == "f":
+            factor = known_size(node.inputs[0].shape) // known_size(x.shape)
+            return reduce_sum(x) if factor == 1 else reduce_sum(x) * factor
+
+
+def mul_reciprocal(node):  # x * (1 / y) = x / y
+    if is_op(node, "mul"):
+        a, b = node.inputs
+        for x, r in ((a, b), (b, a)):
+            if is_op(r, "reciprocal"):
+                candidate = div(x, r.inputs[0])
+                if same_type(candidate, node):
+                    return candidate
+
+
+def add_neg(node):  # x + (-y) = x - y
+    if is_op(node, "add"):
+        a, b = node.inputs
+        if is_op(b, "neg"):
+            return sub(a, b.inputs[0])
+        if is_op(a, "neg"):
+            return sub(b, a.inputs[0])
+
+
+def sub_neg(node):  # x - (-y) = x + y
+    if is_op(node, "sub") and is_op(node.inputs[1], "neg"):
+        return add(node.inputs[0], node.inputs[1].inputs[0])
+
+
+def neg_of_linear_reduction_of_neg(node):  # -sum(-x) = sum(x); -mean(-x) = mean(x)
+    if is_op(node, "neg") and node.inputs[0].op.name in ("sum", "mean") and is_op(node.inputs[0].inputs[0], "neg"):
+        reduction = node.inputs[0]
+        return apply(reduction.op, reduction.inputs[0].inputs[0])
+
+
+def where_same_branches(node):  # where(c, x, x) = x
+    if is_op(node, "where") and node.inputs[1] is node.inputs[2] and same_type(node.inputs[1], node):
+        return node.inputs[1]
+
+
+def squeeze_expand_dims(node):  # squeeze(expand_dims(x, a), a) = x
+    if is_op(node, "squeeze") and is_op(node.inputs[0], "expand_dims") and node.op.axes == node.inputs[0].op.axes:
+        return node.inputs[0].inputs[0]
+
+
+def cast_round_trip(node):  # cast(cast(x, wider float), x.dtype) = x
+    if is_op(node, "cast") and is_op(node.inputs[0], "cast"):
+        x = node.inputs[0].inputs[0]
+        widened = node.inputs[0].dtype
+        if x.dtype == node.dtype and x.dtype.kind == widened.kind == "f" and widened.itemsize >= x.dtype.itemsize:
+            return x
+
+
+def broadcast_to_same_shape(node):  # broadcast_to(x, x.shape) = x
+    if is_op(node, "broadcast_to") and node.inputs[0].shape == node.shape:
+        return node.inputs[0]
+
+
+RULES = [
+    add_zero, sub_zero, sub_self, mul_one, mul_zero, div_one, neg_neg, power_special_cases, transpose_transpose,
+    transpose_identity, reshape_reshape, reshape_identity, exp_log, log_exp, sum_of_broadcast, mul_reciprocal,
+    add_neg, sub_neg, neg_of_linear_reduction_of_neg, where_same_branches, squeeze_expand_dims, cast_round_trip,
+    broadcast_to_same_shape,
+]
