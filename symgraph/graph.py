@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import os
 import sys
@@ -89,8 +90,9 @@ class Op:
 
     def attributes(self) -> dict:
         """The op's declared attributes (the dataclass fields), for printing and code generation."""
-        fields = getattr(self, "__dataclass_fields__", {})
-        return {key: getattr(self, key) for key in fields}
+        if not dataclasses.is_dataclass(self):
+            return {}
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
     def __str__(self) -> str:
         attrs = ", ".join(f"{k}={v!r}" for k, v in self.attributes().items())
@@ -105,6 +107,9 @@ class Leaf(Op):
 
     @property
     def name(self) -> str:  # type: ignore[override]
+        return self.kind
+
+    def __str__(self) -> str:
         return self.kind
 
 
