@@ -36,8 +36,15 @@ class GradientOrigin:
     seeds: tuple
     wrt: Node
 
-    def rederive(self, outputs: Sequence[Node]) -> Node:
-        return _reverse_accumulate(list(outputs), list(self.seeds), [self.wrt], "zero", "re-derivation")[0]
+    def key(self) -> tuple:
+        """Gradients with equal keys come from one reverse pass and can be re-derived together."""
+        return tuple(id(o) for o in self.outputs) + tuple(id(s) for s in self.seeds)
+
+
+def rederive(origins: Sequence[GradientOrigin], outputs: Sequence[Node]) -> list[Node]:
+    """The gradients described by ``origins`` (all sharing seeds) again, from new ``outputs``, in one reverse pass."""
+    return _reverse_accumulate(list(outputs), list(origins[0].seeds), [o.wrt for o in origins], "zero",
+                               "re-derivation")
 
 
 _ORIGINS: "weakref.WeakKeyDictionary[Node, GradientOrigin]" = weakref.WeakKeyDictionary()

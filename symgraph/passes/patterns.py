@@ -40,3 +40,11 @@ def is_positive(node: Node) -> bool:
     if node.op.name in ("add", "mul", "div"):
         return all(is_positive(i) for i in node.inputs)
     return False
+
+
+def matches(*op_names: str):
+    """Declare which ops a rule looks at, so the engine only offers it nodes of those ops."""
+    def mark(rule):
+        rule.op_names = op_names
+        return rule
+    return mark

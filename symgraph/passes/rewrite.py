@@ -36,7 +36,11 @@ class Rewriter:
     """Applies rules over a graph; calls ``on_rewrite(rule_name, before, after)`` for every firing."""
 
     def __init__(self, rules: Sequence[Rule], on_rewrite: Callable):
-        self.rules = list(rules)
+        self.general = [r for r in rules if not hasattr(r, "op_names")]
+        self.by_op: dict[str, list] = {}
+        for rule in rules:
+            for name in getattr(rule, "op_names", ()):
+                self.by_op.setdefault(name, []).append(rule)
         self.on_rewrite = on_rewrite
 
     def run(self, outputs: Sequence[Node]) -> list[Node]:
@@ -48,17 +52,26 @@ class Rewriter:
 
     def _apply_rules(self, node: Node) -> Node:
         for _ in range(MAX_FIRINGS_PER_NODE):
-            for rule in self.rules:
-                with attributed_to(node.site):
-                    replacement = rule(node)
-                if replacement is not None and replacement is not node:
-                    check_replacement(rule, node, replacement)
-                    self.on_rewrite(rule.__name__, node, replacement)
-                    node = replacement
-                    break
-            else:
+            rules = self.by_op.get(node.op.name, []) + self.general
+            if not rules:
                 return node
+            with attributed_to(node.site):
+                fired = self._first_firing(rules, node)
+            if fired is None:
+                return node
+            rule, replacement = fired
+            check_replacement(rule, node, replacement)
+            self.on_rewrite(rule.__name__, node, replacement)
+            node = replacement
         return node
+
+    @staticmethod
+    def _first_firing(rules, node):
+        for rule in rules:
+            replacement = rule(node)
+            if replacement is not None and replacement is not node:
+                return rule, replacement
+        return None
 
 
 def check_replacement(rule, node: Node, replacement: Node) -> None:

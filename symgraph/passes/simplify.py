@@ -13,7 +13,7 @@ from symgraph.ops import add, div, neg, reciprocal, reshape, sqrt, square, sub, 
 from symgraph.ops import sum as reduce_sum
 from symgraph.ops.base import known_size
 from symgraph.passes.constant_fold import FOLD_LIMIT
-from symgraph.passes.patterns import constant_equal_to, is_op, is_positive, other_operand, same_type
+from symgraph.passes.patterns import matches, constant_equal_to, is_op, is_positive, other_operand, same_type
 
 
 def filled(like: Node, value) -> Node:
@@ -27,6 +27,7 @@ def filled(like: Node, value) -> Node:
     return zeros if value == 0 else add(zeros, value)
 
 
+@matches("add")
 def add_zero(node):  # x + 0 = x
     if is_op(node, "add"):
         x = other_operand(node, 0)
@@ -34,6 +35,7 @@ def add_zero(node):  # x + 0 = x
             return x
 
 
+@matches("sub")
 def sub_zero(node):  # x - 0 = x;  0 - x = -x
     if is_op(node, "sub"):
         a, b = node.inputs
@@ -43,11 +45,13 @@ def sub_zero(node):  # x - 0 = x;  0 - x = -x
             return neg(b)
 
 
+@matches("sub")
 def sub_self(node):  # x - x = 0 (finite x)
     if is_op(node, "sub") and node.inputs[0] is node.inputs[1]:
         return filled(node, 0)
 
 
+@matches("mul")
 def mul_one(node):  # x * 1 = x
     if is_op(node, "mul"):
         x = other_operand(node, 1)
@@ -55,21 +59,25 @@ def mul_one(node):  # x * 1 = x
             return x
 
 
+@matches("mul")
 def mul_zero(node):  # x * 0 = 0 (finite x)
     if is_op(node, "mul") and other_operand(node, 0) is not None:
         return filled(node, 0)
 
 
+@matches("div")
 def div_one(node):  # x / 1 = x
     if is_op(node, "div") and constant_equal_to(node.inputs[1], 1) and same_type(node.inputs[0], node):
         return node.inputs[0]
 
 
+@matches("neg")
 def neg_neg(node):  # -(-x) = x
     if is_op(node, "neg") and is_op(node.inputs[0], "neg"):
         return node.inputs[0].inputs[0]
 
 
+@matches("pow")
 def power_special_cases(node):  # x**1 = x, x**2 = square(x), x**0.5 = sqrt(x), x**-1 = 1/x, x**0 = 1
     if not is_op(node, "pow"):
         return None
@@ -83,6 +91,7 @@ def power_special_cases(node):  # x**1 = x, x**2 = square(x), x**0.5 = sqrt(x), 
         return replacements[value]()
 
 
+@matches("transpose")
 def transpose_transpose(node):  # transpose(transpose(x, a), b) = transpose(x, a[b]); the identity permutation vanishes
     if is_op(node, "transpose") and is_op(node.inputs[0], "transpose"):
         inner = node.inputs[0]
@@ -91,31 +100,37 @@ def transpose_transpose(node):  # transpose(transpose(x, a), b) = transpose(x, a
         return x if axes == tuple(range(x.ndim)) else transpose(x, axes)
 
 
+@matches("transpose")
 def transpose_identity(node):  # transpose(x, (0, 1, ..., n-1)) = x
     if is_op(node, "transpose") and node.op.axes == tuple(range(node.ndim)):
         return node.inputs[0]
 
 
+@matches("reshape")
 def reshape_reshape(node):  # reshape(reshape(x, s1), s2) = reshape(x, s2)
     if is_op(node, "reshape") and is_op(node.inputs[0], "reshape"):
         return reshape(node.inputs[0].inputs[0], node.op.shape)
 
 
+@matches("reshape")
 def reshape_identity(node):  # reshape(x, x.shape) = x
     if is_op(node, "reshape") and node.inputs[0].shape == node.shape and None not in node.shape:
         return node.inputs[0]
 
 
+@matches("exp")
 def exp_log(node):  # exp(log(x)) = x, only where x > 0 is certain
     if is_op(node, "exp") and is_op(node.inputs[0], "log") and is_positive(node.inputs[0].inputs[0]):
         return node.inputs[0].inputs[0]
 
 
+@matches("log")
 def log_exp(node):  # log(exp(x)) = x (and exact where exp(x) would overflow)
     if is_op(node, "log") and is_op(node.inputs[0], "exp"):
         return node.inputs[0].inputs[0]
 
 
+@matches("sum")
 def sum_of_broadcast(node):  # sum(broadcast_to(x, s)) = sum(x) * (size(s) / size(x))
     if is_op(node, "sum") and node.op.axes is None and not node.op.keepdims and is_op(node.inputs[0], "broadcast_to"):
         x = node.inputs[0].inputs[0]
@@ -124,6 +139,7 @@ def sum_of_broadcast(node):  # sum(broadcast_to(x, s)) = sum(x) * (size(s) / siz
             return reduce_sum(x) if factor == 1 else reduce_sum(x) * factor
 
 
+@matches("mul")
 def mul_reciprocal(node):  # x * (1 / y) = x / y
     if is_op(node, "mul"):
         a, b = node.inputs
@@ -134,6 +150,7 @@ def mul_reciprocal(node):  # x * (1 / y) = x / y
                     return candidate
 
 
+@matches("add")
 def add_neg(node):  # x + (-y) = x - y
     if is_op(node, "add"):
         a, b = node.inputs
@@ -143,27 +160,32 @@ def add_neg(node):  # x + (-y) = x - y
             return sub(b, a.inputs[0])
 
 
+@matches("sub")
 def sub_neg(node):  # x - (-y) = x + y
     if is_op(node, "sub") and is_op(node.inputs[1], "neg"):
         return add(node.inputs[0], node.inputs[1].inputs[0])
 
 
+@matches("neg")
 def neg_of_linear_reduction_of_neg(node):  # -sum(-x) = sum(x); -mean(-x) = mean(x)
     if is_op(node, "neg") and node.inputs[0].op.name in ("sum", "mean") and is_op(node.inputs[0].inputs[0], "neg"):
         reduction = node.inputs[0]
         return apply(reduction.op, reduction.inputs[0].inputs[0])
 
 
+@matches("where")
 def where_same_branches(node):  # where(c, x, x) = x
     if is_op(node, "where") and node.inputs[1] is node.inputs[2] and same_type(node.inputs[1], node):
         return node.inputs[1]
 
 
+@matches("squeeze")
 def squeeze_expand_dims(node):  # squeeze(expand_dims(x, a), a) = x
     if is_op(node, "squeeze") and is_op(node.inputs[0], "expand_dims") and node.op.axes == node.inputs[0].op.axes:
         return node.inputs[0].inputs[0]
 
 
+@matches("cast")
 def cast_round_trip(node):  # cast(cast(x, wider float), x.dtype) = x
     if is_op(node, "cast") and is_op(node.inputs[0], "cast"):
         x = node.inputs[0].inputs[0]
@@ -172,6 +194,7 @@ def cast_round_trip(node):  # cast(cast(x, wider float), x.dtype) = x
             return x
 
 
+@matches("broadcast_to")
 def broadcast_to_same_shape(node):  # broadcast_to(x, x.shape) = x
     if is_op(node, "broadcast_to") and node.inputs[0].shape == node.shape:
         return node.inputs[0]

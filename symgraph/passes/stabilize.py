@@ -6,21 +6,23 @@ the stabilized cost (``rederive_gradients``), so they follow the stable ops' gra
 
 from __future__ import annotations
 
-from symgraph.autodiff import gradient_origin
+from symgraph.autodiff import gradient_origin, rederive
 from symgraph.graph import Node, apply, toposort
 from symgraph.ops import expm1, log1p, neg, softplus, sigmoid
 from symgraph.ops import sum as reduce_sum
 from symgraph.ops.nn import SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy, log_softmax, logsumexp, softmax
-from symgraph.passes.patterns import constant_equal_to, is_op, other_operand, same_type
+from symgraph.passes.patterns import matches, constant_equal_to, is_op, other_operand, same_type
 from symgraph.passes.rewrite import RewriteError, rebuild
 
 
+@matches("log")
 def log_of_softmax(node):  # log(softmax(x)) = log_softmax(x)
     if is_op(node, "log") and is_op(node.inputs[0], "softmax"):
         inner = node.inputs[0]
         return log_softmax(inner.inputs[0], inner.op.axis)
 
 
+@matches("div")
 def softmax_by_hand(node):  # exp(z) / sum(exp(z), axis, keepdims=True) = softmax(z, axis)
     if not is_op(node, "div"):
         return None
@@ -34,6 +36,7 @@ def softmax_by_hand(node):  # exp(z) / sum(exp(z), axis, keepdims=True) = softma
         return softmax(numerator.inputs[0], total.op.axes[0])
 
 
+@matches("sum")
 def cross_entropy_by_hand(node):  # sum(t * log_softmax(z), axes with the class axis) = -sum(cross_entropy(z, t))
     if not is_op(node, "sum") or node.op.keepdims or not is_op(node.inputs[0], "mul"):
         return None
@@ -57,11 +60,13 @@ def cross_entropy_by_hand(node):  # sum(t * log_softmax(z), axes with the class 
     return result if same_type(result, node) else None
 
 
+@matches("log")
 def log_sigmoid(node):  # log(sigmoid(x)) = -softplus(-x)
     if is_op(node, "log") and is_op(node.inputs[0], "sigmoid"):
         return neg(softplus(neg(node.inputs[0].inputs[0])))
 
 
+@matches("log")
 def log_one_minus_sigmoid(node):  # log(1 - sigmoid(x)) = -softplus(x)
     if is_op(node, "log") and is_op(node.inputs[0], "sub"):
         a, b = node.inputs[0].inputs
@@ -69,6 +74,7 @@ def log_one_minus_sigmoid(node):  # log(1 - sigmoid(x)) = -softplus(x)
             return neg(softplus(b.inputs[0]))
 
 
+@matches("log")
 def log_one_plus(node):  # log(1 + x) = log1p(x)
     if is_op(node, "log") and is_op(node.inputs[0], "add"):
         x = other_operand(node.inputs[0], 1)
@@ -76,12 +82,14 @@ def log_one_plus(node):  # log(1 + x) = log1p(x)
             return log1p(x)
 
 
+@matches("sub")
 def exp_minus_one(node):  # exp(x) - 1 = expm1(x)
     if is_op(node, "sub") and is_op(node.inputs[0], "exp") and constant_equal_to(node.inputs[1], 1):
         if same_type(node.inputs[0], node):
             return expm1(node.inputs[0].inputs[0])
 
 
+@matches("log")
 def log_sum_exp(node):  # log(sum(exp(x), axes)) = logsumexp(x, axes)
     if is_op(node, "log") and is_op(node.inputs[0], "sum") and is_op(node.inputs[0].inputs[0], "exp"):
         total = node.inputs[0]
@@ -89,11 +97,13 @@ def log_sum_exp(node):  # log(sum(exp(x), axes)) = logsumexp(x, axes)
         return candidate if same_type(candidate, node) else None
 
 
+@matches("log1p")
 def log1p_of_exp(node):  # log1p(exp(x)) = softplus(x)
     if is_op(node, "log1p") and is_op(node.inputs[0], "exp"):
         return softplus(node.inputs[0].inputs[0])
 
 
+@matches("div")
 def sigmoid_by_hand(node):  # 1 / (1 + exp(-x)) = sigmoid(x)
     if is_op(node, "div") and constant_equal_to(node.inputs[0], 1) and is_op(node.inputs[1], "add"):
         e = other_operand(node.inputs[1], 1)
@@ -108,18 +118,32 @@ RULES = [
 
 
 def rederive_gradients(outputs, context, optimize_forward) -> list[Node]:
-    """Replace each gradient node whose cost the forward rules change by the gradient of the rewritten cost."""
-    mapping: dict[int, Node] = {}
-    for node in toposort(list(outputs)):
-        replacement = None
+    """Replace the gradient nodes whose cost the forward rules change by gradients of the rewritten cost.
+
+    Gradients from one reverse pass (same cost and seed) are re-derived together, so the pass is linear in the graph.
+    """
+    order = toposort(list(outputs))
+    groups: dict[tuple, list] = {}
+    for node in order:
         origin = gradient_origin(node)
         if origin is not None:
-            costs = optimize_forward(list(origin.outputs))
-            if any(new is not old for new, old in zip(costs, origin.outputs)):
-                replacement = origin.rederive(costs)
-                if not same_type(replacement, node):
-                    raise RewriteError(f"re-derived gradient of {node.describe()} has another type")
-                context.record("rederive_gradient", node, replacement)
+            groups.setdefault(origin.key(), []).append((node, origin))
+    replacements: dict[int, Node] = {}
+    for members in groups.values():
+        origins = [origin for _, origin in members]
+        costs = optimize_forward(list(origins[0].outputs))
+        if all(new is old for new, old in zip(costs, origins[0].outputs)):
+            continue
+        for (node, _), new in zip(members, rederive(origins, costs)):
+            if not same_type(new, node):
+                raise RewriteError(f"re-derived gradient of {node.describe()} has another type")
+            context.record("rederive_gradient", node, new)
+            replacements[id(node)] = new
+    if not replacements:
+        return list(outputs)
+    mapping: dict[int, Node] = {}
+    for node in order:
+        replacement = replacements.get(id(node))
         mapping[id(node)] = replacement if replacement is not None else rebuild(
             node, [mapping[id(i)] for i in node.inputs])
     return [mapping[id(o)] for o in outputs]
