@@ -12,6 +12,8 @@ from symgraph import init as initializers
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, as_node, variable
 from symgraph.nn.normalization import batch_norm as batch_norm_op
+from symgraph.ops.conv import conv2d as conv2d_op
+from symgraph.ops.shape import reshape
 
 
 def _initializer(scheme) -> Callable:
@@ -43,6 +45,24 @@ def dense(x, units: int, activation=None, name: str = "dense", init="glorot_unif
     output = x @ weights
     if bias_init is not None:
         output = output + variable(_bias_initializer(bias_init, features)((units,), rng, x.dtype), name=f"{name}/b")
+    return activation(output) if activation is not None else output
+
+
+def conv2d(x, filters: int, kernel, stride=1, padding="same", activation=None, name: str = "conv",
+           init="glorot_uniform", bias_init="zeros", rng=None) -> Node:
+    """activation(conv2d(x, W) + b) on NCHW input, W of shape (filters, in_channels, kh, kw)."""
+    x = as_node(x)
+    if x.ndim != 4 or x.shape[1] is None:
+        raise ShapeError(f"conv2d layer {name!r} needs NCHW input with known channels, got {x.describe()}")
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+    rng = initializers.as_generator(rng)
+    shape = (filters, x.shape[1], kh, kw)
+    weights = variable(_initializer(init)(shape, rng, x.dtype), name=f"{name}/W")
+    output = conv2d_op(x, weights, stride=stride, padding=padding)
+    if bias_init is not None:
+        fan_in = x.shape[1] * kh * kw
+        bias = variable(_bias_initializer(bias_init, fan_in)((filters,), rng, x.dtype), name=f"{name}/b")
+        output = output + reshape(bias, (filters, 1, 1))
     return activation(output) if activation is not None else output
 
 
