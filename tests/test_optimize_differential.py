@@ -29,6 +29,7 @@ UNARY_STEPS = {
     "sigmoid_by_hand": lambda x: 1 / (1 + sg.exp(-x)),
     "where_same": lambda x: sg.where(x > 0, sg.sin(x), sg.sin(x)),
     "sub_self": lambda x: x - x + sg.cos(x),
+    "pythagoras": lambda x: sg.square(sg.sin(x)) + sg.square(sg.cos(x)) + x,  # sympy regions
 }
 BINARY_STEPS = {
     "add": sg.add, "sub": sg.sub, "mul": sg.mul, "maximum": sg.maximum,
@@ -36,6 +37,8 @@ BINARY_STEPS = {
     "mul_reciprocal": lambda a, b: a * sg.reciprocal(2 + sg.square(b)),
     "add_neg": lambda a, b: a + (-b), "sub_neg": lambda a, b: a - (-b),
     "matmul": lambda a, b: sg.tanh(a @ sg.transpose(b)) @ b,
+    "expand_cancel": lambda a, b: (a + b) * (a - b) + sg.square(b),  # sympy regions
+    "exp_product": lambda a, b: sg.exp(sg.tanh(a)) * sg.exp(sg.tanh(b)),
 }
 
 steps = st.lists(
@@ -78,6 +81,7 @@ def test_optimized_graphs_agree_with_the_original(program, seed):
     assume(all(np.isfinite(v).all() and np.abs(v).max() < 1e8 for v in before))
     optimized, report = sg.optimize(outputs)
     event(f"rules fired: {min(len(report.rewrites), 5)}{'+' if len(report.rewrites) >= 5 else ''}")
+    event(f"sympy regions simplified: {report.rule_counts()['sympy_region'] > 0}")
     assert [o.shape for o in optimized] == [o.shape for o in outputs]
     assert_close(sg.evaluate(optimized, feeds), before)
     again, second_report = sg.optimize(optimized)
@@ -96,6 +100,7 @@ def test_optimized_gradient_graphs_agree_with_the_original(program, seed):
     assume(all(np.isfinite(v).all() and np.abs(v).max() < 1e8 for v in before))
     optimized, report = sg.optimize([cost] + gradients)
     event(f"gradient graph rules fired: {'5+' if len(report.rewrites) >= 5 else len(report.rewrites)}")
+    event(f"gradient graph sympy regions simplified: {report.rule_counts()['sympy_region'] > 0}")
     after = sg.evaluate(optimized, feeds)
     # A few gradient rules (maximum at ties) are not smooth; random points avoid ties, so equality is expected.
     assert_close(after, before)

@@ -19,6 +19,7 @@ from symgraph.passes.dce import eliminate_dead_nodes
 from symgraph.passes.merge import merge
 from symgraph.passes.report import PassReport, Report, op_histogram
 from symgraph.passes.rewrite import rewrite
+from symgraph.passes.sympy_regions import Budget, simplify_regions
 
 MAX_ROUNDS = 8
 
@@ -30,10 +31,11 @@ class RewriteCheckError(SymgraphError, AssertionError):
 class PassContext:
     """What a pass sees: its report, the pipeline's starting graph, and the optional per-rewrite checker."""
 
-    def __init__(self, report: PassReport, round_start, checker):
+    def __init__(self, report: PassReport, round_start, checker, sympy_budget=None):
         self.report = report
         self.round_start = round_start
         self.checker = checker
+        self.sympy_budget = sympy_budget
 
     def record(self, rule: str, before: Node, after: Node) -> None:
         if self.checker is not None:
@@ -57,7 +59,7 @@ def _forward_only(outputs):
 PASSES: dict[str, Callable] = {
     "merge": lambda outputs, context: merge(outputs, context),
     "constant_fold": rule_pass([fold_constants]),
-    "simplify": rule_pass(simplify.RULES),
+    "simplify": lambda outputs, context: simplify_regions(rewrite(outputs, simplify.RULES, context), context),
     "stabilize": rule_pass(stabilize.RULES),
     "rederive_gradients": lambda outputs, context: stabilize.rederive_gradients(outputs, context, _forward_only),
     "dce": eliminate_dead_nodes,
@@ -86,16 +88,18 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
     report = Report(histogram_before=op_histogram(current))
     report.nodes_before = sum(report.histogram_before.values())
     rounds = MAX_ROUNDS if passes is None else 1
+    sympy_budget = Budget()
     for _ in range(rounds):
         start = current
         for name in passes or DEFAULT_PIPELINE:
             pass_report = PassReport(name, 0, op_histogram(current))
             pass_report.nodes_before = sum(pass_report.histogram_before.values())
-            current = PASSES[name](current, PassContext(pass_report, start, checker))
+            current = PASSES[name](current, PassContext(pass_report, start, checker, sympy_budget))
             pass_report.finish(current)
             report.passes.append(pass_report)
         if all(a is b for a, b in zip(current, start)):
             break
+    report.sympy_regions_skipped = sympy_budget.skipped
     report.histogram_after = op_histogram(current)
     report.nodes_after = sum(report.histogram_after.values())
     return (current[0] if single else current), report

@@ -62,6 +62,7 @@ class Report:
     nodes_after: int = 0
     histogram_before: Counter = field(default_factory=Counter)
     histogram_after: Counter = field(default_factory=Counter)
+    sympy_regions_skipped: int = 0  # regions left unsimplified once the sympy time budget ran out
 
     @property
     def rewrites(self) -> list:
@@ -79,6 +80,8 @@ class Report:
                   if self.histogram_before[op] != self.histogram_after[op]]
         if deltas:
             lines.append("  ops: " + ", ".join(deltas))
+        if self.sympy_regions_skipped:
+            lines.append(f"  sympy time budget spent: {self.sympy_regions_skipped} elementwise regions not tried")
         return "\n".join(lines)
 
 

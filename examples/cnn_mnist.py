@@ -1,0 +1,43 @@
+"""The lecture notes' CNN on MNIST: conv 32 5x5 SAME, ReLU, 2x2 max-pool, conv 64 5x5 SAME, ReLU, 2x2 max-pool,
+fc 1024 ReLU, fc 10; softmax cross-entropy, SGD with momentum (lr 0.05, momentum 0.9, batch 64).
+
+Initialisation is PyTorch's default (uniform in +-1/sqrt(fan_in)) so that results compare with the PyTorch run.
+"""
+
+import argparse
+
+import symgraph as sg
+from common import add_training_arguments, load_dataset, train
+
+
+def build(image_shape, lr, momentum, seed):
+    height, width = image_shape
+    images = sg.placeholder((None, height, width), name="images")
+    labels = sg.placeholder((None,), "int64", name="labels")
+    scheme = dict(init="fan_in_uniform", bias_init="fan_in_uniform")
+    x = sg.expand_dims(images, 1)  # NCHW with one channel
+    x = sg.nn.max_pool2d(sg.layers.conv2d(x, 32, 5, padding="same", activation=sg.relu, name="conv1", rng=seed,
+                                          **scheme), 2)
+    x = sg.nn.max_pool2d(sg.layers.conv2d(x, 64, 5, padding="same", activation=sg.relu, name="conv2",
+                                          rng=seed + 1, **scheme), 2)
+    features = x.shape[1] * x.shape[2] * x.shape[3]
+    x = sg.layers.dense(sg.reshape(x, (-1, features)), 1024, activation=sg.relu, name="fc1", rng=seed + 2, **scheme)
+    logits = sg.layers.dense(x, 10, name="fc2", rng=seed + 3, **scheme)
+    loss = sg.nn.softmax_cross_entropy(logits, labels)
+    updates = sg.optim.SGD(lr, momentum=momentum).updates(loss, sg.trainable_variables(loss))
+    return sg.function([images, labels], loss, updates=updates), sg.function([images], logits)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_arguments(parser, epochs=1, lr=0.05)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    args = parser.parse_args(argv)
+    train_images, train_labels, test_images, test_labels, _ = load_dataset(args)
+    step, predict = build(train_images.shape[1:], args.lr, args.momentum, args.seed)
+    return train(step, predict, (train_images, train_labels), (test_images, test_labels), args.epochs,
+                 args.batch_size, args.seed, progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Shared pieces of the training examples: dataset choice and the training loop with progress and metrics."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import symgraph as sg
+from symgraph import datasets
+
+try:
+    from tqdm import tqdm
+except ImportError:  # the examples extra installs tqdm; without it, progress is printed per epoch only
+    tqdm = None
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, lr: float, batch_size: int = 64) -> None:
+    parser.add_argument("--dataset", choices=["auto", "mnist", "digits"], default="auto",
+                        help="auto: MNIST if found locally or downloadable, else scikit-learn's bundled digits")
+    parser.add_argument("--data-dir", default=None, help="directory holding the MNIST IDX files")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
+    parser.add_argument("--test-limit", type=int, default=None, help="use only the first N test examples")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def load_dataset(args):
+    """(train_images, train_labels, test_images, test_labels, name); images are float32 (N, H, W) in [0, 1]."""
+    choice = args.dataset
+    if choice == "auto":
+        choice = "mnist" if datasets.find_mnist(args.data_dir) is not None or _mnist_downloadable(args) else "digits"
+    if choice == "mnist":
+        train = datasets.load_mnist(args.data_dir, split="train")
+        test = datasets.load_mnist(args.data_dir, split="test")
+        name = "MNIST"
+    else:
+        images, labels = datasets.load_digits()
+        order = np.random.default_rng(1234).permutation(len(labels))  # a fixed split: 1437 train, 360 test
+        cut = len(labels) - 360
+        train = images[order[:cut]], labels[order[:cut]]
+        test = images[order[cut:]], labels[order[cut:]]
+        name = "digits (8x8, scikit-learn)"
+    train = tuple(a[:args.train_limit] for a in train)
+    test = tuple(a[:args.test_limit] for a in test)
+    print(f"dataset: {name}, {len(train[1])} training and {len(test[1])} test images of {train[0].shape[1:]}")
+    return train[0], train[1], test[0], test[1], name
+
+
+def _mnist_downloadable(args) -> bool:
+    try:
+        datasets.load_mnist(args.data_dir, split="test")
+        return True
+    except OSError:
+        return False
+
+
+def train(step, predict, train_data, test_data, epochs: int, batch_size: int, seed: int, progress: bool = True):
+    """Run ``epochs`` of shuffled minibatch steps; print per-epoch loss and accuracy, then test accuracy.
+
+    ``step(images, labels) -> loss`` applies one update; ``predict(images) -> logits``. Returns the history of
+    (epoch, mean loss, train accuracy) and the final test accuracy.
+    """
+    rng = np.random.default_rng(seed)
+    images, labels = train_data
+    history = []
+    seen, started = 0, time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        batches = sg.minibatches([images, labels], batch_size, rng)
+        total_batches = -(-len(labels) // batch_size)
+        bar = tqdm(batches, total=total_batches, desc=f"epoch {epoch}/{epochs}", leave=False) \
+            if progress and tqdm is not None else batches
+        losses, correct = [], 0
+        for batch_images, batch_labels in bar:
+            losses.append(float(step(batch_images, batch_labels)))
+            seen += len(batch_labels)
+            if progress and tqdm is not None:
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        correct = accuracy(predict, images, labels, batch_size=1000)
+        history.append((epoch, float(np.mean(losses)), correct))
+        print(f"epoch {epoch}: loss {np.mean(losses):.4f}, train accuracy {correct:.2%}")
+    elapsed = time.perf_counter() - started
+    test_accuracy = accuracy(predict, *test_data, batch_size=1000)
+    print(f"test accuracy {test_accuracy:.2%}; {seen / elapsed:.0f} training examples/sec")
+    return history, test_accuracy
+
+
+def accuracy(predict, images, labels, batch_size: int) -> float:
+    correct = 0
+    for start in range(0, len(labels), batch_size):
+        logits = predict(images[start:start + batch_size])
+        correct += int(np.sum(np.argmax(logits, axis=1) == labels[start:start + batch_size]))
+    return correct / max(len(labels), 1)

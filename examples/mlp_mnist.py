@@ -1,0 +1,41 @@
+"""The lecture notes' MLP on MNIST: 784-500-10, sigmoid or ReLU hidden units, softmax cross-entropy, plain SGD.
+
+The recipe matches the PyTorch reference it is compared with: PyTorch's default initialisation (uniform in
++-1/sqrt(fan_in) for weights and biases), SGD lr 0.1, batch 64, shuffled every epoch.
+"""
+
+import argparse
+
+import symgraph as sg
+from common import add_training_arguments, load_dataset, train
+
+
+def build(image_shape, activation, lr, seed):
+    pixels = image_shape[0] * image_shape[1]
+    images = sg.placeholder((None,) + tuple(image_shape), name="images")
+    labels = sg.placeholder((None,), "int64", name="labels")
+    x = sg.reshape(images, (-1, pixels))
+    hidden = sg.layers.dense(x, 500, activation=activation, name="fc1", init="fan_in_uniform",
+                             bias_init="fan_in_uniform", rng=seed)
+    logits = sg.layers.dense(hidden, 10, name="fc2", init="fan_in_uniform", bias_init="fan_in_uniform", rng=seed + 1)
+    loss = sg.nn.softmax_cross_entropy(logits, labels)
+    updates = sg.optim.SGD(lr).updates(loss, sg.trainable_variables(loss))
+    step = sg.function([images, labels], loss, updates=updates)
+    predict = sg.function([images], logits)
+    return step, predict
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_arguments(parser, epochs=5, lr=0.1)
+    parser.add_argument("--activation", choices=["relu", "sigmoid"], default="relu")
+    args = parser.parse_args(argv)
+    train_images, train_labels, test_images, test_labels, _ = load_dataset(args)
+    activation = sg.relu if args.activation == "relu" else sg.sigmoid
+    step, predict = build(train_images.shape[1:], activation, args.lr, args.seed)
+    return train(step, predict, (train_images, train_labels), (test_images, test_labels), args.epochs,
+                 args.batch_size, args.seed, progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Datasets for the examples and benchmarks: MNIST and scikit-learn's bundled 8x8 digits.
+
+This module owns finding, downloading (into a checksum-verified cache) and parsing the MNIST IDX files, and the
+conversion of both datasets to one convention: float32 images in [0, 1] shaped (N, H, W) and int64 labels.
+No pickle is used anywhere.
+
+MNIST is searched for in: the ``path`` argument, ``$SYMGRAPH_DATA/mnist``, then ``~/.cache/symgraph/mnist``; when
+absent, it is downloaded into that cache from the first of ``MNIST_MIRRORS`` that answers with the right bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from symgraph.errors import SymgraphError
+
+__all__ = [
+    "load_mnist", "find_mnist", "mnist_search_dirs", "mnist_cache_dir", "read_idx", "load_digits",
+    "MNIST_MIRRORS", "MNIST_SHA256", "DatasetNotFoundError", "DatasetFormatError",
+]
+
+# Base names of the (images, labels) files of each split; each may be gzipped (".gz") or raw, and may use the dotted
+# variant of the name ("train-images.idx3-ubyte").
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# SHA-256 of the official .gz files; a download whose bytes differ is deleted, never used.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+# Tried in order; each URL is a directory that holds the four .gz files.
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+DOWNLOAD_TIMEOUT = 10.0  # seconds, per connection attempt and per read
+MNIST_IMAGE_SHAPE = (28, 28)
+
+
+class DatasetNotFoundError(SymgraphError, FileNotFoundError):
+    """The dataset is neither on disk nor downloadable; the message lists where it was looked for."""
+
+
+class DatasetFormatError(SymgraphError, ValueError):
+    """A dataset file that is corrupted, truncated or inconsistent; the message names the file and the fault."""
+
+
+def mnist_cache_dir() -> Path:
+    """``~/.cache/symgraph/mnist``: where downloads land, and the last place searched."""
+    return Path.home() / ".cache" / "symgraph" / "mnist"
+
+
+def mnist_search_dirs(path=None) -> list[Path]:
+    """The directories searched for MNIST, in order: ``path``, ``$SYMGRAPH_DATA/mnist``, the cache."""
+    dirs = [] if path is None else [Path(path).expanduser()]
+    if os.environ.get("SYMGRAPH_DATA"):
+        dirs.append(Path(os.environ["SYMGRAPH_DATA"]).expanduser() / "mnist")
+    dirs.append(mnist_cache_dir())
+    return dirs
+
+
+def _locate(directory: Path, base: str) -> Path | None:
+    """The file of ``directory`` holding ``base`` (gzipped or raw, canonical or dotted name), or None."""
+    dotted = base.replace("-idx", ".idx")
+    for name in (base + ".gz", base, dotted + ".gz", dotted):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def find_mnist(path=None, split: str | None = None) -> Path | None:
+    """The first searched directory holding the files of ``split`` (both splits when None), or None."""
+    splits = list(MNIST_FILES) if split is None else [_check_split(split)]
+    for directory in mnist_search_dirs(path):
+        if all(_locate(directory, base) for s in splits for base in MNIST_FILES[s]):
+            return directory
+    return None
+
+
+def load_mnist(path=None, split: str = "train", *, download: bool = True, mirrors=None):
+    """``(images, labels)`` of one MNIST split ("train" or "test"): float32 (N, 28, 28) in [0, 1], int64 (N,).
+
+    Reads the IDX files from the first directory of :func:`mnist_search_dirs` that holds them; otherwise downloads
+    them into :func:`mnist_cache_dir` (when ``download``) from ``mirrors`` (default ``MNIST_MIRRORS``).
+    Raises DatasetNotFoundError (a FileNotFoundError) when that fails, DatasetFormatError (a ValueError) for a bad file.
+    """
+    directory = find_mnist(path, split)
+    if directory is None:
+        failures = _download_split(split, MNIST_MIRRORS if mirrors is None else mirrors) if download else None
+        directory = find_mnist(path, split)
+        if directory is None:
+            raise DatasetNotFoundError(_not_found_message(path, split, failures))
+    image_file, label_file = (_locate(directory, base) for base in MNIST_FILES[split])
+    images, labels = read_idx(image_file, ndim=3), read_idx(label_file, ndim=1)
+    if images.shape[1:] != MNIST_IMAGE_SHAPE:
+        raise DatasetFormatError(f"{image_file}: wrong dims {images.shape}, expected (N, 28, 28) images")
+    if len(labels) != len(images):
+        raise DatasetFormatError(f"{label_file}: label count {len(labels)} != image count {len(images)} "
+                                 f"of {image_file.name}")
+    if len(labels) and labels.max() > 9:
+        raise DatasetFormatError(f"{label_file}: labels outside 0..9 (found {int(labels.max())})")
+    return images.astype(np.float32) / np.float32(255), labels.astype(np.int64)
+
+
+def read_idx(file, ndim: int) -> np.ndarray:
+    """The uint8 array of an IDX file (gzipped or raw) with ``ndim`` dimensions, validated against its header."""
+    file = Path(file)
+    data = file.read_bytes()
+    if file.name.endswith(".gz") or data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except EOFError:
+            raise DatasetFormatError(f"{file}: truncated gzip stream (ends before its end-of-stream marker)") from None
+        except (OSError, zlib.error) as error:
+            raise DatasetFormatError(f"{file}: corrupt gzip stream ({error})") from None
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise DatasetFormatError(f"{file}: {len(data)} bytes, shorter than the {header_size}-byte IDX header")
+    magic, expected = int.from_bytes(data[:4], "big"), 0x0800 + ndim
+    if magic != expected:
+        raise DatasetFormatError(f"{file}: bad magic number {magic} (0x{magic:08x}), expected {expected} "
+                                 f"(unsigned bytes, {ndim} dims)")
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    size, payload = int(np.prod(dims)), len(data) - header_size
+    if payload < size:
+        raise DatasetFormatError(f"{file}: payload of {payload} bytes is shorter than the {size} bytes that the "
+                                 f"header's dims {dims} say (truncated file)")
+    if payload > size:
+        raise DatasetFormatError(f"{file}: {payload - size} bytes after the payload that the header's dims {dims} say")
+    return np.frombuffer(data, np.uint8, size, header_size).reshape(dims)
+
+
+def _check_split(split: str) -> str:
+    if split not in MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return split
+
+
+def _download_split(split: str, mirrors) -> list[str]:
+    """Download the missing .gz files of ``split`` into the cache; returns one line per failed attempt."""
+    cache, failures = mnist_cache_dir(), []
+    for base in MNIST_FILES[split]:
+        if _locate(cache, base) is not None:
+            continue
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + base + ".gz"
+            try:
+                _download(url, cache / (base + ".gz"), MNIST_SHA256[base + ".gz"])
+                break
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                failures.append(f"{url}: {error}")
+        else:
+            failures.append(f"{base}.gz: no mirror delivered it" if mirrors else "no download mirrors configured")
+            break  # the split is incomplete anyway
+    return failures
+
+
+def _download(url: str, target: Path, sha256: str) -> None:
+    """Fetch ``url`` into a temporary file beside ``target``; rename it to ``target`` only if its SHA-256 matches."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+            while chunk := response.read(1 << 16):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise DatasetFormatError(f"checksum mismatch: sha256 {digest.hexdigest()}, expected {sha256}")
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _not_found_message(path, split: str, failures: list[str] | None) -> str:
+    names = " and ".join(f"{base}.gz" for base in MNIST_FILES[split])
+    searched = mnist_search_dirs(path)
+    lines = [f"MNIST {split} files not found. Searched:"] + [f"  - {d}" for d in searched]
+    if not os.environ.get("SYMGRAPH_DATA"):
+        lines.append("  ($SYMGRAPH_DATA is not set)")
+    if failures is None:
+        lines.append("Download was disabled (download=False).")
+    else:
+        lines += ["Download into the cache failed:"] + [f"  - {line}" for line in failures]
+    lines.append(f"Put {names} (gzipped or raw) in {searched[-1]}, or in $SYMGRAPH_DATA/mnist, "
+                 "or in a directory passed as `path`.")
+    return "\n".join(lines)
+
+
+def load_digits():
+    """``(images, labels)`` of scikit-learn's 8x8 digits: float32 (1797, 8, 8) in [0, 1] (values / 16), int64."""
+    try:
+        from sklearn.datasets import load_digits as sklearn_load_digits
+    except ImportError as error:
+        raise ImportError('load_digits needs scikit-learn: pip install "symgraph[digits]"') from error
+    bunch = sklearn_load_digits()
+    return (bunch.images / 16).astype(np.float32), bunch.target.astype(np.int64)
