@@ -31,6 +31,12 @@ def test_xor_hand_set_weights_and_training(capsys):
     assert "loss" in printed and "accuracy: 100%" in printed
 
 
+def test_optimize_input_descends_on_the_image(capsys):
+    first_loss, last_loss = load_example("optimize_input").main(["--steps", "40"])
+    assert last_loss < 0.8 * first_loss  # measured 1.571 -> 1.065
+    assert "loss fell from" in capsys.readouterr().out
+
+
 def test_examples_have_help():
     scripts = [s for s in sorted(EXAMPLES.glob("*.py")) if s.name != "common.py"]  # common.py: shared, not a script
     assert len(scripts) >= 5
