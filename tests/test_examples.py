@@ -131,6 +131,8 @@ def test_mlp_full_mnist_reaches_the_reference_accuracy(mnist_dir):
 
 @pytest.mark.slow
 def test_cnn_full_mnist_reaches_the_reference_accuracy(mnist_dir):
-    """PyTorch on this recipe: 98.8% after 1 epoch."""
+    """PyTorch on this recipe: 98.8% after 1 epoch in the issue's run; from the same initial weights and batches as
+    symgraph, PyTorch 2.13.0 gave 97.90 / 98.67 / 98.47 / 98.79% for seeds 0-3 and symgraph 98.42 / 98.60 / 98.60 /
+    98.87% (benchmarks/mnist_accuracy.py). One epoch's accuracy varies by about a point with the seed, hence 98%."""
     _, test_accuracy = run_training("cnn_mnist", ["--dataset", "mnist", "--data-dir", mnist_dir, "--epochs", "1"])
-    assert test_accuracy >= 0.985
+    assert test_accuracy >= 0.98
