@@ -285,7 +285,10 @@ def _frozen_copy(array: np.ndarray) -> np.ndarray:
 def _leaf_array(value, dtype, what: str) -> np.ndarray:
     if isinstance(value, Node):
         raise TypeError(f"{what} takes a value, not a node ({value.describe()})")
-    target = dtypes.as_dtype(dtype) if dtype is not None else dtypes.infer_array_dtype(value)
+    try:
+        target = dtypes.as_dtype(dtype) if dtype is not None else dtypes.infer_array_dtype(value)
+    except DTypeError as error:
+        raise DTypeError(f"{what}: {error}") from None
     if isinstance(value, (np.ndarray, np.generic)) and dtype is not None:
         return _frozen_copy(np.asarray(value).astype(target))  # an explicit dtype on an array is an explicit cast
     return _frozen_copy(dtypes.convert_exactly(value, target, what))
@@ -293,12 +296,14 @@ def _leaf_array(value, dtype, what: str) -> np.ndarray:
 
 def constant(value, dtype=None, name: str | None = None) -> Constant:
     """An immutable value. Python floats become float32, Python ints int64; NumPy arrays keep their dtype."""
-    return Constant(_leaf_array(value, dtype, "sg.constant"), name, user_site())
+    site = user_site()
+    return Constant(_leaf_array(value, dtype, _leaf_what("sg.constant", name, site)), name, site)
 
 
 def variable(value, dtype=None, name: str | None = None, trainable: bool = True) -> Variable:
     """Named state (like a Theano shared variable or a TF1 tf.Variable) with an initial value."""
-    return Variable(_leaf_array(value, dtype, "sg.variable"), name, user_site(), trainable)
+    site = user_site()
+    return Variable(_leaf_array(value, dtype, _leaf_what("sg.variable", name, site)), name, site, trainable)
 
 
 def placeholder(shape, dtype="float32", name: str | None = None) -> Placeholder:
@@ -309,9 +314,18 @@ def placeholder(shape, dtype="float32", name: str | None = None) -> Placeholder:
     dims = []
     for dim in shape:
         if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 0):
-            raise ShapeError(f"sg.placeholder at {site}: dimensions must be non-negative ints or None, got {shape!r}")
+            raise ShapeError(f"{_leaf_what('sg.placeholder', name, site)}: dimensions must be non-negative ints "
+                             f"or None, got {shape!r}")
         dims.append(None if dim is None else int(dim))
-    return Placeholder(tuple(dims), dtypes.as_dtype(dtype), name, site)
+    try:
+        dtype = dtypes.as_dtype(dtype)
+    except DTypeError as error:
+        raise DTypeError(f"{_leaf_what('sg.placeholder', name, site)}: {error}") from None
+    return Placeholder(tuple(dims), dtype, name, site)
+
+
+def _leaf_what(builder_name: str, name, site: Site) -> str:
+    return f"{builder_name}" + (f" {name!r}" if name else "") + f" at {site}"
 
 
 def format_shape(shape: Shape) -> str:

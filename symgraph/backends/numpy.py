@@ -35,7 +35,10 @@ class NumpyProgram:
                 values[id(node)] = _value_of(node, values, feeds)
                 for released in self._release[step]:
                     del values[released]
-        return [_fresh(values[id(output)]) for output in self.outputs]
+        results: list[np.ndarray] = []
+        for output in self.outputs:
+            results.append(_fresh(values[id(output)], [*feeds.values(), *results]))
+        return results
 
 
 def _value_of(node: Node, values, feeds) -> np.ndarray:
@@ -83,9 +86,9 @@ def _release_plan(order: Sequence[Node], outputs: Sequence[Node]) -> list[list[i
     return plan
 
 
-def _fresh(value: np.ndarray) -> np.ndarray:
-    """Outputs never alias a constant, a variable or a caller's array."""
-    if value.flags.owndata and value.flags.writeable:
+def _fresh(value: np.ndarray, taken: Sequence[np.ndarray]) -> np.ndarray:
+    """Outputs never alias a constant, a variable, a caller's array (``taken`` holds the feeds) or each other."""
+    if value.flags.owndata and value.flags.writeable and not any(np.may_share_memory(value, t) for t in taken):
         return value
     return np.array(value, copy=True)
 

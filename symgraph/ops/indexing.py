@@ -183,7 +183,7 @@ def _check_constant_bounds(x, template, arrays):
                 low, high = int(array.value.min()), int(array.value.max())
                 if low < -dim or high >= dim:
                     bad = high if high >= dim else low
-                    raise ShapeError(f"index: index {bad} is out of bounds for axis {axis} of size {dim} "
+                    raise ShapeError(f"index {bad} is out of bounds for axis {axis} of size {dim} "
                                      f"({x.describe()})")
         axis += 1
 
