@@ -145,5 +145,7 @@ def result_dtype(function, *dtypes) -> np.dtype:
         names = ", ".join(d.name for d in key)
         raise DTypeError(f"not defined for dtype{'s' if len(key) > 1 else ''} {names}") from error
     if dtype not in SUPPORTED:
-        raise DTypeError(f"would produce unsupported dtype {dtype}")
+        names = ", ".join(d.name for d in key)
+        raise DTypeError(f"not defined for dtype{'s' if len(key) > 1 else ''} {names} (NumPy would give {dtype}, "
+                         "which symgraph does not support; cast the input first)")
     return dtype
