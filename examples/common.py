@@ -79,7 +79,7 @@ def train(step, predict, train_data, test_data, epochs: int, batch_size: int, se
             losses.append(float(step(batch_images, batch_labels)))
             seen += len(batch_labels)
             if progress and tqdm is not None:
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
         correct = accuracy(predict, images, labels, batch_size=1000)
         history.append((epoch, float(np.mean(losses)), correct))
         print(f"epoch {epoch}: loss {np.mean(losses):.4f}, train accuracy {correct:.2%}")

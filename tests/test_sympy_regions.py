@@ -1,5 +1,9 @@
 """The simplify pass's sympy step: elementwise regions rebuilt smaller, checked against NumPy, never duplicated."""
 
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 import sympy
@@ -126,7 +130,65 @@ def test_time_budget_limits_sympy_work(monkeypatch):
     out = (x * y + x * z) - x * (y + z) + sg.cos(z) * sg.sin(y) * 3
     new, report = sg.optimize(out)
     assert report.rule_counts()["sympy_region"] == 0 and report.sympy_regions_skipped >= 1
-    assert "sympy time budget spent" in str(report)
+    assert "sympy time limits: 1 elementwise regions left as they were" in str(report)
+
+
+def deep_chain():
+    x, y, _ = placeholders()
+    h = x
+    for k in range(6):  # a deep elementwise chain (one region of 21 ops): sympy.simplify can take seconds on these
+        h = sg.sin(h * y + 2) if k % 2 else sg.exp(h) / (1 + y)
+    return x, y, h
+
+
+def test_a_slow_region_is_interrupted_and_left_as_it_was(monkeypatch):
+    monkeypatch.setattr(sympy_regions, "_cache", {})
+    calls = []
+
+    def slow_simplify(expr):
+        calls.append(expr)
+        time.sleep(30)  # interrupted after REGION_TIME_LIMIT
+        return expr
+
+    monkeypatch.setattr(sympy_regions.sympy, "simplify", slow_simplify)
+    monkeypatch.setattr(sympy_regions, "REGION_TIME_LIMIT", 0.05)
+    x, y, out = deep_chain()
+    new, report = sg.optimize(out, passes=["simplify"])
+    assert len(calls) == 1 and report.sympy_regions_skipped == 1
+    assert op_histogram([new]) == op_histogram([out])
+    again, report = sg.optimize(out, passes=["simplify"])  # the verdict is cached: no second attempt
+    assert len(calls) == 1
+
+
+def test_the_program_alarm_timer_survives():
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *args: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30)
+        x, y, z = placeholders()
+        sg.optimize((x * y + x * z) - x * (y + z) + sg.sin(x) * 7)
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25 < remaining <= 30 and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_off_the_main_thread_only_small_regions_are_tried(monkeypatch):
+    monkeypatch.setattr(sympy_regions, "_cache", {})
+    results = {}
+
+    def run():
+        x, y, z = placeholders()
+        small = (x * y + x * z) - x * (y + z)  # 6 ops
+        results["small"] = sg.optimize(small, passes=["simplify"])
+        results["big"] = sg.optimize(deep_chain()[2], passes=["simplify"])
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert results["small"][1].rule_counts()["sympy_region"] == 1
+    assert results["big"][1].rule_counts()["sympy_region"] == 0 and results["big"][1].sympy_regions_skipped >= 1
 
 
 def test_check_mode_evaluates_each_region_rewrite():

@@ -62,7 +62,7 @@ class Report:
     nodes_after: int = 0
     histogram_before: Counter = field(default_factory=Counter)
     histogram_after: Counter = field(default_factory=Counter)
-    sympy_regions_skipped: int = 0  # regions left unsimplified once the sympy time budget ran out
+    sympy_regions_skipped: int = 0  # regions left unsimplified by the sympy time limits
 
     @property
     def rewrites(self) -> list:
@@ -81,7 +81,7 @@ class Report:
         if deltas:
             lines.append("  ops: " + ", ".join(deltas))
         if self.sympy_regions_skipped:
-            lines.append(f"  sympy time budget spent: {self.sympy_regions_skipped} elementwise regions not tried")
+            lines.append(f"  sympy time limits: {self.sympy_regions_skipped} elementwise regions left as they were")
         return "\n".join(lines)
 
 

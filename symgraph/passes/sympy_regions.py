@@ -1,4 +1,4 @@
-"""Simplify maximal elementwise regions with sympy, under a time budget, keeping a result only if it is smaller.
+"""Simplify maximal elementwise regions with sympy, under time limits, keeping a result only if it is smaller.
 
 A region is a tree of floating-point elementwise nodes whose inner nodes feed only the region; its leaves (anything
 else, including nodes shared with the rest of the graph) become sympy symbols, 0-d constants become numbers. The
@@ -13,6 +13,9 @@ rejected.
 
 from __future__ import annotations
 
+import functools
+import signal
+import threading
 import time
 from functools import reduce
 
@@ -27,7 +30,10 @@ from symgraph.ops import (
 )
 
 TIME_BUDGET = 0.5  # seconds of sympy work per sg.optimize call; regions beyond it are left as they are
+REGION_TIME_LIMIT = 0.25  # seconds for one region; sympy is interrupted there (SIGALRM, main thread only)
 MIN_REGION_OPS, MAX_REGION_OPS, MAX_LEAVES = 3, 24, 8
+# Off the main thread sympy cannot be interrupted; regions this small simplify in well under REGION_TIME_LIMIT.
+MAX_UNINTERRUPTIBLE_OPS = 8
 CACHE_LIMIT = 4096
 
 # Ops sympy knows natively: (arity, graph node -> sympy expression of the inputs' expressions).
@@ -148,12 +154,17 @@ def _simplify_root(root: Node, consumers, mapping, budget: Budget) -> Node | Non
     if key in _cache:
         candidate = _cache[key]
     else:
-        if budget.left <= 0:
+        interruptible = _can_interrupt()
+        if budget.left <= 0 or (not interruptible and len(ops) > MAX_UNINTERRUPTIBLE_OPS):
             budget.skipped += 1
             return None
         started = time.perf_counter()
-        candidate = _find_candidate(root, consumers, leaves, leaf_index, len(ops))
+        find = functools.partial(_find_candidate, root, consumers, leaves, leaf_index, len(ops))
+        candidate = _call_with_time_limit(min(budget.left, REGION_TIME_LIMIT), find) if interruptible else find()
         budget.left -= time.perf_counter() - started
+        if candidate is _TIMED_OUT:
+            budget.skipped += 1
+            candidate = None
         if len(_cache) >= CACHE_LIMIT:
             _cache.clear()
         _cache[key] = candidate
@@ -161,6 +172,40 @@ def _simplify_root(root: Node, consumers, mapping, budget: Budget) -> Node | Non
         return None
     new_leaves = [mapping[id(leaf)] for leaf in leaves]
     return _fit(_from_sympy(candidate, new_leaves), root, new_leaves)
+
+
+_TIMED_OUT = object()
+
+
+class _Interrupted(BaseException):  # not an Exception: the broad handlers around sympy must let it through
+    pass
+
+
+def _can_interrupt() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def _call_with_time_limit(seconds: float, function):
+    """``function()``, or _TIMED_OUT once ``seconds`` have passed (a SIGALRM interrupts it). A timer and handler the
+    program had are restored afterwards."""
+    def interrupt(signum, frame):
+        raise _Interrupted
+
+    started = time.monotonic()
+    previous_handler = signal.signal(signal.SIGALRM, interrupt)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    try:
+        try:
+            return function()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _Interrupted:
+        return _TIMED_OUT
+    finally:
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay > 0:
+            remaining = previous_delay - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-6), previous_interval)
 
 
 def _find_candidate(root, consumers, leaves, leaf_index, op_count):
