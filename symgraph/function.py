@@ -39,7 +39,8 @@ class Function:
     def __call__(self, *arrays):
         if len(arrays) != len(self.inputs):
             names = ", ".join(p.name or f"input {k}" for k, p in enumerate(self.inputs))
-            raise TypeError(f"this function takes {len(self.inputs)} arrays ({names}), got {len(arrays)}")
+            count = f"{len(self.inputs)} array{'' if len(self.inputs) == 1 else 's'}"
+            raise TypeError(f"this function takes {count} ({names}), got {len(arrays)}")
         feeds = {placeholder: value for placeholder, value in zip(self.inputs, arrays)}
         values = self._program.run(feeds)
         count = len(self.outputs)
