@@ -18,7 +18,7 @@ import numpy as np
 from symgraph import dtypes
 from symgraph.errors import GradientError
 from symgraph.graph import Constant, Node, as_node, format_shape, toposort, user_site
-from symgraph.ops import add, cast, concatenate, index, mul, reshape, stack, sum, zeros_like
+from symgraph.ops import add, cast, index, mul, reshape, stack, sum, zeros_like
 from symgraph.ops.shape import unbroadcast
 
 _DISCONNECTED_CHOICES = ("raise", "zero", "none")

@@ -1,8 +1,6 @@
 """sg.optimize: each rule's structure and values, stabilization of hand-written losses and their gradients,
 merging of gradient graphs, the report, check mode and idempotence."""
 
-from collections import Counter
-
 import numpy as np
 import pytest
 import scipy.special

@@ -14,7 +14,7 @@ import numpy as np
 from symgraph.errors import ShapeError
 from symgraph.graph import builder, Node, Op, apply, as_node, format_shape
 from symgraph.ops.base import (
-    broadcast_shapes, known_size, normalize_axes, normalize_axis, static_int_tuple,
+    broadcast_shapes, known_size, normalize_axes, static_int_tuple,
 )
 
 
