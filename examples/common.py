@@ -31,12 +31,16 @@ def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, lr: flo
 
 def load_dataset(args):
     """(train_images, train_labels, test_images, test_labels, name); images are float32 (N, H, W) in [0, 1]."""
-    choice = args.dataset
+    choice, why = args.dataset, ""
     if choice == "auto":
         choice = "mnist" if datasets.find_mnist(args.data_dir) is not None or _mnist_downloadable(args) else "digits"
+        why = " (--dataset auto: MNIST is not on disk and could not be downloaded)" if choice == "digits" else ""
     if choice == "mnist":
-        train = datasets.load_mnist(args.data_dir, split="train")
-        test = datasets.load_mnist(args.data_dir, split="test")
+        try:
+            train = datasets.load_mnist(args.data_dir, split="train")
+            test = datasets.load_mnist(args.data_dir, split="test")
+        except datasets.DatasetNotFoundError as error:
+            raise SystemExit(f"{error}\nOr run with --dataset digits (no download needed).") from None
         name = "MNIST"
     else:
         images, labels = datasets.load_digits()
@@ -47,7 +51,7 @@ def load_dataset(args):
         name = "digits (8x8, scikit-learn)"
     train = tuple(a[:args.train_limit] for a in train)
     test = tuple(a[:args.test_limit] for a in test)
-    print(f"dataset: {name}, {len(train[1])} training and {len(test[1])} test images of {train[0].shape[1:]}")
+    print(f"dataset: {name}, {len(train[1])} training and {len(test[1])} test images of {train[0].shape[1:]}{why}")
     return train[0], train[1], test[0], test[1], name
 
 

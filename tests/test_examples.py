@@ -107,7 +107,22 @@ def test_auto_dataset_falls_back_to_digits_and_says_so(tmp_path, monkeypatch, ca
     common.add_training_arguments(parser, epochs=1, lr=0.1)
     train_x, train_y, test_x, test_y, name = common.load_dataset(parser.parse_args(["--dataset", "auto"]))
     assert name.startswith("digits") and train_x.shape == (1437, 8, 8) and test_x.shape == (360, 8, 8)
-    assert "dataset: digits" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "dataset: digits" in printed and "MNIST is not on disk and could not be downloaded" in printed
+
+
+def test_missing_mnist_exits_with_the_places_searched(tmp_path, monkeypatch):
+    monkeypatch.delenv("SYMGRAPH_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(datasets, "MNIST_MIRRORS", ("http://127.0.0.1:9/",))
+    common = load_example("common")
+    parser = argparse.ArgumentParser()
+    common.add_training_arguments(parser, epochs=1, lr=0.1)
+    with pytest.raises(SystemExit) as caught:
+        common.load_dataset(parser.parse_args(["--dataset", "mnist"]))
+    message = str(caught.value.code)
+    assert "MNIST train files not found" in message and str(tmp_path) in message
+    assert message.endswith("Or run with --dataset digits (no download needed).")
 
 
 def test_auto_dataset_prefers_local_mnist(mnist_dir, capsys):
