@@ -107,26 +107,35 @@ def _widest_int(array) -> np.dtype:
     return int64
 
 
-def convert_exactly(value, dtype: np.dtype, what: str) -> np.ndarray:
-    """Convert ``value`` to ``dtype`` only if that loses nothing: a safe NumPy cast, or exact Python values."""
+def convert_exactly(value, dtype: np.dtype, what) -> np.ndarray:
+    """Convert ``value`` to ``dtype`` only if that loses nothing: a safe NumPy cast, or exact Python values.
+
+    ``what`` names the value in error messages: a string, or a function making one (feeds and assignments are on the
+    hot path of a training loop, so their description is only built when there is an error)."""
     if isinstance(value, (np.ndarray, np.generic)):
         if value.dtype == dtype:
             return np.asarray(value)
         if np.can_cast(value.dtype, dtype, "safe"):
             return np.asarray(value, dtype=dtype)
         raise DTypeError(
-            f"{what}: expected dtype {dtype}, got {value.dtype}, which cannot be cast safely "
+            f"{_text(what)}: expected dtype {dtype}, got {value.dtype}, which cannot be cast safely "
             f"(convert it yourself, e.g. with .astype({dtype.name!r}), if that is what you mean)"
         )
     array = np.asarray(value)
     if array.dtype == object:
-        raise DTypeError(f"{what}: cannot make an array of dtype {dtype} from {type(value).__name__} {value!r:.80}")
+        raise DTypeError(f"{_text(what)}: cannot make an array of dtype {dtype} from {type(value).__name__} "
+                         f"{value!r:.80}")
     if array.dtype.kind == "f" and dtype.kind != "f":
-        raise DTypeError(f"{what}: expected dtype {dtype}, got floating-point values, which would be truncated")
+        raise DTypeError(f"{_text(what)}: expected dtype {dtype}, got floating-point values, which would be "
+                         "truncated")
     converted = array.astype(dtype)
     if array.dtype.kind != "f" and not np.array_equal(converted.astype(array.dtype), array):
-        raise DTypeError(f"{what}: values {value!r:.80} cannot be stored as {dtype} without loss")
+        raise DTypeError(f"{_text(what)}: values {value!r:.80} cannot be stored as {dtype} without loss")
     return converted
+
+
+def _text(what) -> str:
+    return what() if callable(what) else what
 
 
 @functools.lru_cache(maxsize=None)

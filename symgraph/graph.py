@@ -259,7 +259,7 @@ class Variable(Node):
 
     def assign(self, value) -> None:
         """Set the value. The shape must match and the dtype must convert without loss."""
-        array = dtypes.convert_exactly(value, self.dtype, f"assign to {self.describe()}")
+        array = dtypes.convert_exactly(value, self.dtype, lambda: f"assign to {self.describe()}")
         if array.shape != self.shape:
             raise ShapeError(
                 f"assign to {self.describe()}: expected shape {format_shape(self.shape)}, got {array.shape}"

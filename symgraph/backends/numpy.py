@@ -133,7 +133,7 @@ def _resolve_key(key, by_id, placeholders) -> Placeholder | None:
 def _checked_feed(placeholder: Placeholder, value) -> np.ndarray:
     if isinstance(value, Node):
         raise FeedError(f"{placeholder.describe()} is fed a node ({value.describe()}); feed an array")
-    array = dtypes.convert_exactly(value, placeholder.dtype, f"feed for {placeholder.describe()}")
+    array = dtypes.convert_exactly(value, placeholder.dtype, lambda: f"feed for {placeholder.describe()}")
     expected = placeholder.shape
     if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, array.shape)):
         raise ShapeError(
