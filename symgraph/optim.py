@@ -2,32 +2,73 @@
 
 Every optimizer keeps its state (momenta, moment estimates, its step counter) in variables it creates, so the whole
 training step is one graph. Learning rates may be numbers, nodes, or callables of the step-counter node (schedules).
-Update rules follow PyTorch's definitions so that results can be compared with it.
+Update rules, schedules and hyperparameter checks follow PyTorch's definitions so that results can be compared with it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
 
 from symgraph.autodiff import grad
-from symgraph.graph import Node, Variable, as_node, variable
+from symgraph.errors import DTypeError, ShapeError
+from symgraph.graph import Node, Variable, as_node, user_site, variable
 from symgraph.ops import cast, div, exp, floor, pow, sqrt, square
+
+REAL_TYPES = (int, float, np.integer, np.floating)
+
+
+def _real(owner: str, what: str, value) -> float:
+    """``value`` as a finite float; TypeError/ValueError naming ``owner`` and ``what`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, REAL_TYPES):
+        raise TypeError(f"{owner}: {what} must be a real number, got {value!r} ({type(value).__name__}), "
+                        f"at {user_site()}")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: Invalid {what}: {value!r} (must be finite), at {user_site()}")
+    return float(value)
+
+
+def _in_range(owner: str, what: str, value, low: float = 0.0, high: float | None = None) -> float:
+    """A finite real in [low, high) (or [low, inf) when ``high`` is None), as torch.optim checks hyperparameters."""
+    value = _real(owner, what, value)
+    if value < low or (high is not None and value >= high):
+        bounds = f"in [{low:g}, {high:g})" if high is not None else f">= {low:g}"
+        raise ValueError(f"{owner}: Invalid {what}: {value!r} (must be {bounds}), at {user_site()}")
+    return value
+
+
+def _scalar_lr_node(owner: str, node: Node, source: str) -> Node:
+    if node.ndim != 0:
+        raise ShapeError(f"{owner}: the learning rate must be a scalar, but {source} is {node.describe()}")
+    if node.dtype.kind not in "fiu":
+        raise DTypeError(f"{owner}: the learning rate must be numeric, but {source} is {node.describe()}")
+    return node
+
+
+def _check_lr(owner: str, lr):
+    """A learning rate: a number >= 0 (as torch.optim), a scalar numeric node, or a schedule (a callable)."""
+    if isinstance(lr, Node):
+        return _scalar_lr_node(owner, lr, "lr")
+    if callable(lr):
+        return lr
+    if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, REAL_TYPES):
+        raise TypeError(f"{owner}: lr must be a number >= 0, a scalar node or a schedule (a callable of the step "
+                        f"counter), got {lr!r} ({type(lr).__name__}), at {user_site()}")
+    return _in_range(owner, "learning rate", lr)
 
 
 class Optimizer:
     """Shared machinery: the step counter, learning-rate resolution and per-parameter state variables."""
 
     def __init__(self, lr):
-        self.lr = lr
+        self.lr = _check_lr(type(self).__name__, lr)
         self.iterations = variable(np.int64(0), name="iterations", trainable=False)
 
     def updates(self, cost: Node, params: Sequence[Variable]) -> dict:
-        params = list(params)
-        for p in params:
-            if not isinstance(p, Variable):
-                raise TypeError(f"optimizers update variables; got {p.describe() if isinstance(p, Node) else p!r}")
+        """The update dict of one training step on ``cost``: the step counter, each state variable and parameter."""
+        params = self._check_params(params)
         gradients = grad(cost, params, disconnected="zero")
         step = self.iterations + 1
         result = {self.iterations: step}
@@ -35,8 +76,25 @@ class Optimizer:
             result.update(self.param_updates(param, gradient, step))
         return result
 
+    def _check_params(self, params) -> list[Variable]:
+        owner = type(self).__name__
+        if isinstance(params, Node) or not isinstance(params, (list, tuple)):
+            raise TypeError(f"{owner}.updates: params must be a list of variables, got {params!r}, at {user_site()}")
+        seen = set()
+        for p in params:
+            if not isinstance(p, Variable):
+                raise TypeError(f"{owner}.updates: optimizers update variables; got "
+                                f"{p.describe() if isinstance(p, Node) else repr(p)}, at {user_site()}")
+            if p in seen:
+                raise ValueError(f"{owner}.updates: {p.describe()} appears twice in params, at {user_site()}")
+            seen.add(p)
+        return list(params)
+
     def learning_rate(self, step: Node, param: Variable) -> Node:
-        lr = self.lr(step) if callable(self.lr) else self.lr
+        """The learning rate of this step as a node of ``param``'s dtype (a schedule is called on the step)."""
+        lr = self.lr(step) if callable(self.lr) and not isinstance(self.lr, Node) else self.lr
+        if isinstance(lr, Node):
+            _scalar_lr_node(type(self).__name__, lr, "the schedule's learning rate")
         lr = as_node(lr, [param])  # a Python number takes the parameter's dtype
         return cast(lr, param.dtype) if lr.dtype != param.dtype else lr
 
@@ -49,13 +107,21 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay, as torch.optim.SGD."""
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay, as torch.optim.SGD.
+
+    Besides torch's checks (lr, momentum, weight_decay >= 0), momentum must be below 1: at 1 or more the velocity
+    never decays and training diverges.
+    """
 
     def __init__(self, lr, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(lr)
-        if nesterov and momentum <= 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
-        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+        self.momentum = _in_range("SGD", "momentum", momentum, 0.0, 1.0)
+        self.weight_decay = _in_range("SGD", "weight_decay", weight_decay)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}, at {user_site()}")
+        if nesterov and self.momentum <= 0:
+            raise ValueError(f"SGD: Nesterov momentum requires a momentum > 0, at {user_site()}")
+        self.nesterov = bool(nesterov)
 
     def param_updates(self, param, gradient, step):
         lr = self.learning_rate(step, param)
@@ -70,11 +136,13 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma and Ba) with bias correction, as torch.optim.Adam."""
+    """Adam (Kingma and Ba) with bias correction, as torch.optim.Adam (and its checks: 0 <= beta < 1, eps >= 0)."""
 
     def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.beta1 = _in_range("Adam", "beta1", beta1, 0.0, 1.0)
+        self.beta2 = _in_range("Adam", "beta2", beta2, 0.0, 1.0)
+        self.eps = _in_range("Adam", "eps", eps)
 
     def param_updates(self, param, gradient, step):
         lr = self.learning_rate(step, param)
@@ -89,11 +157,15 @@ class Adam(Optimizer):
 
 
 class RMSProp(Optimizer):
-    """RMSProp: divide by a running root mean square of gradients, as torch.optim.RMSprop (no momentum)."""
+    """RMSProp: divide by a running root mean square of gradients, as torch.optim.RMSprop (no momentum).
+
+    ``rho`` is torch's ``alpha``, in [0, 1) (at 1 the running mean square stays zero); eps >= 0.
+    """
 
     def __init__(self, lr=0.01, rho: float = 0.99, eps: float = 1e-8):
         super().__init__(lr)
-        self.rho, self.eps = rho, eps
+        self.rho = _in_range("RMSProp", "rho", rho, 0.0, 1.0)
+        self.eps = _in_range("RMSProp", "eps", eps)
 
     def param_updates(self, param, gradient, step):
         lr = self.learning_rate(step, param)
@@ -102,18 +174,33 @@ class RMSProp(Optimizer):
         return {mean_square: new_mean_square, param: param - lr * gradient / (sqrt(new_mean_square) + self.eps)}
 
 
-# -- learning-rate schedules: callables of the step counter (1 at the first update) ----------------------------------
+# -- learning-rate schedules: callables of the step counter t (1 at the first update) --------------------------------
+# PyTorch's schedulers give the k-th update (k = 0, 1, ...) its rate; here k = t - 1, so the first update uses lr0.
+
+def _updates_before(step: Node) -> Node:
+    """k = t - 1, the number of updates before this one, as float64."""
+    return cast(step - 1, "float64")
+
 
 def exponential_decay(lr0: float, k: float) -> Callable[[Node], Node]:
-    """lr = lr0 * exp(-k t)."""
-    return lambda step: lr0 * exp(cast(step, "float64") * -k)
+    """lr = lr0 * exp(-k (t - 1)): torch's ExponentialLR with gamma = exp(-k)."""
+    lr0, k = _in_range("exponential_decay", "lr0", lr0), _in_range("exponential_decay", "k", k)
+    return lambda step: lr0 * exp(_updates_before(step) * -k)
 
 
 def inverse_time_decay(lr0: float, k: float) -> Callable[[Node], Node]:
-    """lr = lr0 / (1 + k t)."""
-    return lambda step: div(lr0, 1 + cast(step, "float64") * k)
+    """lr = lr0 / (1 + k (t - 1)): torch's LambdaLR with lambda u: 1 / (1 + k u)."""
+    lr0, k = _in_range("inverse_time_decay", "lr0", lr0), _in_range("inverse_time_decay", "k", k)
+    return lambda step: div(lr0, 1 + _updates_before(step) * k)
 
 
 def step_decay(lr0: float, factor: float, every: int) -> Callable[[Node], Node]:
-    """lr = lr0 * factor ** floor(t / every): multiply by ``factor`` every ``every`` steps."""
-    return lambda step: lr0 * pow(factor, floor(cast(step, "float64") / every))
+    """lr = lr0 * factor ** floor((t - 1) / every): torch's StepLR(step_size=every, gamma=factor)."""
+    lr0, factor = _in_range("step_decay", "lr0", lr0), _in_range("step_decay", "factor", factor)
+    if isinstance(every, (bool, np.bool_)) or not isinstance(every, (int, np.integer)):
+        raise TypeError(f"step_decay: every must be a positive int, got {every!r} ({type(every).__name__}), "
+                        f"at {user_site()}")
+    if every < 1:
+        raise ValueError(f"step_decay: every must be a positive int, got {every!r}, at {user_site()}")
+    every = int(every)
+    return lambda step: lr0 * pow(factor, floor(_updates_before(step) / every))

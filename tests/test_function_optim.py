@@ -113,11 +113,12 @@ def test_rmsprop_matches_hand_computed_steps():
 
 
 @pytest.mark.parametrize("schedule,expected", [
-    (sg.optim.exponential_decay(0.5, 0.1), lambda t: 0.5 * np.exp(-0.1 * t)),
-    (sg.optim.inverse_time_decay(0.5, 0.2), lambda t: 0.5 / (1 + 0.2 * t)),
-    (sg.optim.step_decay(0.5, 0.1, every=2), lambda t: 0.5 * 0.1 ** np.floor(t / 2)),
+    (sg.optim.exponential_decay(0.5, 0.1), lambda t: 0.5 * np.exp(-0.1 * (t - 1))),
+    (sg.optim.inverse_time_decay(0.5, 0.2), lambda t: 0.5 / (1 + 0.2 * (t - 1))),
+    (sg.optim.step_decay(0.5, 0.1, every=2), lambda t: 0.5 * 0.1 ** np.floor((t - 1) / 2)),
 ])
 def test_learning_rate_schedules_are_graph_expressions_of_the_step(schedule, expected):
+    """t is 1 at the first update, which uses lr0 (tests/test_schedules.py checks them against PyTorch)."""
     trajectory, gradient, value = _run(sg.optim.SGD(schedule), steps=5)
     for t, got in enumerate(trajectory, start=1):
         value = value - expected(t) * gradient(value)
