@@ -20,7 +20,7 @@ from symgraph.ops import (
     stack, stop_gradient, sub, sum, tanh, transpose, where,
 )
 
-from symgraph import datasets, init, layers, nn, optim  # noqa: E402  (namespaces)
+from symgraph import datasets, init, layers, nn, optim, testing  # noqa: E402  (namespaces)
 
 __version__ = "0.1.0"
 
@@ -36,5 +36,5 @@ __all__ = [
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
-    "datasets", "init", "layers", "nn", "optim", "minibatches", "trainable_variables",
+    "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
 ]

@@ -6,24 +6,60 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from symgraph.graph import user_site
 from symgraph.init import as_generator
 
 
-def minibatches(arrays: Sequence[np.ndarray], batch_size: int, rng=None, shuffle: bool = True,
-                drop_last: bool = False) -> Iterator[tuple]:
-    """Yield tuples of aligned slices of ``arrays``, in a fresh random order per call when ``shuffle`` is on.
+def minibatches(arrays: Sequence[np.ndarray] | np.ndarray, batch_size: int, rng=None, shuffle: bool = True,
+                drop_last: bool = False) -> Iterator:
+    """Yield aligned slices of ``arrays`` along their first axis, in a fresh random order per call when ``shuffle``.
 
-    ``rng`` is a seed or a numpy Generator; passing the same Generator every epoch gives a new, reproducible order
-    each epoch.
+    ``arrays`` is a list or tuple of arrays of one length (each batch is then a tuple, one slice per array), or a
+    single ndarray (each batch is then a slice of it). ``rng`` is a seed or a numpy Generator; passing the same
+    Generator every epoch gives a new, reproducible order each epoch. Arguments are checked when this is called,
+    not when the first batch is drawn.
     """
-    arrays = list(arrays)
+    single = isinstance(arrays, np.ndarray)
+    arrays = _check_arrays([arrays] if single else arrays)
+    batch_size = _check_batch_size(batch_size)
     count = len(arrays[0])
-    if any(len(a) != count for a in arrays):
-        raise ValueError(f"arrays have different lengths: {[len(a) for a in arrays]}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    order = as_generator(rng).permutation(count) if shuffle else np.arange(count)
+    order = as_generator(rng, "minibatches").permutation(count) if shuffle else np.arange(count)
     stop = count - count % batch_size if drop_last else count
+    return _batches(arrays, order, batch_size, stop, single)
+
+
+def _batches(arrays, order, batch_size, stop, single) -> Iterator:
     for start in range(0, stop, batch_size):
         chosen = order[start:start + batch_size]
-        yield tuple(a[chosen] for a in arrays)
+        yield arrays[0][chosen] if single else tuple(a[chosen] for a in arrays)
+
+
+def _check_arrays(arrays) -> list[np.ndarray]:
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"minibatches: arrays must be an ndarray or a list or tuple of arrays, got "
+                        f"{type(arrays).__name__}, at {user_site()}")
+    if not arrays:
+        raise ValueError(f"minibatches: arrays is empty: pass at least one array, at {user_site()}")
+    converted = []
+    for position, a in enumerate(arrays):
+        try:
+            a = np.asarray(a)
+        except ValueError as error:
+            raise ValueError(f"minibatches: array {position} is not an array ({error}), at {user_site()}") from None
+        if a.ndim == 0:
+            raise ValueError(f"minibatches: array {position} is a scalar; batches are slices along a first axis, "
+                             f"at {user_site()}")
+        converted.append(a)
+    lengths = [len(a) for a in converted]
+    if any(length != lengths[0] for length in lengths):
+        raise ValueError(f"minibatches: arrays have different lengths: {lengths}, at {user_site()}")
+    return converted
+
+
+def _check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"minibatches: batch_size must be a positive int, got {batch_size!r} "
+                        f"({type(batch_size).__name__}), at {user_site()}")
+    if batch_size < 1:
+        raise ValueError(f"minibatches: batch_size must be positive, got {batch_size}, at {user_site()}")
+    return int(batch_size)

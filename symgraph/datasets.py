@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from symgraph.errors import SymgraphError
+from symgraph.graph import user_site
 
 __all__ = [
     "load_mnist", "find_mnist", "mnist_search_dirs", "mnist_cache_dir", "read_idx", "load_digits",
@@ -65,6 +66,9 @@ def mnist_cache_dir() -> Path:
 
 def mnist_search_dirs(path=None) -> list[Path]:
     """The directories searched for MNIST, in order: ``path``, ``$SYMGRAPH_DATA/mnist``, the cache."""
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a directory (a str or os.PathLike) or None, got {path!r} "
+                        f"({type(path).__name__}), at {user_site()}")
     dirs = [] if path is None else [Path(path).expanduser()]
     if os.environ.get("SYMGRAPH_DATA"):
         dirs.append(Path(os.environ["SYMGRAPH_DATA"]).expanduser() / "mnist")
@@ -97,9 +101,13 @@ def load_mnist(path=None, split: str = "train", *, download: bool = True, mirror
     them into :func:`mnist_cache_dir` (when ``download``) from ``mirrors`` (default ``MNIST_MIRRORS``).
     Raises DatasetNotFoundError (a FileNotFoundError) when that fails, DatasetFormatError (a ValueError) for a bad file.
     """
+    _check_split(split)
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"download must be True or False, got {download!r}, at {user_site()}")
+    mirrors = _check_mirrors(MNIST_MIRRORS if mirrors is None else mirrors)
     directory = find_mnist(path, split)
     if directory is None:
-        failures = _download_split(split, MNIST_MIRRORS if mirrors is None else mirrors) if download else None
+        failures = _download_split(split, mirrors) if download else None
         directory = find_mnist(path, split)
         if directory is None:
             raise DatasetNotFoundError(_not_found_message(path, split, failures))
@@ -144,14 +152,49 @@ def read_idx(file, ndim: int) -> np.ndarray:
 
 
 def _check_split(split: str) -> str:
+    if not isinstance(split, str):
+        raise TypeError(f"split must be 'train' or 'test', got {split!r} ({type(split).__name__}), at {user_site()}")
     if split not in MNIST_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}, at {user_site()}")
     return split
 
 
+def _check_mirrors(mirrors) -> tuple[str, ...]:
+    """Mirror URLs as a tuple; a single URL string is one mirror (not a sequence of one-character mirrors)."""
+    mirrors = (mirrors,) if isinstance(mirrors, str) else mirrors
+    if not isinstance(mirrors, (list, tuple)) or not all(isinstance(m, str) for m in mirrors):
+        raise TypeError(f"mirrors must be a URL or a list of URLs, got {mirrors!r}, at {user_site()}")
+    return tuple(mirrors)
+
+
 def _download_split(split: str, mirrors) -> list[str]:
-    """Download the missing .gz files of ``split`` into the cache; returns one line per failed attempt."""
-    cache, failures = mnist_cache_dir(), []
+    """Download the missing .gz files of ``split`` into the cache; returns one line per failed attempt.
+
+    The cache directory is created only once a mirror answers, and the directories created for it are removed
+    again if no file landed in them.
+    """
+    cache, created = mnist_cache_dir(), _missing_directories(mnist_cache_dir())
+    try:
+        return _download_missing(split, mirrors, cache)
+    finally:
+        for directory in created:  # deepest first; stops at the first that holds something
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+
+
+def _missing_directories(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _download_missing(split: str, mirrors, cache: Path) -> list[str]:
+    failures = []
     for base in MNIST_FILES[split]:
         if _locate(cache, base) is not None:
             continue
@@ -170,20 +213,26 @@ def _download_split(split: str, mirrors) -> list[str]:
 
 def _download(url: str, target: Path, sha256: str) -> None:
     """Fetch ``url`` into a temporary file beside ``target``; rename it to ``target`` only if its SHA-256 matches."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-            while chunk := response.read(1 << 16):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != sha256:
-            raise DatasetFormatError(f"checksum mismatch: sha256 {digest.hexdigest()}, expected {sha256}")
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            _write_verified(response, fd, sha256)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _write_verified(response, fd: int, sha256: str) -> None:
+    """Copy ``response`` into the open file ``fd``; DatasetFormatError unless the bytes have SHA-256 ``sha256``."""
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "wb") as out:
+        while chunk := response.read(1 << 16):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != sha256:
+        raise DatasetFormatError(f"checksum mismatch: sha256 {digest.hexdigest()}, expected {sha256}")
 
 
 def _not_found_message(path, split: str, failures: list[str] | None) -> str:

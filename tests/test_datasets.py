@@ -273,8 +273,7 @@ def test_download_with_wrong_checksum_leaves_nothing(isolated, mirror):
         load_mnist(split="test", mirrors=[url + "bad/"])
     assert isinstance(caught.value, FileNotFoundError)
     assert len(requests) == 1  # the split cannot complete once one file has failed everywhere
-    cache = datasets.mnist_cache_dir()
-    assert not cache.exists() or list(cache.iterdir()) == []
+    assert not (isolated / "home" / ".cache").exists()  # the directories made for the download are gone again
 
 
 def test_no_reachable_mirror_says_where_to_put_the_files(isolated, monkeypatch):
@@ -288,8 +287,27 @@ def test_no_reachable_mirror_says_where_to_put_the_files(isolated, monkeypatch):
         assert f"  - {place}\n" in message
     assert dead + "train-images-idx3-ubyte.gz" in message
     assert "Put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (gzipped or raw) in" in message
+    assert not (isolated / "home").exists()  # no mirror answered: no cache directory was made
+
+
+def test_failed_download_keeps_directories_it_did_not_make(isolated, mirror):
+    url, _, _ = mirror
     cache = datasets.mnist_cache_dir()
-    assert not cache.exists() or list(cache.iterdir()) == []
+    cache.mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError):
+        load_mnist(split="test", mirrors=[url + "bad/"])
+    assert cache.is_dir() and list(cache.iterdir()) == []
+
+
+def test_partial_download_keeps_the_cache_with_the_files_that_landed(isolated, mirror):
+    url, _, requests = mirror
+    (isolated / "served" / "half").mkdir()
+    image_file = datasets.MNIST_FILES["test"][0] + ".gz"
+    (isolated / "served" / "half" / image_file).write_bytes((isolated / "served" / "good" / image_file).read_bytes())
+    with pytest.raises(DatasetNotFoundError, match="no mirror delivered it"):
+        load_mnist(split="test", mirrors=url + "half/")  # a single URL is one mirror
+    assert [p.name for p in datasets.mnist_cache_dir().iterdir()] == [image_file]
+    assert len(requests) == 2
 
 
 def test_download_disabled_makes_no_request(isolated, mirror):

@@ -138,3 +138,88 @@ def test_minibatches_cover_every_example_once_in_a_seeded_order():
     assert [len(b[0]) for b in sg.minibatches([xs], 4, 0, drop_last=True)] == [4, 4]
     with pytest.raises(ValueError, match="lengths"):
         list(sg.minibatches([xs, ys[:5]], 2))
+
+
+def test_minibatches_of_a_single_array_yield_its_slices():
+    xs = np.arange(20).reshape(10, 2)
+    batches = list(sg.minibatches(xs, 4, np.random.default_rng(0)))
+    assert all(isinstance(b, np.ndarray) for b in batches)  # a bare array gives arrays, a list gives tuples
+    assert [b.shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
+    assert sorted(np.concatenate(batches)[:, 0].tolist()) == list(range(0, 20, 2))
+    paired = list(sg.minibatches([xs], 4, np.random.default_rng(0)))
+    assert all(isinstance(b, tuple) and len(b) == 1 for b in paired)
+    for alone, (inside,) in zip(batches, paired):  # the same order from the same seed
+        np.testing.assert_array_equal(alone, inside)
+    assert [len(b) for b in sg.minibatches(xs, 4, shuffle=False, drop_last=True)] == [4, 4]
+    np.testing.assert_array_equal(next(iter(sg.minibatches(xs, 3, shuffle=False))), xs[:3])
+
+
+def test_default_layer_names_are_numbered_and_explicit_names_kept():
+    sg.layers.reset_names()
+    x = sg.placeholder((None, 4), name="x")
+    h = sg.layers.dense(x, 3)
+    h = sg.layers.dense(h, 3, name="dense_2")  # explicit: used as given
+    h = sg.layers.dense(h, 3)
+    h = sg.layers.dense(h, 3)  # "dense_2" is taken, so the next default is dense_3
+    h = sg.layers.batch_norm(h)
+    h = sg.layers.batch_norm(h)
+    images = sg.placeholder((None, 1, 6, 6), name="images")
+    c = sg.layers.conv2d(sg.layers.conv2d(images, 2, 3), 2, 3)
+    names = [p.name for p in sg.trainable_variables(sg.sum(h) + sg.sum(c))]
+    assert names == ["dense/W", "dense/b", "dense_2/W", "dense_2/b", "dense_1/W", "dense_1/b", "dense_3/W",
+                     "dense_3/b", "batch_norm/gamma", "batch_norm/beta", "batch_norm_1/gamma", "batch_norm_1/beta",
+                     "conv/W", "conv/b", "conv_1/W", "conv_1/b"]
+    sg.layers.reset_names()
+    assert sg.trainable_variables(sg.layers.dense(x, 2))[0].name == "dense/W"
+
+
+def test_default_layer_names_are_unique_across_threads():
+    import threading
+
+    sg.layers.reset_names()
+    x = sg.placeholder((None, 2), name="x")
+    names, start = [], threading.Barrier(4)
+
+    def build():
+        start.wait()
+        for _ in range(50):
+            names.append(sg.trainable_variables(sg.layers.dense(x, 1, bias_init=None))[0].name)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(names) == sorted(["dense/W"] + [f"dense_{k}/W" for k in range(1, 200)])
+
+
+@pytest.mark.parametrize("name,reference", [
+    ("relu", lambda z: np.maximum(z, 0)),
+    ("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
+    ("tanh", np.tanh),
+    ("softmax", lambda z: np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)),
+    ("elu", lambda z: np.where(z > 0, z, np.expm1(z))),
+    ("leaky_relu", lambda z: np.where(z > 0, z, 0.01 * z)),
+    ("softplus", lambda z: np.log1p(np.exp(z))),
+    ("linear", lambda z: z),
+])
+def test_dense_accepts_activation_names(name, reference):
+    x = sg.placeholder((None, 4), "float64", name="x")
+    y = sg.layers.dense(x, 3, activation=name, init="he_normal", bias_init=sg.init.normal(0.5), rng=0)
+    weights, bias = (p.value for p in sg.trainable_variables(y))
+    xv = np.random.default_rng(1).standard_normal((5, 4))
+    np.testing.assert_allclose(y.eval({x: xv}), reference(xv @ weights + bias), rtol=1e-12, atol=1e-15)
+    images = sg.placeholder((None, 1, 5, 5), "float64", name="images")
+    c = sg.layers.conv2d(images, 2, 3, activation=name, bias_init=sg.init.normal(0.5), rng=0)
+    linear = sg.layers.conv2d(images, 2, 3, bias_init=sg.init.normal(0.5), rng=0)
+    iv = np.random.default_rng(2).standard_normal((2, 1, 5, 5))
+    np.testing.assert_allclose(c.eval({images: iv}), reference(linear.eval({images: iv})), rtol=1e-12, atol=1e-15)
+
+
+def test_testing_namespace_is_an_attribute_after_import_symgraph():
+    import subprocess
+    import sys
+
+    code = "import symgraph as sg; print(sg.testing.check_grads.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "check_grads", result.stderr
