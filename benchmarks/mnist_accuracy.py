@@ -20,7 +20,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "example
 import cnn_mnist  # noqa: E402
 import mlp_mnist  # noqa: E402
 import symgraph as sg  # noqa: E402
-from common import accuracy  # noqa: E402
+from common import HelpFormatter, accuracy  # noqa: E402
 from symgraph import datasets  # noqa: E402
 
 
@@ -40,19 +40,17 @@ def torch_model(model: str, params):
                    net[10].weight, net[10].bias]
     with torch.no_grad():
         for target, param in zip(targets, params):
-            value = param.value
-            if value.ndim == 2:  # symgraph's dense weights are (in, out); torch's (out, in)
-                value = value.T
-            target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+            value = param.value.T if param.ndim == 2 else param.value  # dense weights: (in, out) here, (out, in) there
+            target.copy_(torch.from_numpy(np.array(value, order="C")))  # a writable copy: variable values are read-only
     return net
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp", help="the example to compare")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (when not given: 5 for mlp, 1 for cnn)")
+    parser.add_argument("--data-dir", default=None, help="directory holding the MNIST IDX files")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
     args = parser.parse_args(argv)
     import torch
 

@@ -7,7 +7,7 @@ Initialisation is PyTorch's default (uniform in +-1/sqrt(fan_in)) so that result
 import argparse
 
 import symgraph as sg
-from common import add_training_arguments, load_dataset, train
+from common import HelpFormatter, add_training_arguments, load_dataset, train
 
 
 def build(image_shape, lr, momentum, seed):
@@ -29,9 +29,9 @@ def build(image_shape, lr, momentum, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     add_training_arguments(parser, epochs=1, lr=0.05)
-    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     args = parser.parse_args(argv)
     train_images, train_labels, test_images, test_labels, _ = load_dataset(args)
     step, predict = build(train_images.shape[1:], args.lr, args.momentum, args.seed)

@@ -3,11 +3,11 @@
 import argparse
 
 import symgraph as sg
-from common import add_training_arguments, load_dataset, train
+from common import HelpFormatter, add_training_arguments, load_dataset, train
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     add_training_arguments(parser, epochs=3, lr=0.5, batch_size=100)
     parser.add_argument("--l2", type=float, default=1e-4, help="L2 penalty (lambda / 2 * ||W||^2)")
     args = parser.parse_args(argv)

@@ -7,10 +7,11 @@ The recipe matches the PyTorch reference it is compared with: PyTorch's default 
 import argparse
 
 import symgraph as sg
-from common import add_training_arguments, load_dataset, train
+from common import HelpFormatter, add_training_arguments, load_dataset, train
 
 
 def build(image_shape, activation, lr, seed):
+    """The training step and the predictor; ``activation`` is a callable or a layer activation name ("relu")."""
     pixels = image_shape[0] * image_shape[1]
     images = sg.placeholder((None,) + tuple(image_shape), name="images")
     labels = sg.placeholder((None,), "int64", name="labels")
@@ -26,13 +27,12 @@ def build(image_shape, activation, lr, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     add_training_arguments(parser, epochs=5, lr=0.1)
-    parser.add_argument("--activation", choices=["relu", "sigmoid"], default="relu")
+    parser.add_argument("--activation", choices=["relu", "sigmoid"], default="relu", help="hidden units")
     args = parser.parse_args(argv)
     train_images, train_labels, test_images, test_labels, _ = load_dataset(args)
-    activation = sg.relu if args.activation == "relu" else sg.sigmoid
-    step, predict = build(train_images.shape[1:], activation, args.lr, args.seed)
+    step, predict = build(train_images.shape[1:], args.activation, args.lr, args.seed)
     return train(step, predict, (train_images, train_labels), (test_images, test_labels), args.epochs,
                  args.batch_size, args.seed, progress=not args.no_progress)
 

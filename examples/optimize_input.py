@@ -10,6 +10,7 @@ import argparse
 import numpy as np
 
 import symgraph as sg
+from common import HelpFormatter
 
 
 def stripes(size: int) -> np.ndarray:
@@ -25,12 +26,12 @@ def gram(features):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--size", type=int, default=24, help="image side in pixels")
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=200, help="gradient steps on the image")
     parser.add_argument("--lr", type=float, default=5e-4, help="mean pixel change per step")
-    parser.add_argument("--content-weight", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--content-weight", type=float, default=0.01, help="weight of the feature (content) loss")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the filters and the starting noise")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
 

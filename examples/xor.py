@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 import symgraph as sg
+from common import HelpFormatter
 
 INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 TARGETS = np.array([0, 1, 1, 0], dtype=np.float32)
@@ -46,12 +47,13 @@ def train_network(steps: int, lr: float, seed: int, log_every: int):
             print(f"step {k:4d}  loss {float(value):.4f}")
     elapsed = time.perf_counter() - start
     probabilities = predict(INPUTS)
-    print(f"trained in {elapsed:.2f} s ({steps / elapsed:.0f} steps/s); probabilities {[round(float(p), 3) for p in probabilities]}")
+    rounded = [round(float(p), 3) for p in probabilities]
+    print(f"trained in {elapsed:.2f} s ({steps / elapsed:.0f} steps/s); probabilities {rounded}")
     return probabilities
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--steps", type=int, default=600, help="Adam steps for the trained network")
     parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights")

@@ -51,7 +51,8 @@ def static_shape(shape, owner: str = "sg.init") -> tuple[int, ...]:
             raise TypeError(f"{owner}: shape must be a tuple of non-negative ints, got {tuple(dims)} "
                             f"({d!r} is a {type(d).__name__}), at {user_site()}")
         if d < 0:
-            raise ValueError(f"{owner}: shape must be a tuple of non-negative ints, got {tuple(dims)}, at {user_site()}")
+            raise ValueError(f"{owner}: shape must be a tuple of non-negative ints, got {tuple(dims)}, "
+                             f"at {user_site()}")
     return tuple(int(d) for d in dims)
 
 
@@ -76,7 +77,7 @@ def _float_dtype(dtype, owner: str) -> np.dtype:
 
 
 def _random(owner: str, shape, rng, dtype, sample: Callable) -> np.ndarray:
-    """``sample(generator, shape)`` as ``dtype``, after checking the arguments; a zero-size shape gives an empty array."""
+    """``sample(generator, shape)`` as ``dtype``, arguments checked first; a zero-size shape gives an empty array."""
     shape, dtype = static_shape(shape, owner), _float_dtype(dtype, owner)
     generator = as_generator(rng, owner)
     if 0 in shape:
@@ -104,7 +105,8 @@ def constant(value):
     def fill(shape, rng=None, dtype="float32"):
         shape, dtype = static_shape(shape, "constant"), dtypes.as_dtype(dtype)
         if not np.can_cast(np.asarray(value), dtype, casting="same_kind"):
-            raise DTypeError(f"constant: {value!r} does not fit dtype {dtype} (NumPy same-kind casting), at {user_site()}")
+            raise DTypeError(f"constant: {value!r} does not fit dtype {dtype} (NumPy same-kind casting), "
+                             f"at {user_site()}")
         try:
             return np.full(shape, value, dtype=dtype)
         except OverflowError:

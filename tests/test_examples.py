@@ -4,8 +4,10 @@ import argparse
 import importlib.util
 import os
 import pathlib
+import struct
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from symgraph import datasets
 from symgraph.datasets import find_mnist
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+BENCHMARKS = EXAMPLES.parent / "benchmarks"
 
 
 def load_example(name):
@@ -37,12 +40,16 @@ def test_optimize_input_descends_on_the_image(capsys):
     assert "loss fell from" in capsys.readouterr().out
 
 
-def test_examples_have_help():
+def test_examples_have_help_showing_every_default():
     scripts = [s for s in sorted(EXAMPLES.glob("*.py")) if s.name != "common.py"]  # common.py: shared, not a script
     assert len(scripts) >= 5
-    for script in scripts:
-        result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    for script in scripts + [BENCHMARKS / "mnist_accuracy.py"]:
+        result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "COLUMNS": "200"})
         assert result.returncode == 0 and "usage" in result.stdout, (script, result.stderr)
+        options = result.stdout.split("options:")[1]
+        option_lines = [line for line in options.splitlines() if line.startswith("  -") and "--help" not in line]
+        assert option_lines and options.count("(default: ") == len(option_lines), (script, options)
 
 
 # ---------------------------------------------------------------- training examples, short mode
@@ -109,6 +116,7 @@ def test_auto_dataset_falls_back_to_digits_and_says_so(tmp_path, monkeypatch, ca
     assert name.startswith("digits") and train_x.shape == (1437, 8, 8) and test_x.shape == (360, 8, 8)
     printed = capsys.readouterr().out
     assert "dataset: digits" in printed and "MNIST is not on disk and could not be downloaded" in printed
+    assert list(tmp_path.iterdir()) == []  # no empty ~/.cache/symgraph/mnist left behind
 
 
 def test_missing_mnist_exits_with_the_places_searched(tmp_path, monkeypatch):
@@ -133,6 +141,54 @@ def test_auto_dataset_prefers_local_mnist(mnist_dir, capsys):
     train_x, train_y, test_x, test_y, name = common.load_dataset(args)
     assert name == "MNIST" and train_x.shape == (10, 28, 28) and test_y.shape == (5,)
     assert "dataset: MNIST" in capsys.readouterr().out
+
+
+def test_examples_per_second_count_training_steps_only(monkeypatch, capsys):
+    """A fake clock: each training step takes 1 s, each prediction 1000 s; 100 examples in 10 steps give 10/s."""
+    common = load_example("common")
+    clock = [0.0]
+    monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def step(images, labels):
+        clock[0] += 1.0
+        return np.float32(0.5)
+
+    def predict(images):
+        clock[0] += 1000.0
+        return np.zeros((len(images), 10), np.float32)
+
+    rng = np.random.default_rng(0)
+    train_data = rng.standard_normal((50, 2, 2)).astype(np.float32), rng.integers(0, 10, 50)
+    common.train(step, predict, train_data, train_data, epochs=2, batch_size=10, seed=0, progress=False)
+    assert capsys.readouterr().out.splitlines()[-1].endswith("; 10 training examples/sec")
+
+
+def write_synthetic_mnist(directory: pathlib.Path, train_count: int, test_count: int, seed: int = 0) -> None:
+    """Both splits as raw IDX files of random pixels and labels (the format load_mnist reads)."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", train_count), ("test", test_count)):
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        for base, array in zip(datasets.MNIST_FILES[split], (images, labels)):
+            header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+            (directory / base).write_bytes(header + array.tobytes())
+
+
+def test_accuracy_benchmark_runs_without_torch_warnings(tmp_path):
+    """benchmarks/mnist_accuracy.py end to end for both models on a tiny synthetic MNIST, warnings made errors (in a
+    fresh process: torch reports its non-writable-array warning once per process)."""
+    pytest.importorskip("torch")
+    write_synthetic_mnist(tmp_path / "mnist", train_count=96, test_count=40)
+    data_dir = str(tmp_path / "mnist")
+    runs = "".join(f"mnist_accuracy.main(['--model', '{model}', '--epochs', '1', '--data-dir', {data_dir!r}]);"
+                   for model in ("mlp", "cnn"))
+    code = f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import mnist_accuracy; {runs}"
+    result = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "not writable" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert result.stdout.count("epoch 1: test accuracy symgraph") == 2, result.stdout
 
 
 # ---------------------------------------------------------------- full runs (python -m pytest -m slow)

@@ -194,7 +194,8 @@ def test_initializers_accept_empty_and_int_shapes():
 # ---------------------------------------------------------------- minibatches
 
 @pytest.mark.parametrize("call,error,message", [
-    (lambda: sg.minibatches([np.zeros(10)], "4"), TypeError, r"minibatches: batch_size must be a positive int, got '4'"),
+    (lambda: sg.minibatches([np.zeros(10)], "4"), TypeError,
+     r"minibatches: batch_size must be a positive int, got '4'"),
     (lambda: sg.minibatches([np.zeros(10)], 4.0), TypeError, r"batch_size must be a positive int, got 4.0"),
     (lambda: sg.minibatches([np.zeros(10)], 0), ValueError, r"batch_size must be positive, got 0"),
     (lambda: sg.minibatches([], 4), ValueError, r"minibatches: arrays is empty"),
