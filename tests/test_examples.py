@@ -207,3 +207,21 @@ def test_cnn_full_mnist_reaches_the_reference_accuracy(mnist_dir):
     98.87% (benchmarks/mnist_accuracy.py). One epoch's accuracy varies by about a point with the seed, hence 98%."""
     _, test_accuracy = run_training("cnn_mnist", ["--dataset", "mnist", "--data-dir", mnist_dir, "--epochs", "1"])
     assert test_accuracy >= 0.98
+
+
+def test_ci_installs_torch_for_the_cross_checks():
+    """.ci/run installs the test-peers extra (the pinned CPU torch) before the README's test command, so the PyTorch
+    cross-checks run in CI instead of skipping; under CI=true torch must therefore be importable."""
+    import tomllib
+
+    root = EXAMPLES.parent
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["test-peers"] == ["torch==2.13.0"] and "torch==2.13.0" in extras["peers"]
+    script = (root / ".ci" / "run").read_text()
+    readme_command = 'pip install -e ".[test]" && python -m pytest -q'
+    assert readme_command in (root / "README.md").read_text()
+    assert -1 < script.index('pip install --quiet -e ".[test-peers]"') < script.index(readme_command)
+    if os.environ.get("CI") == "true":
+        import torch
+
+        assert torch.__version__.split("+")[0] == "2.13.0"
