@@ -8,7 +8,7 @@ Update rules, schedules and hyperparameter checks follow PyTorch's definitions s
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -41,9 +41,11 @@ def _in_range(owner: str, what: str, value, low: float = 0.0, high: float | None
 
 def _scalar_lr_node(owner: str, node: Node, source: str) -> Node:
     if node.ndim != 0:
-        raise ShapeError(f"{owner}: the learning rate must be a scalar, but {source} is {node.describe()}")
+        raise ShapeError(f"{owner}: the learning rate must be a scalar, but {source} is {node.describe()}, "
+                         f"at {user_site()}")
     if node.dtype.kind not in "fiu":
-        raise DTypeError(f"{owner}: the learning rate must be numeric, but {source} is {node.describe()}")
+        raise DTypeError(f"{owner}: the learning rate must be numeric, but {source} is {node.describe()}, "
+                         f"at {user_site()}")
     return node
 
 
@@ -78,9 +80,9 @@ class Optimizer:
 
     def _check_params(self, params) -> list[Variable]:
         owner = type(self).__name__
-        if isinstance(params, Node) or not isinstance(params, (list, tuple)):
+        if isinstance(params, (Node, str)) or not isinstance(params, Iterable):
             raise TypeError(f"{owner}.updates: params must be a list of variables, got {params!r}, at {user_site()}")
-        seen = set()
+        params, seen = list(params), set()
         for p in params:
             if not isinstance(p, Variable):
                 raise TypeError(f"{owner}.updates: optimizers update variables; got "
@@ -88,7 +90,7 @@ class Optimizer:
             if p in seen:
                 raise ValueError(f"{owner}.updates: {p.describe()} appears twice in params, at {user_site()}")
             seen.add(p)
-        return list(params)
+        return params
 
     def learning_rate(self, step: Node, param: Variable) -> Node:
         """The learning rate of this step as a node of ``param``'s dtype (a schedule is called on the step)."""

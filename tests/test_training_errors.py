@@ -52,8 +52,9 @@ def test_learning_rate_nodes_must_be_numeric_scalars():
     w = sg.variable(np.ones(2), name="w")
     cost = sg.sum(sg.square(w))
     bad_schedule = sg.optim.SGD(lambda step: sg.broadcast_to(sg.cast(step, "float64"), (2,)))
-    with pytest.raises(sg.ShapeError, match=r"but the schedule's learning rate is broadcast_to node"):
+    with pytest.raises(sg.ShapeError, match=r"but the schedule's learning rate is broadcast_to node") as caught:
         bad_schedule.updates(cost, [w])
+    assert re.search(r", at \S*" + HERE + r":\d+$", str(caught.value)), str(caught.value)  # the line calling updates
 
 
 def test_a_learning_rate_node_is_used_as_given():
@@ -78,6 +79,7 @@ def test_updates_checks_its_params():
         opt.updates(cost, [w * 2])
     with pytest.raises(ValueError, match=r"variable node 'w' .* appears twice in params"):
         opt.updates(cost, [w, w])
+    assert set(opt.updates(cost, (p for p in [w]))) == {opt.iterations, w}  # any iterable of variables
 
 
 # ---------------------------------------------------------------- layers
