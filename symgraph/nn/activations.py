@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, as_node, builder
-from symgraph.ops import expm1, max, minimum, reshape, where
+from symgraph.ops import expm1, max, reshape, where
 from symgraph.ops.base import normalize_axis
 
 
@@ -23,9 +23,14 @@ def prelu(x, alpha, name=None) -> Node:
 
 @builder
 def elu(x, alpha: float = 1.0, name=None) -> Node:
-    """x where x > 0, else alpha * (exp(x) - 1); the unused branch never overflows."""
+    """x where x > 0, else alpha * (exp(x) - 1); at 0 the second branch holds (elu'(0) = alpha, as in PyTorch).
+
+    The exponential sees x only where x <= 0 (0 elsewhere), so the unused branch never overflows; selecting with
+    where instead of clamping with minimum keeps the full gradient at 0 (minimum would split it at the tie).
+    """
     x = as_node(x)
-    return where(x > 0, x, expm1(minimum(x, 0)) * alpha, name=name)
+    positive = x > 0
+    return where(positive, x, expm1(where(positive, 0, x)) * alpha, name=name)
 
 
 @builder

@@ -14,7 +14,8 @@ import numpy as np
 import scipy.special
 
 from symgraph import dtypes
-from symgraph.graph import builder, Node, Op, apply, as_node, as_nodes
+from symgraph.errors import DTypeError
+from symgraph.graph import builder, Constant, Node, Op, apply, as_node, as_nodes
 from symgraph.ops.base import broadcast_shapes, require_dtype_kind
 
 
@@ -77,7 +78,7 @@ class Log1p(Unary):
 class Expm1(Unary):
     name: ClassVar[str] = "expm1"
     def compute(self, x): return np.expm1(x)
-    def grad(self, node, g): return [g * (node + 1)]  # d expm1(x) = exp(x) = expm1(x) + 1
+    def grad(self, node, g): return [g * exp(node.inputs[0])]  # not expm1(x) + 1, which is 0 for x < -37
 
 
 @dataclass(frozen=True)
@@ -237,9 +238,34 @@ class Pow(Binary):
 
     def grad(self, node, g):
         a, b = node.inputs
-        grad_a = g * (b * pow(a, b - 1))
-        grad_b = g * (node * log(a)) if b.dtype.kind == "f" else None  # d a^b / db = a^b log a
+        grad_a = None if isinstance(a, Constant) else g * _pow_grad_base(a, b)
+        differentiable_b = b.dtype.kind == "f" and not isinstance(b, Constant)
+        grad_b = g * _pow_grad_exponent(node, a, b) if differentiable_b else None
         return [grad_a, grad_b]
+
+
+# At a base of 0 the rules b a^(b-1) and a^b log a meet 0 * inf. They are guarded with a "double where": the rule is
+# computed on a safe base (1 where the guard holds) and an outer where selects 0 there, so that no derivative of any
+# order multiplies by inf (a plain where would still send 0 * inf back through the unused branch).
+
+def _pow_grad_base(a, b):
+    """d a^b / da = b a^(b-1), and 0 where a == 0 and b == 0 (PyTorch's and JAX's value for x ** 0 at 0)."""
+    if _constant_without_zeros(b) and b.dtype.kind in "iuf":
+        return b * pow(a, as_node(b.value - np.ones((), b.dtype)))  # a constant exponent: no guard needed
+    kink = where(equal(a, 0), equal(b, 0), False)
+    return where(kink, 0, b * pow(where(kink, 1, a), b - 1))
+
+
+def _pow_grad_exponent(node, a, b):
+    """d a^b / db = a^b log a, and 0 where a == 0 (JAX's convention: the log of the zero-replaced base)."""
+    if _constant_without_zeros(a):
+        return node * log(a)
+    safe_a = where(equal(a, 0), 1, a)
+    return pow(safe_a, b) * log(safe_a)  # exactly 0 where a == 0, and so are its derivatives
+
+
+def _constant_without_zeros(node) -> bool:
+    return isinstance(node, Constant) and bool(np.all(node.value != 0))
 
 
 @dataclass(frozen=True)
@@ -383,6 +409,8 @@ class Cast(Elementwise):
 def cast(x, dtype, name=None) -> Node:
     """Convert to ``dtype`` (float to int truncates toward zero, as NumPy's astype)."""
     x = as_node(x)
+    if dtype is None:  # np.dtype(None) would silently mean float64
+        raise DTypeError(f"cast needs a target dtype, got None; supported: {dtypes.supported_names()}")
     target = dtypes.as_dtype(dtype)
     if x.dtype == target and name is None:
         return x
