@@ -422,7 +422,95 @@ def test_errors_name_the_user_line():
     assert_raises_here(sg.DTypeError, lambda: avg_pool2d(ints, 2), "floating")
     assert_raises_here(sg.ShapeError, lambda: max_pool2d(small, 5), "larger than the padded")
     assert_raises_here(sg.ShapeError, lambda: avg_pool2d(small, 2, padding=2), "more than half")
-    assert_raises_here(sg.DTypeError, lambda: convolve2d(np.ones((3, 3), np.int64), np.ones((2, 2))), "floating")
+    assert_raises_here(sg.DTypeError, lambda: convolve2d(np.ones((3, 3), bool), np.ones((2, 2), bool)), "two bool")
+    assert_raises_here(sg.ShapeError, lambda: convolve2d(f64((3, 3)), f64((0, 2))), "non-empty")
     assert_raises_here(sg.ShapeError, lambda: convolve2d(f64((3, 3)), f64((2, 2)), "bogus"), "mode must be")
     assert_raises_here(sg.ShapeError, lambda: convolve2d(f64((2, 3)), f64((4, 2)), "valid"), "at least as large")
-    assert_raises_here(sg.ShapeError, lambda: convolve2d(f64((1, 2, 3)), f64((2, 2))), "2-D")
+    assert_raises_here(sg.ShapeError, lambda: convolve2d(f64((1, 2, 3)), f64((2, 2))), "takes 2-D arrays")
+    nhwc = sg.placeholder((None, 8, 8, 3), "float64")
+    assert_raises_here(sg.ShapeError, lambda: conv2d(nhwc, f64((4, 3, 3, 3))), "looks like NHWC data?")
+
+
+def test_convolve2d_messages_name_the_operand_once():
+    with pytest.raises(sg.ShapeError) as caught:
+        convolve2d(f64((3,)), f64((2, 2)))
+    first_line = str(caught.value).splitlines()[0]
+    assert first_line == "convolve2d: takes 2-D arrays, but the first operand has shape (3,)", first_line
+
+
+def test_conv2d_with_unknown_channels_fed_nhwc_data_names_the_mismatch():
+    x = sg.placeholder((None, None, None, None), "float32", name="images")
+    y = conv2d(x, sg.variable(np.ones((4, 3, 2, 2), np.float32)))
+    with pytest.raises(sg.EvaluationError) as caught:
+        y.eval({x: np.ones((2, 5, 5, 3), np.float32)})
+    message = str(caught.value)
+    assert "channel mismatch: the input of shape (2, 5, 5, 3) has 5 channels along axis 1 (NCHW) but the filter of " \
+           "shape (4, 3, 2, 2) (OIHW) expects 3 (looks like NHWC data?" in message, message
+    assert "conv2d node" in message and f"{__file__}:" in message and "gufunc" not in message
+    np.testing.assert_array_equal(y.eval({x: np.ones((2, 3, 5, 5), np.float32)}), np.full((2, 4, 4, 4), 12.0))
+
+
+@pytest.mark.parametrize("build,feed_shape,fragment", [
+    (lambda x: conv2d(x, f64((1, 1, 3, 3))), (1, 1, 2, 5), "the kernel's height 3 is larger than the padded input's 2"),
+    (lambda x: max_pool2d(x, 3), (1, 1, 5, 2), "the kernel's width 3 is larger than the padded input's 2"),
+    (lambda x: avg_pool2d(x, 3), (1, 1, 2, 2), "larger than the padded input"),
+])
+def test_geometry_unknown_statically_is_checked_at_run_time(build, feed_shape, fragment):
+    x = sg.placeholder((None, None, None, None), "float64", name="x")
+    node = build(x)
+    with pytest.raises(sg.EvaluationError, match=fragment) as caught:
+        node.eval({x: np.ones(feed_shape)})
+    assert f"{node.op.name} node" in str(caught.value) and f"{__file__}:" in str(caught.value)
+
+
+def test_backprop_ops_check_unknown_shapes_at_run_time():
+    g, x = sg.placeholder((None,) * 4, "float64", name="g"), sg.placeholder((None,) * 4, "float64", name="x")
+    node = conv2d_backprop_input(g, f64((2, 3, 2, 2)), x)
+    with pytest.raises(sg.EvaluationError, match="the gradient's channels and the filter's output channels differ"):
+        node.eval({g: np.ones((1, 5, 3, 3)), x: np.ones((1, 3, 4, 4))})
+    node = conv2d_backprop_filter(x, g, f64((2, 3, 2, 2)))
+    with pytest.raises(sg.EvaluationError, match="the gradient's height and the convolution output's differ"):
+        node.eval({g: np.ones((1, 2, 2, 3)), x: np.ones((1, 3, 4, 4))})
+    node = max_pool2d_grad(x, g, 2)
+    with pytest.raises(sg.EvaluationError, match="the gradient's shape"):
+        node.eval({g: np.ones((1, 3, 3, 2)), x: np.ones((1, 3, 4, 4))})
+
+
+@pytest.mark.parametrize("x_shape,w_shape,padding", [
+    ((0, 3, 5, 5), (4, 3, 2, 2), "valid"), ((2, 0, 5, 5), (4, 0, 2, 2), "valid"), ((2, 3, 5, 5), (0, 3, 2, 2), "same"),
+    ((2, 3, 0, 5), (4, 3, 3, 2), "same"), ((0, 3, 4, 4), (2, 3, 3, 3), "full"),
+])
+def test_conv2d_of_empty_arrays_gives_empty_or_zero_results(x_shape, w_shape, padding):
+    """Empty batches, channels or filter banks give empty outputs; no channels or no windows give zeros back."""
+    x, w = sg.variable(np.ones(x_shape)), sg.variable(np.ones(w_shape))
+    y = conv2d(x, w, padding=padding)
+    value, dx, dw = sg.evaluate([y, *sg.grad(sg.sum(y), [x, w])])
+    expected = loop_conv2d(x.value, w.value, padding=padding) if 0 not in x_shape[2:] else np.zeros(y.shape)
+    assert value.shape == y.shape == expected.shape
+    np.testing.assert_array_equal(value, expected)
+    # every case has an empty output, or an empty x and w: the gradients are zeros (or empty) of their shapes
+    np.testing.assert_array_equal(dx, np.zeros(x_shape))
+    np.testing.assert_array_equal(dw, np.zeros(w_shape))
+
+
+@pytest.mark.parametrize("dtypes", [("int64", "int64"), ("int32", "int32"), ("int32", "int64"), ("int64", "float32"),
+                                    ("int32", "float32"), ("bool", "int32"), ("float32", "float64")], ids=str)
+@pytest.mark.parametrize("mode", ["full", "valid", "same"])
+def test_convolve2d_promotes_integer_operands_as_scipy(dtypes, mode):
+    a, b = np.array(LECTURE_A).astype(dtypes[0]), np.array(LECTURE_B).astype(dtypes[1])
+    if dtypes[0] == "bool":
+        a = a > 1
+    expected = scipy.signal.convolve2d(a, b, mode)
+    result = convolve2d(a, b, mode).eval()
+    assert result.dtype == expected.dtype
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_convolve2d_of_the_lecture_integer_matrices():
+    """The notes' own integer matrices, as SciPy takes them: int64 in, int64 out, exactly."""
+    result = convolve2d(LECTURE_A, LECTURE_B, "full")
+    assert result.dtype == np.int64
+    np.testing.assert_array_equal(result.eval(), LECTURE["full"])
+    x = sg.variable(np.array(LECTURE_A, np.float64))
+    gradient = sg.grad(sg.sum(convolve2d(x, LECTURE_B, "valid")), x).eval()
+    np.testing.assert_array_equal(gradient, scipy.signal.correlate2d(np.ones((2, 2)), np.array(LECTURE_B), "full"))

@@ -33,9 +33,11 @@ from typing import ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from symgraph.errors import ShapeError
+from symgraph import dtypes
+from symgraph.errors import DTypeError, ShapeError
 from symgraph.graph import Node, Op, apply, as_node, as_nodes, builder, format_shape
 from symgraph.ops.base import require_dtype_kind
+from symgraph.ops.elementwise import cast
 from symgraph.ops.indexing import index
 from symgraph.ops.shape import expand_dims, squeeze
 
@@ -76,6 +78,16 @@ def _merge_dim(a, b, what: str):
     if a is not None and b is not None and a != b:
         raise ShapeError(f"{what} differ: {a} != {b}")
     return a if a is not None else b
+
+
+def _channel_mismatch(x_shape, w_shape):
+    """Why conv2d refuses x and w (None when they agree), with the likely cause when x looks like NHWC data."""
+    channels, expected = x_shape[1], w_shape[1]
+    if channels is None or expected is None or channels == expected:
+        return None
+    hint = " (looks like NHWC data? conv2d takes NCHW: x.transpose(0, 3, 1, 2))" if x_shape[3] == expected else ""
+    return (f"channel mismatch: the input of shape {format_shape(tuple(x_shape))} has {channels} channels along axis 1 "
+            f"(NCHW) but the filter of shape {format_shape(tuple(w_shape))} (OIHW) expects {expected}{hint}")
 
 
 def _require(node: Node, rank: int, layout: str, what: str) -> None:
@@ -131,9 +143,19 @@ class ConvGeometry(Op):
     def pads(self, in_hw, k_hw) -> tuple:
         return tuple(_axis_pads(self._spec(a), in_hw[a], k_hw[a], self.stride[a], self.dilation[a]) for a in (0, 1))
 
-    def check_grad_shape(self, g, in_hw, k_hw) -> None:
-        for axis, (expected, actual) in enumerate(zip(self.output_hw(in_hw, k_hw), g.shape[2:])):
+    def check_grad_shape(self, g_shape, in_hw, k_hw) -> None:
+        for axis, (expected, actual) in enumerate(zip(self.output_hw(in_hw, k_hw), g_shape[2:])):
             _merge_dim(expected, actual, f"the gradient's {_AXES[axis]} and the convolution output's")
+
+
+def _at_run_time(check, *shapes):
+    """Run a static shape check on concrete shapes (dimensions unknown statically are checked once known).
+
+    Its ShapeError becomes a ValueError, which the evaluator reports as an EvaluationError naming the node."""
+    try:
+        return check(*shapes)
+    except ShapeError as error:
+        raise ValueError(str(error)) from None
 
 
 # -- NumPy kernels --------------------------------------------------------------------------------------------------
@@ -160,7 +182,12 @@ def _im2col(x: np.ndarray, k_hw, stride, dilation) -> np.ndarray:
 
 def _filters_as_rows(w: np.ndarray) -> np.ndarray:
     """OIHW filters as an (O, kh * kw * C) matrix matching _im2col's column order."""
-    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], int(np.prod(w.shape[1:])))
+
+
+def _channels_first_rows(g: np.ndarray) -> np.ndarray:
+    """An NCHW gradient as a (C, N * H * W) matrix."""
+    return np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(g.shape[1], g.shape[0] * g.shape[2] * g.shape[3])
 
 
 def _tap(padded: np.ndarray, p: int, q: int, out_hw, stride, dilation) -> np.ndarray:
@@ -190,6 +217,8 @@ def _windows_hw(in_hw, pads, k_hw, stride, dilation) -> tuple:
 
 def _conv_forward(x, w, stride, pads, dilation):
     out_h, out_w = _windows_hw(x.shape[2:], pads, w.shape[2:], stride, dilation)
+    if out_h * out_w == 0:  # "same" padding of an empty image: no windows
+        return np.zeros((x.shape[0], w.shape[0], out_h, out_w), np.result_type(x, w))
     cols = _im2col(_pad(x, pads), w.shape[2:], stride, dilation)  # (N Ho Wo, kh kw C)
     out = (cols @ _filters_as_rows(w).T).reshape(x.shape[0], out_h, out_w, w.shape[0])
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
@@ -198,8 +227,10 @@ def _conv_forward(x, w, stride, pads, dilation):
 def _conv_backprop_input(g, w, in_hw, stride, pads, dilation, dtype):
     n, out_channels, out_h, out_w = g.shape
     channels, k_h, k_w = w.shape[1:]
-    g_rows = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(out_channels, -1)  # (O, N Ho Wo)
-    cols = (w.reshape(out_channels, -1).T @ g_rows).reshape(channels, k_h, k_w, n, out_h, out_w)
+    if out_h * out_w == 0:  # no windows: nothing flows back
+        return np.zeros((n, channels) + tuple(in_hw), dtype)
+    g_rows = _channels_first_rows(g)  # (O, N Ho Wo)
+    cols = (w.reshape(out_channels, channels * k_h * k_w).T @ g_rows).reshape(channels, k_h, k_w, n, out_h, out_w)
     padded = np.zeros((channels, n, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])), dtype)  # C and N swapped
     _scatter_windows(padded, (k_h, k_w), (out_h, out_w), stride, dilation, lambda p, q: cols[:, p, q])
     return _crop(padded.transpose(1, 0, 2, 3), pads, in_hw)
@@ -207,8 +238,10 @@ def _conv_backprop_input(g, w, in_hw, stride, pads, dilation, dtype):
 
 def _conv_backprop_filter(x, g, k_hw, stride, pads, dilation):
     out_channels, channels = g.shape[1], x.shape[1]
+    if g.shape[2] * g.shape[3] == 0:  # no windows: the filters receive nothing
+        return np.zeros((out_channels, channels) + tuple(k_hw), np.result_type(x, g))
     cols = _im2col(_pad(x, pads), k_hw, stride, dilation)  # (N Ho Wo, kh kw C)
-    g_rows = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(out_channels, -1)  # (O, N Ho Wo)
+    g_rows = _channels_first_rows(g)  # (O, N Ho Wo)
     filters = (g_rows @ cols).reshape((out_channels,) + tuple(k_hw) + (channels,))
     return np.ascontiguousarray(filters.transpose(0, 3, 1, 2))
 
@@ -227,13 +260,17 @@ class Conv2d(ConvGeometry):
     def infer(self, x, w):
         _require(x, 4, "NCHW", "the conv2d input")
         _require(w, 4, "OIHW", "the conv2d filter")
-        if x.shape[1] is not None and w.shape[1] is not None and x.shape[1] != w.shape[1]:
-            raise ShapeError(f"channel mismatch: the input has {x.shape[1]} channels but the filter of shape "
-                             f"{format_shape(w.shape)} (OIHW) expects {w.shape[1]}")
+        mismatch = _channel_mismatch(x.shape, w.shape)
+        if mismatch:
+            raise ShapeError(mismatch)
         out_hw = self.output_hw(x.shape[2:], w.shape[2:])
         return (x.shape[0], w.shape[0]) + out_hw, np.result_type(x.dtype, w.dtype)
 
     def compute(self, x, w):
+        mismatch = _channel_mismatch(x.shape, w.shape)  # unknown channels: checked now (else a matmul error)
+        if mismatch:
+            raise ValueError(mismatch)
+        _at_run_time(self.output_hw, x.shape[2:], w.shape[2:])
         pads = self.pads(x.shape[2:], w.shape[2:])
         return _conv_forward(x, w, self.stride, pads, self.dilation).astype(np.result_type(x, w), copy=False)
 
@@ -257,13 +294,17 @@ class Conv2dBackpropInput(ConvGeometry):
         _require(w, 4, "OIHW", "the conv2d_backprop_input filter")
         if x.ndim != 4:
             raise ShapeError(f"the reference input must have rank 4 (NCHW), got shape {format_shape(x.shape)}")
-        batch = _merge_dim(g.shape[0], x.shape[0], "the gradient's and the input's batch sizes")
-        channels = _merge_dim(w.shape[1], x.shape[1], "the filter's and the input's channels")
-        _merge_dim(g.shape[1], w.shape[0], "the gradient's channels and the filter's output channels")
-        self.check_grad_shape(g, x.shape[2:], w.shape[2:])
-        return (batch, channels) + x.shape[2:], np.result_type(g.dtype, w.dtype)
+        return self.merged_shape(g.shape, w.shape, x.shape), np.result_type(g.dtype, w.dtype)
+
+    def merged_shape(self, g_shape, w_shape, x_shape) -> tuple:
+        batch = _merge_dim(g_shape[0], x_shape[0], "the gradient's and the input's batch sizes")
+        channels = _merge_dim(w_shape[1], x_shape[1], "the filter's and the input's channels")
+        _merge_dim(g_shape[1], w_shape[0], "the gradient's channels and the filter's output channels")
+        self.check_grad_shape(g_shape, x_shape[2:], w_shape[2:])
+        return (batch, channels) + tuple(x_shape[2:])
 
     def compute(self, g, w, x):
+        _at_run_time(self.merged_shape, g.shape, w.shape, x.shape)
         in_hw = x.shape[2:]
         pads = self.pads(in_hw, w.shape[2:])
         return _conv_backprop_input(g, w, in_hw, self.stride, pads, self.dilation, np.result_type(g, w))
@@ -288,13 +329,17 @@ class Conv2dBackpropFilter(ConvGeometry):
         _require(g, 4, "NCHW", "the conv2d_backprop_filter gradient")
         if w.ndim != 4:
             raise ShapeError(f"the reference filter must have rank 4 (OIHW), got shape {format_shape(w.shape)}")
-        _merge_dim(x.shape[0], g.shape[0], "the input's and the gradient's batch sizes")
-        out_channels = _merge_dim(g.shape[1], w.shape[0], "the gradient's channels and the filter's output channels")
-        channels = _merge_dim(x.shape[1], w.shape[1], "the input's and the filter's channels")
-        self.check_grad_shape(g, x.shape[2:], w.shape[2:])
-        return (out_channels, channels) + w.shape[2:], np.result_type(x.dtype, g.dtype)
+        return self.merged_shape(x.shape, g.shape, w.shape), np.result_type(x.dtype, g.dtype)
+
+    def merged_shape(self, x_shape, g_shape, w_shape) -> tuple:
+        _merge_dim(x_shape[0], g_shape[0], "the input's and the gradient's batch sizes")
+        out_channels = _merge_dim(g_shape[1], w_shape[0], "the gradient's channels and the filter's output channels")
+        channels = _merge_dim(x_shape[1], w_shape[1], "the input's and the filter's channels")
+        self.check_grad_shape(g_shape, x_shape[2:], w_shape[2:])
+        return (out_channels, channels) + tuple(w_shape[2:])
 
     def compute(self, x, g, w):
+        _at_run_time(self.merged_shape, x.shape, g.shape, w.shape)
         k_hw = w.shape[2:]
         pads = self.pads(x.shape[2:], k_hw)
         result = _conv_backprop_filter(x, g, k_hw, self.stride, pads, self.dilation)
@@ -354,15 +399,31 @@ def convolve2d(a, b, mode="full", name=None) -> Node:
     (Hb - 1) // 2 of the full result); "valid" has shape (|Ha - Hb| + 1, |Wa - Wb| + 1) and needs one operand at
     least as large as the other in every dimension (convolution commutes, so b may be the larger). Built from
     conv2d (flip + NCHW reshape + padding), so it is differentiable to any order. "same" needs b's shape
-    statically; "valid" with unknown sizes assumes that a is the larger.
+    statically; "valid" with unknown sizes assumes that a is the larger. Dtypes promote as SciPy's: integer
+    operands give an integer result (computed in float64, exact while the values stay below 2**53).
     """
     a, b = as_nodes(a, b)
     for operand, what in ((a, "the first operand"), (b, "the second operand")):
-        require_dtype_kind(operand, "f", f"convolve2d's {what}")
         if operand.ndim != 2:
-            raise ShapeError(f"convolve2d takes 2-D arrays, but {what} has shape {format_shape(operand.shape)}")
+            raise ShapeError(f"takes 2-D arrays, but {what} has shape {format_shape(operand.shape)}")
+        if 0 in operand.shape:
+            raise ShapeError(f"{what} has shape {format_shape(operand.shape)}: convolve2d is built from conv2d, "
+                             "which (as PyTorch's) needs non-empty images and kernels")
+    dtype = np.result_type(a.dtype, b.dtype)
+    if dtype.kind == "b":
+        raise DTypeError("two bool operands have no arithmetic result type (scipy.signal.convolve2d refuses them "
+                         "too); cast one of them to a number type")
     if not isinstance(mode, str) or mode not in CONVOLVE_MODES:
         raise ShapeError(f"mode must be one of {', '.join(map(repr, CONVOLVE_MODES))}, got {mode!r}")
+    if mode == "same" and any(d is None for d in b.shape):
+        raise ShapeError(f"'same' mode needs the second operand's shape statically, got {format_shape(b.shape)}")
+    if dtype.kind == "f":  # mixed int and float operands promote as in SciPy (int64 with float32: float64)
+        return _convolve_mode(cast(a, dtype), cast(b, dtype), mode, name)
+    return cast(_convolve_mode(cast(a, dtypes.float64), cast(b, dtypes.float64), mode, None), dtype, name=name)
+
+
+def _convolve_mode(a: Node, b: Node, mode: str, name) -> Node:
+    """convolve2d of float operands in one of the modes."""
     if mode == "valid":
         known = all(d is not None for d in a.shape + b.shape)
         a_larger = known and all(da >= db for da, db in zip(a.shape, b.shape))
@@ -372,14 +433,14 @@ def convolve2d(a, b, mode="full", name=None) -> Node:
                              f"dimension, got {format_shape(a.shape)} and {format_shape(b.shape)}")
         if b_larger and not a_larger:
             a, b = b, a  # a * b = b * a
-        padding = "valid"
-    elif mode == "full":
-        padding = "full"
-    else:
-        if any(d is None for d in b.shape):
-            raise ShapeError(f"'same' mode needs the second operand's shape statically, got {format_shape(b.shape)}")
-        # the full result cropped from row (k - 1) // 2 on: with the flipped kernel, pad ceil((k-1)/2) before
-        padding = tuple((k - 1 - (k - 1) // 2, (k - 1) // 2) for k in b.shape)
+        return _convolve(a, b, "valid", name)
+    if mode == "full":
+        return _convolve(a, b, "full", name)
+    # the full result cropped from row (k - 1) // 2 on: with the flipped kernel, pad ceil((k-1)/2) before
+    return _convolve(a, b, tuple((k - 1 - (k - 1) // 2, (k - 1) // 2) for k in b.shape), name)
+
+
+def _convolve(a: Node, b: Node, padding, name) -> Node:
     flipped = index(b, (slice(None, None, -1), slice(None, None, -1)))
     result = conv2d(expand_dims(a, (0, 1)), expand_dims(flipped, (0, 1)), padding=padding)
     return squeeze(result, (0, 1), name=name)
@@ -411,14 +472,14 @@ class PoolGeometry(Op):
     def output_hw(self, in_hw) -> tuple:
         return tuple(_axis_out(a, self.pads[a], in_hw[a], self.kernel[a], self.stride[a], 1) for a in (0, 1))
 
-    def pooled_shape(self, x) -> tuple:
-        return x.shape[:2] + self.output_hw(x.shape[2:])
+    def pooled_shape(self, x_shape) -> tuple:
+        return tuple(x_shape[:2]) + self.output_hw(x_shape[2:])
 
-    def check_pooled(self, node, x, what) -> tuple:
-        """The pooled shape of x, merged with ``node`` (which must have it)."""
-        expected = self.pooled_shape(x)
-        return tuple(_merge_dim(e, a, f"{what}'s shape {format_shape(node.shape)} and the pooled shape "
-                                      f"{format_shape(expected)}") for e, a in zip(expected, node.shape))
+    def check_pooled(self, shape, x_shape, what) -> tuple:
+        """The pooled shape of x, merged with ``shape`` (which must be it)."""
+        expected = self.pooled_shape(x_shape)
+        return tuple(_merge_dim(e, a, f"{what}'s shape {format_shape(tuple(shape))} and the pooled shape "
+                                      f"{format_shape(expected)}") for e, a in zip(expected, shape))
 
     def taps(self, x, fill):
         """(k, view) per kernel tap, k = p * kw + q: the (N, C, Ho, Wo) view of the padded x at tap (p, q)."""
@@ -459,9 +520,10 @@ class MaxPool2d(PoolGeometry):
 
     def infer(self, x):
         _require(x, 4, "NCHW", "the max_pool2d input")
-        return self.pooled_shape(x), x.dtype
+        return self.pooled_shape(x.shape), x.dtype
 
     def compute(self, x):
+        _at_run_time(self.output_hw, x.shape[2:])
         result = None
         for _, tap in self.taps(x, -np.inf):
             result = tap.copy() if result is None else np.maximum(result, tap, out=result)
@@ -483,10 +545,11 @@ class MaxPool2dGrad(PoolGeometry):
     def infer(self, x, g):
         _require(x, 4, "NCHW", "the max_pool2d_grad input")
         _require(g, 4, "NCHW", "the max_pool2d_grad gradient")
-        self.check_pooled(g, x, "the gradient")
+        self.check_pooled(g.shape, x.shape, "the gradient")
         return x.shape, g.dtype
 
     def compute(self, x, g):
+        _at_run_time(self.check_pooled, g.shape, x.shape, "the gradient")
         winners = self.argmax(x)
         k_w = self.kernel[1]
         return self.scatter(g, x.shape[2:], lambda p, q: np.where(winners == p * k_w + q, g, 0))
@@ -509,11 +572,16 @@ class MaxPool2dGather(PoolGeometry):
     def infer(self, x, h):
         _require(x, 4, "NCHW", "the max_pool2d_gather input")
         _require(h, 4, "NCHW", "the max_pool2d_gather values")
+        self.check_like_input(x.shape, h.shape)
+        return self.pooled_shape(x.shape), h.dtype
+
+    def check_like_input(self, x_shape, h_shape) -> None:
         for axis in range(4):
-            _merge_dim(x.shape[axis], h.shape[axis], "the input's and the values' shapes")
-        return self.pooled_shape(x), h.dtype
+            _merge_dim(x_shape[axis], h_shape[axis], "the input's and the values' shapes")
+        self.output_hw(x_shape[2:])
 
     def compute(self, x, h):
+        _at_run_time(self.check_like_input, x.shape, h.shape)
         winners = self.argmax(x)
         result = np.zeros(winners.shape, h.dtype)
         for k, tap in self.taps(h, 0):
@@ -537,9 +605,10 @@ class AvgPool2d(PoolGeometry):
 
     def infer(self, x):
         _require(x, 4, "NCHW", "the avg_pool2d input")
-        return self.pooled_shape(x), x.dtype
+        return self.pooled_shape(x.shape), x.dtype
 
     def compute(self, x):
+        _at_run_time(self.output_hw, x.shape[2:])
         total = None
         for _, tap in self.taps(x, 0):
             total = tap.copy() if total is None else np.add(total, tap, out=total)
@@ -562,10 +631,11 @@ class AvgPool2dGrad(PoolGeometry):
         _require(g, 4, "NCHW", "the avg_pool2d_grad gradient")
         if x.ndim != 4:
             raise ShapeError(f"the reference input must have rank 4 (NCHW), got shape {format_shape(x.shape)}")
-        merged = self.check_pooled(g, x, "the gradient")
+        merged = self.check_pooled(g.shape, x.shape, "the gradient")
         return merged[:2] + x.shape[2:], g.dtype
 
     def compute(self, g, x):
+        _at_run_time(self.check_pooled, g.shape, x.shape, "the gradient")
         share = g / np.asarray(self.kernel[0] * self.kernel[1], g.dtype)
         return self.scatter(g, x.shape[2:], lambda p, q: share)
 
