@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, Variable, apply, as_node, builder
+from symgraph.nn.arguments import real_number, training_mode
 from symgraph.ops import mean, reshape, sqrt, square, where
-from symgraph.ops.base import normalize_axis
+from symgraph.ops.base import known_size, normalize_axis
 from symgraph.ops.elementwise import Add
-from symgraph.ops.reduce import reduced_count
+from symgraph.ops.nn import ValuesPerChannel, one_value_per_channel_message
 
 
 @builder
@@ -17,10 +20,13 @@ def batch_norm(x, gamma, beta, running_mean: Variable, running_var: Variable, tr
 
     Training mode normalizes with the batch's mean and (biased) variance and, through implied updates applied by
     ``sg.function``, moves the running statistics: running = (1 - momentum) * running + momentum * batch, with the
-    unbiased batch variance, as PyTorch does. Inference mode normalizes with the running statistics. ``training`` is a
-    Python bool or a bool scalar node.
+    unbiased batch variance, as PyTorch does. As in PyTorch, training on one value per channel is an error (a
+    ShapeError when the shape says so, else at run time) and an empty batch leaves the running statistics alone.
+    Inference mode normalizes with the running statistics. ``training`` is a Python bool or a bool scalar node.
     """
     x = as_node(x)
+    training = training_mode(training, "batch_norm", x)
+    momentum, eps = real_number(momentum, "batch_norm: momentum", x), real_number(eps, "batch_norm: eps", x)
     axis = normalize_axis(axis, x.ndim)
     channels = x.shape[axis]
     for stat in (running_mean, running_var):
@@ -34,16 +40,31 @@ def batch_norm(x, gamma, beta, running_mean: Variable, running_var: Variable, tr
     inference = (x - per_channel(running_mean)) / sqrt(per_channel(running_var) + eps) * scale
     if training is False:
         return apply(Add(), inference, shift, name=name)
+    count, may_be_empty = _values_per_channel(x, reduced, training)
     batch_mean = mean(x, reduced, keepdims=True)
     centered = x - batch_mean
     batch_var = mean(square(centered), reduced, keepdims=True)
     normalized = centered / sqrt(batch_var + eps) * scale
-    count = reduced_count(x, reduced, x.dtype)
     new_mean = running_mean * (1 - momentum) + reshape(batch_mean, (channels,)) * momentum
     new_var = running_var * (1 - momentum) + reshape(batch_var * count / (count - 1), (channels,)) * momentum
+    if may_be_empty:  # no values: the batch statistics are NaN; PyTorch keeps the running ones
+        new_mean, new_var = where(count > 0, new_mean, running_mean), where(count > 0, new_var, running_var)
     if training is not True:
-        flag = as_node(training)
-        normalized = where(flag, normalized, inference)
-        new_mean, new_var = where(flag, new_mean, running_mean), where(flag, new_var, running_var)
+        normalized = where(training, normalized, inference)
+        new_mean, new_var = where(training, new_mean, running_mean), where(training, new_var, running_var)
     updates = ((running_mean, new_mean), (running_var, new_var))
     return apply(Add(), normalized, shift, name=name, implied_updates=updates)
+
+
+def _values_per_channel(x: Node, reduced: tuple, training) -> tuple[Node, bool]:
+    """The count each channel's statistics average (a constant when known), and whether it may be 0.
+
+    One value per channel in training mode raises: here when the shape says so, else when the graph runs.
+    """
+    static = known_size(tuple(x.shape[a] for a in reduced))
+    if static == 1 and training is True:
+        raise ShapeError(one_value_per_channel_message(x.shape, reduced))
+    if static is not None and static != 1:
+        return as_node(np.asarray(static, dtype=x.dtype)), static == 0
+    flag = () if training is True else (training,)
+    return apply(ValuesPerChannel(reduced), x, *flag), True

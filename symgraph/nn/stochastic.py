@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from symgraph.graph import Node, as_node, builder
+from symgraph.graph import Node, as_node, builder, user_site
+from symgraph.nn.arguments import argument_error, optional_int, real_number, training_mode
 from symgraph.ops import where
 from symgraph.ops.random import RandomStream, random_uniform_like
 
@@ -16,12 +17,17 @@ def dropout(x, rate: float, training=True, seed: int | None = None, stream: Rand
     fresh at every call of a compiled function and reproducible from ``seed`` (or from the given ``stream``).
     """
     x = as_node(x)
+    rate = real_number(rate, "dropout: rate", x)
     if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout rate must be in [0, 1), got {rate!r}")
+        raise ValueError(f"dropout: rate must be in [0, 1), got {rate!r}\n  input: {x.describe()}\n  at {user_site()}")
+    training = training_mode(training, "dropout", x)
+    seed = optional_int(seed, "dropout: seed", x)
+    if stream is not None and not isinstance(stream, RandomStream):
+        raise argument_error("dropout: stream must be a RandomStream or None", stream, x)
     if training is False or rate == 0.0:
         return x
     keep = random_uniform_like(x, stream, seed, dtype=x.dtype) >= rate
     dropped = where(keep, x * (1.0 / (1.0 - rate)), 0, name=name if training is True else None)
     if training is True:
         return dropped
-    return where(as_node(training), dropped, x, name=name)
+    return where(training, dropped, x, name=name)

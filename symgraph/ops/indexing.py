@@ -217,6 +217,8 @@ def one_hot(labels, depth: int, dtype="float32", name=None) -> Node:
     labels = as_node(labels)
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"one_hot depth must be a positive int, got {depth!r}")
+    if dtype is None:  # np.dtype(None) would silently mean float64
+        raise DTypeError(f"one_hot needs a dtype, got None; supported: {dtypes.supported_names()}")
     return apply(OneHot(int(depth), dtypes.as_dtype(dtype)), labels, name=name)
 
 

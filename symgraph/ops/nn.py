@@ -15,10 +15,10 @@ import scipy.special
 from symgraph import dtypes
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, Op, apply, as_node, builder, format_shape
-from symgraph.ops.base import normalize_axes, normalize_axis, require_dtype_kind
+from symgraph.ops.base import broadcast_shapes, normalize_axes, normalize_axis, require_dtype_kind
 from symgraph.ops.elementwise import exp, neg
 from symgraph.ops.indexing import one_hot
-from symgraph.ops.reduce import mean, sum
+from symgraph.ops.reduce import bool_argument, mean, reduced_shape, sum
 from symgraph.ops.shape import expand_dims
 
 
@@ -32,6 +32,8 @@ class Softmax(Op):
         return x.shape, x.dtype
 
     def compute(self, x):
+        if not x.size:  # scipy's max-shift refuses empty arrays; the softmax of nothing is empty
+            return np.empty_like(x)
         return scipy.special.softmax(x, axis=self.axis).astype(x.dtype, copy=False)
 
     def grad(self, node, g):
@@ -48,7 +50,7 @@ class LogSoftmax(Op):
         return x.shape, x.dtype
 
     def compute(self, x):
-        return scipy.special.log_softmax(x, axis=self.axis).astype(x.dtype, copy=False)
+        return _log_softmax(x, self.axis)
 
     def grad(self, node, g):
         return [g - exp(node) * sum(g, self.axis, keepdims=True)]  # d log_softmax = I - softmax
@@ -62,12 +64,11 @@ class LogSumExp(Op):
 
     def infer(self, x):
         require_dtype_kind(x, "f", "logsumexp input")
-        reduced = range(x.ndim) if self.axes is None else self.axes
-        if self.keepdims:
-            return tuple(1 if i in reduced else d for i, d in enumerate(x.shape)), x.dtype
-        return tuple(d for i, d in enumerate(x.shape) if i not in reduced), x.dtype
+        return reduced_shape(x.shape, self.axes, self.keepdims), x.dtype
 
     def compute(self, x):
+        if not x.size:  # log of an empty sum: -inf over each empty axis, as NumPy's log(sum(exp(x)))
+            return np.full(reduced_shape(x.shape, self.axes, self.keepdims), -np.inf, x.dtype)
         return np.asarray(scipy.special.logsumexp(x, axis=self.axes, keepdims=self.keepdims), dtype=x.dtype)
 
     def grad(self, node, g):
@@ -90,6 +91,9 @@ class SparseSoftmaxCrossEntropy(Op):
         if logits.ndim < 1 or not _compatible(labels.shape, logits.shape[:-1]):
             raise ShapeError(f"labels of shape {format_shape(labels.shape)} do not match logits of shape "
                              f"{format_shape(logits.shape)} (expected {format_shape(logits.shape[:-1])})")
+        if logits.shape[-1] == 0:
+            raise ShapeError(f"logits of shape {format_shape(logits.shape)} have no classes: integer labels need "
+                             "at least one")
         return _merge(labels.shape, logits.shape[:-1]), logits.dtype
 
     def compute(self, logits, labels):
@@ -97,7 +101,7 @@ class SparseSoftmaxCrossEntropy(Op):
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             bad = labels.min() if labels.min() < 0 else labels.max()
             raise ValueError(f"label {bad} is outside [0, {classes})")
-        log_probabilities = scipy.special.log_softmax(logits, axis=-1)
+        log_probabilities = _log_softmax(logits, -1)
         picked = np.take_along_axis(log_probabilities, labels[..., None].astype(np.intp), axis=-1)[..., 0]
         return (-picked).astype(logits.dtype, copy=False)
 
@@ -122,7 +126,7 @@ class SoftmaxCrossEntropy(Op):
         return _merge(logits.shape, targets.shape)[:-1], np.result_type(logits.dtype, targets.dtype)
 
     def compute(self, logits, targets):
-        log_probabilities = scipy.special.log_softmax(logits, axis=-1)
+        log_probabilities = _log_softmax(logits, -1)
         dtype = np.result_type(logits.dtype, targets.dtype)
         return np.asarray(-np.sum(targets * log_probabilities, axis=-1), dtype=dtype)
 
@@ -131,6 +135,80 @@ class SoftmaxCrossEntropy(Op):
         g = expand_dims(g, -1)
         grad_logits = g * (softmax(logits, -1) * sum(targets, -1, keepdims=True) - targets)
         return [grad_logits, neg(g * log_softmax(logits, -1))]
+
+
+@dataclass(frozen=True)
+class TargetsLike(Op):
+    """The targets of a loss, unchanged, once checked at run time to have the predictions' shape.
+
+    Used when unknown dimensions leave the question open: broadcasting predictions (N, 1) against targets (N,)
+    would silently give an (N, N) loss. ``loss`` and ``predictions`` name the loss and its first operand.
+    """
+
+    loss: str
+    predictions: str
+    name: ClassVar[str] = "targets_like"
+
+    def infer(self, targets, predictions):
+        return _merge(targets.shape, predictions.shape), targets.dtype
+
+    def compute(self, targets, predictions):
+        if np.shape(targets) != np.shape(predictions):
+            shapes = np.shape(predictions), np.shape(targets)
+            raise ValueError(f"{self.loss}: {loss_shape_message(self.predictions, *shapes)}")
+        return targets
+
+    def grad(self, node, g):
+        return [g, None]  # the identity on the targets; the predictions are only a shape reference
+
+
+def loss_shape_message(predictions: str, predictions_shape, targets_shape) -> str:
+    """Why a loss refuses its operands: they must have one shape (or the targets be a scalar)."""
+    try:
+        broadcast = format_shape(broadcast_shapes(tuple(predictions_shape), tuple(targets_shape)))
+        broadcast = f"; broadcasting would silently give {broadcast}"
+    except ShapeError:
+        broadcast = ""
+    return (f"{predictions} of shape {format_shape(tuple(predictions_shape))} and targets of shape "
+            f"{format_shape(tuple(targets_shape))} must have the same shape (or the targets be a scalar){broadcast}; "
+            "reshape one of them")
+
+
+@dataclass(frozen=True)
+class ValuesPerChannel(Op):
+    """How many values batch_norm's statistics average per channel (x's size over ``axes``), at run time, as x's dtype.
+
+    In training mode (always, or when the optional bool input is true) a count of 1 is an error, as in PyTorch: the
+    unbiased batch variance would be 0 / 0 and turn the running variance into NaN.
+    """
+
+    axes: tuple
+    name: ClassVar[str] = "values_per_channel"
+
+    def infer(self, x, *training):
+        return (), x.dtype
+
+    def compute(self, x, *training):
+        count = int(np.prod([np.shape(x)[a] for a in self.axes], dtype=np.int64))
+        if count == 1 and (not training or bool(training[0])):
+            raise ValueError(one_value_per_channel_message(np.shape(x), self.axes))
+        return np.asarray(count, dtype=x.dtype)
+
+    def grad(self, node, g):
+        return [None] * len(node.inputs)  # depends only on the shape (and the mode)
+
+
+def one_value_per_channel_message(shape, axes) -> str:
+    return (f"batch_norm in training mode needs more than 1 value per channel (PyTorch: \"Expected more than 1 value "
+            f"per channel when training\"), but the input of shape {format_shape(tuple(shape))} has 1 over axes "
+            f"{tuple(axes)}; use a larger batch, or inference mode")
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """scipy's stable log_softmax in x's dtype; empty for an empty x (scipy's max-shift refuses those)."""
+    if not x.size:
+        return np.empty_like(x)
+    return scipy.special.log_softmax(x, axis=axis).astype(x.dtype, copy=False)
 
 
 def _compatible(a, b):
@@ -159,7 +237,8 @@ def log_softmax(x, axis=-1, name=None) -> Node:
 def logsumexp(x, axis=None, keepdims=False, name=None) -> Node:
     """log(sum(exp(x))) over ``axis``, computed stably."""
     x = as_node(x)
-    return apply(LogSumExp(normalize_axes(axis, x.ndim), bool(keepdims)), x, name=name)
+    keepdims = bool_argument(keepdims, "logsumexp's keepdims", x)
+    return apply(LogSumExp(normalize_axes(axis, x.ndim), keepdims), x, name=name)
 
 
 @builder

@@ -13,7 +13,7 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph.errors import ShapeError
-from symgraph.graph import builder, Node, Op, apply, as_node
+from symgraph.graph import builder, Node, Op, apply, as_node, user_site
 from symgraph.ops.base import known_size, normalize_axes, normalize_axis
 from symgraph.ops.elementwise import cast, equal, not_equal, where
 from symgraph.ops.shape import broadcast_like, expand_dims
@@ -24,6 +24,19 @@ def reduced_shape(shape, axes, keepdims):
     if keepdims:
         return tuple(1 if i in reduced else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in reduced)
+
+
+def bool_argument(value, what: str, node: Node | None = None) -> bool:
+    """A flag that must be a bool: NumPy would read ``keepdims="yes"`` (or "False") as true, silently."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    of = f"\n  input: {node.describe()}" if node is not None else ""
+    raise TypeError(f"{what} must be True or False, got {type(value).__name__} {value!r:.60}{of}\n  at {user_site()}")
+
+
+def _empty_axes(shape, axes) -> list[int]:
+    """The reduced axes of size 0 (a reduction over them combines no values)."""
+    return [a for a in (range(len(shape)) if axes is None else axes) if shape[a] == 0]
 
 
 class Reduction(Op):
@@ -61,6 +74,12 @@ class Mean(Reduction):
     name: ClassVar[str] = "mean"
     reference: ClassVar = staticmethod(np.mean)
 
+    def compute(self, x):
+        if _empty_axes(np.shape(x), self.axes):  # the mean of no values is NaN, as NumPy's (minus its warning)
+            dtype = dtypes.result_dtype(np.mean, x.dtype)
+            return np.full(reduced_shape(np.shape(x), self.axes, self.keepdims), np.nan, dtype)
+        return super().compute(x)
+
     def grad(self, node, g):
         x = node.inputs[0]
         return [broadcast_like(self.kept(node, g) / reduced_count(x, self.axes, g.dtype), x)]
@@ -73,6 +92,10 @@ class Max(Reduction):
     name: ClassVar[str] = "max"
     reference: ClassVar = staticmethod(np.max)
 
+    def compute(self, x):
+        _refuse_empty("max", x, self.axes)
+        return super().compute(x)
+
     def grad(self, node, g):
         return [_extremum_grad(self, node, g)]
 
@@ -84,8 +107,20 @@ class Min(Reduction):
     name: ClassVar[str] = "min"
     reference: ClassVar = staticmethod(np.min)
 
+    def compute(self, x):
+        _refuse_empty("min", x, self.axes)
+        return super().compute(x)
+
     def grad(self, node, g):
         return [_extremum_grad(self, node, g)]
+
+
+def _refuse_empty(op_name: str, x, axes) -> None:
+    """Max, min, argmax and argmin have no identity: over an empty axis they are undefined (NumPy refuses too)."""
+    empty = _empty_axes(np.shape(x), axes)
+    if empty:
+        raise ValueError(f"{op_name} over an empty axis is undefined: axis {empty[0]} of the input of shape "
+                         f"{np.shape(x)} has size 0 (NumPy refuses it too)")
 
 
 def _extremum_grad(op, node, g):
@@ -126,6 +161,7 @@ class Argmax(Op):
         return reduced_shape(x.shape, axes, self.keepdims), dtypes.int64
 
     def compute(self, x):
+        _refuse_empty("argmax", x, None if self.axis is None else (self.axis,))
         return np.asarray(np.argmax(x, axis=self.axis, keepdims=self.keepdims), dtype=np.int64)
 
     def grad(self, node, g):
@@ -143,6 +179,7 @@ class Argmin(Op):
         return reduced_shape(x.shape, axes, self.keepdims), dtypes.int64
 
     def compute(self, x):
+        _refuse_empty("argmin", x, None if self.axis is None else (self.axis,))
         return np.asarray(np.argmin(x, axis=self.axis, keepdims=self.keepdims), dtype=np.int64)
 
     def grad(self, node, g):
@@ -180,7 +217,8 @@ def reduced_count(x: Node, axes, dtype) -> Node:
 def _reduction_builder(op_class, doc):
     def build(x, axis=None, keepdims=False, name=None):
         x = as_node(x)
-        return apply(op_class(normalize_axes(axis, x.ndim), bool(keepdims)), x, name=name)
+        keepdims = bool_argument(keepdims, f"{op_class.name}'s keepdims", x)
+        return apply(op_class(normalize_axes(axis, x.ndim), keepdims), x, name=name)
 
     build.__name__ = op_class.name
     build.__qualname__ = op_class.name
@@ -202,7 +240,8 @@ def _arg_builder(op_class, doc):
             if x.ndim == 0:
                 raise ShapeError(f"{op_class.name}: axis {axis} given for a zero-dimensional input ({x.describe()})")
             axis = normalize_axis(axis, x.ndim)
-        return apply(op_class(axis, bool(keepdims)), x, name=name)
+        keepdims = bool_argument(keepdims, f"{op_class.name}'s keepdims", x)
+        return apply(op_class(axis, keepdims), x, name=name)
 
     build.__name__ = op_class.name
     build.__qualname__ = op_class.name
