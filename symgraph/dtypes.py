@@ -7,7 +7,9 @@ they meet when that dtype can hold them, so ``x * 2`` stays float32. A weak scal
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 
 import numpy as np
 
@@ -57,17 +59,35 @@ def _kind_rank(kind: str) -> int:
 
 
 def weak_scalar_dtype(value, peer_dtypes) -> np.dtype:
-    """The dtype a Python scalar takes when it meets arrays of ``peer_dtypes`` in an op."""
+    """The dtype a Python scalar takes when it meets arrays of ``peer_dtypes`` in an op.
+
+    The scalar must fit that dtype: an int in range, a finite float without overflowing (inf and nan are values)."""
     own = _own_scalar_dtype(value)
     peers = [np.dtype(d) for d in peer_dtypes]
-    if not peers:
-        return own
-    target = np.result_type(*peers)
-    if _kind_rank(own.kind) > _kind_rank(target.kind):
-        return own
-    if target.kind in "iu" and not (np.iinfo(target).min <= value <= np.iinfo(target).max):
-        raise DTypeError(f"Python int {value} does not fit the {target} array it is combined with")
+    takes_own = not peers or _kind_rank(own.kind) > _kind_rank(np.result_type(*peers).kind)
+    target = own if takes_own else np.result_type(*peers)
+    if not _weak_scalar_fits(value, target):
+        kind = type(value).__name__
+        where = (f"the {target} array it is combined with" if not takes_own
+                 else f"{target}, the dtype a Python {kind} gets" + (" beside those arrays" if peers else ""))
+        hint = f"; use sg.constant({value!r}, 'float64') to compute in float64" if target.kind == "f" else ""
+        raise DTypeError(f"Python {kind} {value!r:.60} does not fit {where}{hint}")
     return target
+
+
+def _weak_scalar_fits(value, dtype: np.dtype) -> bool:
+    if isinstance(value, bool) or dtype.kind == "b":
+        return isinstance(value, bool)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return info.min <= value <= info.max
+    if isinstance(value, float) and not math.isfinite(value):
+        return True
+    try:
+        with np.errstate(over="ignore"):
+            return bool(np.isfinite(dtype.type(value)))
+    except OverflowError:  # a Python int beyond float64
+        return False
 
 
 def _own_scalar_dtype(value) -> np.dtype:
@@ -81,23 +101,24 @@ def _own_scalar_dtype(value) -> np.dtype:
 def infer_array_dtype(value) -> np.dtype:
     """The dtype a constant or variable gets when none is given.
 
-    NumPy arrays and scalars keep their dtype; Python floats (and lists of them) become float32, Python ints int64.
+    NumPy arrays and scalars keep their dtype (small or unsigned ints widen to int32 or int64; float16 is refused
+    rather than silently widened); Python floats (and lists of them) become float32, Python ints int64.
     """
-    if isinstance(value, (np.ndarray, np.generic)):
-        dtype = value.dtype
-        if dtype.kind in "iu" and dtype not in SUPPORTED:
-            return _widest_int(value)
-        if dtype.kind == "f" and dtype not in SUPPORTED:
-            return float32 if dtype.itemsize < 4 else float64
-        return as_dtype(dtype)
-    if is_python_scalar(value):
-        return _own_scalar_dtype(value)
-    array = np.asarray(value)
-    if array.dtype.kind == "f":
-        return DEFAULT_FLOAT
-    if array.dtype.kind in "iu":
-        return DEFAULT_INT
-    return as_dtype(array.dtype)
+    if not isinstance(value, (np.ndarray, np.generic)):
+        scan = _scan_python(value)
+        if scan.bad is not _NO_LEAF:
+            raise DTypeError(_bad_leaf_message(scan.bad, value))
+        if not scan.numpy:
+            return {_BOOL: bool_, _INT: DEFAULT_INT}.get(scan.kind, DEFAULT_FLOAT)
+        value = _numpy_array(value, "the value")
+    dtype = value.dtype
+    if dtype.kind in "iu" and dtype not in SUPPORTED:
+        return _widest_int(value)
+    if dtype.kind == "f" and dtype not in SUPPORTED:
+        wanted = "float32" if dtype.itemsize < 4 else "float64"
+        raise DTypeError(f"dtype {dtype} is not supported; pass dtype={wanted!r} to convert the values "
+                         f"(an explicit cast); supported: {supported_names()}")
+    return as_dtype(dtype)
 
 
 def _widest_int(array) -> np.dtype:
@@ -107,31 +128,152 @@ def _widest_int(array) -> np.dtype:
     return int64
 
 
+# -- the one conversion rule of feeds, assignments and leaf values ------------------------------------------------
+#
+# Values that carry a dtype (NumPy arrays and scalars, and objects NumPy converts, such as tensors) must cast safely.
+# Python values (bool, int, float and nested lists or tuples of them) have no dtype: they are accepted when every
+# value fits, kinds following NumPy's safe order bool < int < float (Theano's allow_downcast=None rule): bools go
+# anywhere, ints to int and float dtypes exactly and in range, floats to float dtypes rounding but never overflowing.
+
 def convert_exactly(value, dtype: np.dtype, what) -> np.ndarray:
-    """Convert ``value`` to ``dtype`` only if that loses nothing: a safe NumPy cast, or exact Python values.
+    """Convert ``value`` to ``dtype`` under the rule above, or raise DTypeError.
 
     ``what`` names the value in error messages: a string, or a function making one (feeds and assignments are on the
     hot path of a training loop, so their description is only built when there is an error)."""
     if isinstance(value, (np.ndarray, np.generic)):
-        if value.dtype == dtype:
-            return np.asarray(value)
-        if np.can_cast(value.dtype, dtype, "safe"):
-            return np.asarray(value, dtype=dtype)
-        raise DTypeError(
-            f"{_text(what)}: expected dtype {dtype}, got {value.dtype}, which cannot be cast safely "
-            f"(convert it yourself, e.g. with .astype({dtype.name!r}), if that is what you mean)"
-        )
-    array = np.asarray(value)
-    if array.dtype == object:
-        raise DTypeError(f"{_text(what)}: cannot make an array of dtype {dtype} from {type(value).__name__} "
-                         f"{value!r:.80}")
-    if array.dtype.kind == "f" and dtype.kind != "f":
+        return _cast_safely(value, dtype, what)
+    scan = _scan_python(value)
+    if scan.bad is not _NO_LEAF:
+        raise DTypeError(f"{_text(what)}: expected {dtype} values, {_bad_leaf_message(scan.bad, value)}")
+    if scan.numpy:
+        return _cast_safely(_numpy_array(value, what), dtype, what)
+    if scan.kind == _FLOAT and dtype.kind != "f":
         raise DTypeError(f"{_text(what)}: expected dtype {dtype}, got floating-point values, which would be "
                          "truncated")
-    converted = array.astype(dtype)
-    if array.dtype.kind != "f" and not np.array_equal(converted.astype(array.dtype), array):
-        raise DTypeError(f"{_text(what)}: values {value!r:.80} cannot be stored as {dtype} without loss")
-    return converted
+    if scan.kind == _INT and dtype.kind == "b":
+        raise DTypeError(f"{_text(what)}: expected dtype bool, got Python ints {value!r:.80}; only True and False "
+                         "are bools (as NumPy's safe casting refuses int to bool)")
+    if scan.kind == _INT and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if scan.low < info.min or scan.high > info.max:
+            extreme = scan.low if scan.low < info.min else scan.high
+            raise DTypeError(f"{_text(what)}: values {value!r:.80} cannot be stored as {dtype} without loss "
+                             f"({extreme} is outside [{info.min}, {info.max}])")
+    if dtype.kind == "f" and scan.kind >= _INT:
+        return _python_to_float(value, scan, dtype, what)
+    return _python_array(value, dtype, what)
+
+
+def _cast_safely(value, dtype: np.dtype, what) -> np.ndarray:
+    if value.dtype == dtype:
+        return np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        raise DTypeError(f"{_text(what)}: expected {dtype} values, got an array of dtype {value.dtype}")
+    if np.can_cast(value.dtype, dtype, "safe"):
+        return np.asarray(value, dtype=dtype)
+    raise DTypeError(
+        f"{_text(what)}: expected dtype {dtype}, got {value.dtype}, which cannot be cast safely "
+        f"(convert it yourself, e.g. with .astype({dtype.name!r}), if that is what you mean)"
+    )
+
+
+def _python_to_float(value, scan, dtype: np.dtype, what) -> np.ndarray:
+    """Python ints and floats to a float dtype: ints must be exact, floats may round but never overflow."""
+    try:
+        wide = _python_array(value, float64, what)
+    except OverflowError:
+        raise DTypeError(f"{_text(what)}: values {value!r:.80} overflow {dtype}") from None
+    with np.errstate(over="ignore"):
+        array = wide.astype(dtype)
+    overflowed = np.isfinite(wide) & ~np.isfinite(array)
+    if overflowed.any():
+        first, largest = float(wide[overflowed][0]), np.finfo(dtype).max
+        raise DTypeError(f"{_text(what)}: values {value!r:.80} overflow {dtype} ({first!r} is beyond its largest "
+                         f"finite value {largest:.6g})")
+    exact_limit = 2 ** (np.finfo(dtype).nmant + 1)
+    if scan.has_int and max(-scan.low, scan.high) > exact_limit:
+        inexact = next((n for n in _python_ints(value) if not _int_is_exact(n, dtype)), None)
+        if inexact is not None:
+            raise DTypeError(f"{_text(what)}: values {value!r:.80} cannot be stored as {dtype} without loss "
+                             f"({inexact} is not exactly representable)")
+    return array
+
+
+def _int_is_exact(number: int, dtype: np.dtype) -> bool:
+    with np.errstate(over="ignore"):
+        converted = dtype.type(number)
+    return bool(np.isfinite(converted)) and int(converted) == number
+
+
+def _python_array(value, dtype: np.dtype, what) -> np.ndarray:
+    try:
+        return np.array(value, dtype=dtype)
+    except ValueError as error:
+        raise DTypeError(f"{_text(what)}: {value!r:.80} is a ragged list (its rows differ in length), "
+                         f"not an array ({error})") from None
+
+
+def _numpy_array(value, what) -> np.ndarray:
+    """Values that hold NumPy data (a list of arrays, a tensor): NumPy converts them and its dtype is theirs."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise DTypeError(f"{_text(what)}: cannot make an array from {type(value).__name__} {value!r:.80} "
+                         f"({error})") from None
+    return array
+
+
+_BOOL, _INT, _FLOAT = 0, 1, 2
+_NO_LEAF = object()
+
+
+@dataclasses.dataclass
+class _PythonScan:
+    """What a walk over a Python value found: its highest kind, its int range, NumPy leaves, a refused leaf."""
+
+    kind: int = -1          # -1: no values at all (an empty list)
+    has_int: bool = False
+    low: int = 0
+    high: int = 0
+    numpy: bool = False
+    bad: object = _NO_LEAF
+
+
+def _scan_python(value) -> _PythonScan:
+    scan = _PythonScan()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, (np.ndarray, np.generic)) or hasattr(item, "__array__"):
+            scan.numpy = True
+        elif isinstance(item, bool):
+            scan.kind = max(scan.kind, _BOOL)
+        elif isinstance(item, int):
+            scan.kind, scan.has_int = max(scan.kind, _INT), True
+            scan.low, scan.high = min(scan.low, item), max(scan.high, item)
+        elif isinstance(item, float):
+            scan.kind = _FLOAT
+        else:
+            scan.bad = item
+            return scan
+    return scan
+
+
+def _python_ints(value):
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            yield item
+
+
+def _bad_leaf_message(leaf, value) -> str:
+    where = "" if leaf is value else f" in {value!r:.60}"
+    return f"got {type(leaf).__name__} {leaf!r:.60}{where}, which is not a number"
 
 
 def _text(what) -> str:

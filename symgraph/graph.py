@@ -11,15 +11,17 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import itertools
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Sequence
 
 import numpy as np
 
 from symgraph import dtypes
-from symgraph.errors import DTypeError, ShapeError, SymgraphError
+from symgraph.errors import DTypeError, FeedError, ShapeError, SymgraphError
 
 Shape = tuple  # of int or None
 
@@ -170,7 +172,28 @@ class Node:
             raise TypeError(f"len() of a node needs a known first dimension ({self.describe()})")
         return self.shape[0]
 
-    __array_priority__ = 1000  # make `ndarray + node` call Node.__radd__ instead of broadcasting over the node
+    # `ndarray + node` calls Node.__radd__: Node defines no __array_ufunc__, so NumPy's binary operators defer to
+    # the higher __array_priority__. NumPy functions (np.exp, np.asarray, np.add, np.sum) get a node no value.
+    __array_priority__ = 1000
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_no_value_message(self, "NumPy cannot convert it to an array", "sg.exp, sg.sum, ..."))
+
+    def __array_function__(self, func, types, args, kwargs):
+        name = getattr(func, "__name__", "this function")
+        suggestion = f"sg.{name}" if hasattr(_symgraph(), name) else "the symgraph ops"
+        raise TypeError(_no_value_message(self, f"np.{name} cannot take it", suggestion))
+
+    # -- copying and pickling: a node's identity is its meaning ------------------------------------------------------
+    def __copy__(self):
+        return self  # nodes are immutable, so a copy would be indistinguishable from the node but not equal to it
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"cannot pickle {self.describe()}: symgraph graphs are not picklable (sg.save, coming, will "
+                        "save them); save a variable's value with np.save(path, variable.value)")
 
     # -- evaluation -----------------------------------------------------------------------------------------------
     def eval(self, feed_dict=None) -> np.ndarray:
@@ -219,6 +242,17 @@ class Node:
         return _ops().reshape(self, _varargs(shape))
 
 
+def _no_value_message(node: Node, problem: str, suggestion: str) -> str:
+    return (f"a symbolic node has no value until it is evaluated, so {problem} ({node.describe()}; used at "
+            f"{user_site()}); use {suggestion} (the symgraph ops) or evaluate the node first with node.eval(feeds)")
+
+
+def _symgraph():
+    import symgraph
+
+    return symgraph
+
+
 def _varargs(args):
     """NumPy's methods take ``reshape(2, 3)`` and ``reshape((2, 3))`` alike."""
     if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list))):
@@ -242,15 +276,25 @@ class Constant(Node):
         object.__setattr__(self, "value", value)
 
 
-class Variable(Node):
-    """Named state with a current value, read by graphs and changed by ``assign`` or a compiled function's updates."""
+_variable_serials = itertools.count()
 
-    __slots__ = ("_value", "trainable")
+
+class Variable(Node):
+    """Named state with a current value, read by graphs and changed by ``assign`` or a compiled function's updates.
+
+    ``lock`` (reentrant) is held by every change of the value: an ``assign``, and a compiled call with updates of
+    this variable for its whole read-compute-assign step. ``serial`` (creation order) is the order in which a call
+    takes the locks of several variables, so that calls never deadlock.
+    """
+
+    __slots__ = ("_value", "trainable", "lock", "serial")
 
     def __init__(self, value: np.ndarray, name, site, trainable: bool):
         super().__init__(VARIABLE, (), value.shape, value.dtype, name, site)
         object.__setattr__(self, "_value", value)
-        object.__setattr__(self, "trainable", bool(trainable))
+        object.__setattr__(self, "trainable", trainable)
+        object.__setattr__(self, "lock", threading.RLock())
+        object.__setattr__(self, "serial", next(_variable_serials))
 
     @property
     def value(self) -> np.ndarray:
@@ -258,13 +302,39 @@ class Variable(Node):
         return self._value
 
     def assign(self, value) -> None:
-        """Set the value. The shape must match and the dtype must convert without loss."""
-        array = dtypes.convert_exactly(value, self.dtype, lambda: f"assign to {self.describe()}")
+        """Set the value. The shape must match and the dtype must convert without loss (the feed rule)."""
+        array = self.checked_value(value)
+        with self.lock:
+            self.store(array, owned=False)
+
+    def checked_value(self, value, what=None) -> np.ndarray:
+        """``value`` as this variable would hold it: converted by the feed rule and of the variable's shape.
+
+        ``what`` (a function making a string) names the value in errors; by default, an assignment."""
+        what = what or (lambda: f"assign to {self.describe()}")
+        if isinstance(value, Node):
+            raise TypeError(f"{what()}: takes a value, not a node ({value.describe()}); evaluate the node, or make "
+                            "it an update of sg.function")
+        array = dtypes.convert_exactly(value, self.dtype, what)
         if array.shape != self.shape:
-            raise ShapeError(
-                f"assign to {self.describe()}: expected shape {format_shape(self.shape)}, got {array.shape}"
-            )
-        object.__setattr__(self, "_value", _frozen_copy(array))
+            raise ShapeError(f"{what()}: expected shape {format_shape(self.shape)}, got {array.shape}")
+        return array
+
+    def store(self, array: np.ndarray, owned: bool) -> None:
+        """Set a value that ``checked_value`` returned (the caller holds ``lock``). ``owned``: nobody else holds
+        ``array`` (a compiled call's fresh result), so it is frozen in place instead of copied."""
+        if owned and array.flags.c_contiguous and array.flags.owndata:
+            array.flags.writeable = False
+        else:
+            array = _frozen_copy(array)
+        object.__setattr__(self, "_value", array)
+
+    def __copy__(self):
+        raise TypeError(f"cannot copy {self.describe()}: a variable is state shared by every graph that reads it; "
+                        "make a new one with sg.variable(v.value, name=...)")
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
 
 
 class Placeholder(Node):
@@ -274,6 +344,16 @@ class Placeholder(Node):
 
     def __init__(self, shape: Shape, dtype: np.dtype, name, site):
         super().__init__(PLACEHOLDER, (), shape, dtype, name, site)
+
+    def checked_value(self, value) -> np.ndarray:
+        """``value`` as a feed of this placeholder: converted by the feed rule, its shape matching the known dims."""
+        if isinstance(value, Node):
+            raise FeedError(f"{self.describe()} is fed a node ({value.describe()}); feed an array")
+        array = dtypes.convert_exactly(value, self.dtype, lambda: f"feed for {self.describe()}")
+        expected = self.shape
+        if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, array.shape)):
+            raise ShapeError(f"feed for {self.describe()}: expected shape {format_shape(expected)}, got {array.shape}")
+        return array
 
 
 def _frozen_copy(array: np.ndarray) -> np.ndarray:
@@ -303,14 +383,24 @@ def constant(value, dtype=None, name: str | None = None) -> Constant:
 def variable(value, dtype=None, name: str | None = None, trainable: bool = True) -> Variable:
     """Named state (like a Theano shared variable or a TF1 tf.Variable) with an initial value."""
     site = user_site()
-    return Variable(_leaf_array(value, dtype, _leaf_what("sg.variable", name, site)), name, site, trainable)
+    if not isinstance(trainable, (bool, np.bool_)):
+        raise TypeError(f"{_leaf_what('sg.variable', name, site)}: trainable must be True or False, "
+                        f"got {type(trainable).__name__} {trainable!r:.40}")
+    return Variable(_leaf_array(value, dtype, _leaf_what("sg.variable", name, site)), name, site, bool(trainable))
 
 
 def placeholder(shape, dtype="float32", name: str | None = None) -> Placeholder:
-    """A value fed at call time; ``None`` in ``shape`` means any size."""
+    """A value fed at call time; ``None`` in ``shape`` means any size, but the rank must be given."""
     site = user_site()
-    if isinstance(shape, (int, np.integer)) or shape is None:
-        shape = () if shape is None else (shape,)
+    if shape is None:
+        raise ShapeError(f"{_leaf_what('sg.placeholder', name, site)}: shape None is not allowed: symgraph needs "
+                         "the rank of every node; use () for a scalar, (None,) for a vector and (None, None) for a "
+                         "matrix of any size")
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise ShapeError(f"{_leaf_what('sg.placeholder', name, site)}: shape must be a tuple of non-negative ints "
+                         f"or None, got {type(shape).__name__} {shape!r:.40}")
     dims = []
     for dim in shape:
         if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 0):

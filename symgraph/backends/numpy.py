@@ -1,7 +1,8 @@
 """The NumPy reference backend: runs a graph's schedule node by node with each op's ``compute``.
 
-It is the oracle other backends are tested against, so it favours clarity and strict checks over speed: every feed
-is validated, every result is checked against its node's static shape and dtype, and failures name the node.
+It is the oracle other backends are tested against, so it favours clarity and strict checks over speed: every result
+is checked against its node's static shape and dtype, and failures name the node and its inputs. A program computes
+from feeds already checked (``validate_feeds`` for ``evaluate``; ``sg.function`` checks its own arguments).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from symgraph import dtypes
 from symgraph.errors import EvaluationError, FeedError, ShapeError, SymgraphError
 from symgraph.graph import Constant, Node, Placeholder, Variable, format_shape, toposort
 
@@ -28,7 +28,12 @@ class NumpyProgram:
         self._release = _release_plan(self.order, self.outputs)
 
     def run(self, feed_dict: Mapping | None = None) -> list[np.ndarray]:
-        feeds = validate_feeds(feed_dict or {}, self.placeholders)
+        """Check ``feed_dict`` (placeholders or names to values), then compute the outputs."""
+        return self.compute(validate_feeds(feed_dict or {}, self.placeholders))
+
+    def compute(self, feeds: Mapping[int, np.ndarray]) -> list[np.ndarray]:
+        """The outputs from checked feeds (placeholder id to array, as ``Placeholder.checked_value`` returns them),
+        reading the variables' current values. Results never alias feeds, variables, constants or each other."""
         values: dict[int, np.ndarray] = {}
         with np.errstate(all="ignore"):
             for step, node in enumerate(self.order):
@@ -53,9 +58,12 @@ def _value_of(node: Node, values, feeds) -> np.ndarray:
         result = np.asarray(node.op.compute(*inputs))
     except SymgraphError:
         raise
-    except Exception as error:  # NumPy's own message, with the node that failed
+    except Exception as error:  # the reference's (or NumPy's) message, with the node that failed and its inputs
         shapes = ", ".join(str(np.shape(v)) for v in inputs)
-        raise EvaluationError(f"{node.describe()} failed on inputs of shapes {shapes}: {error}") from error
+        lines = [f"{node.describe()} failed on inputs of shapes {shapes}: {error}"]
+        lines += [f"  input {k}: {i.describe()}, value of shape {np.shape(v)}"
+                  for k, (i, v) in enumerate(zip(node.inputs, inputs))]
+        raise EvaluationError("\n".join(lines)) from error
     _check_result(node, result)
     return result
 
@@ -94,7 +102,10 @@ def _fresh(value: np.ndarray, taken: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def validate_feeds(feed_dict: Mapping, placeholders: Sequence[Placeholder]) -> dict[int, np.ndarray]:
-    """Check feeds against the graph's placeholders: every one fed, nothing else, shapes and dtypes compatible."""
+    """Check feeds against the graph's placeholders: every one fed, nothing else, shapes and dtypes compatible.
+
+    A placeholder the outputs do not need may be fed (one feed dict serves a model and its gradients); its value is
+    checked all the same, as TF1 and Theano check every value they are given."""
     if not isinstance(feed_dict, Mapping):
         raise FeedError(f"feed_dict must be a mapping from placeholders (or their names) to values, "
                         f"got {type(feed_dict).__name__}")
@@ -102,11 +113,12 @@ def validate_feeds(feed_dict: Mapping, placeholders: Sequence[Placeholder]) -> d
     feeds: dict[int, np.ndarray] = {}
     for key, value in feed_dict.items():
         placeholder = _resolve_key(key, by_id, placeholders)
-        if placeholder is None:
-            continue  # a placeholder these outputs do not need (as TF1 allows): nothing to check it against
+        if id(placeholder) not in by_id:
+            placeholder.checked_value(value)  # not needed by these outputs, but still a feed of that placeholder
+            continue
         if id(placeholder) in feeds:
             raise FeedError(f"{placeholder.describe()} is fed twice (by node and by name)")
-        feeds[id(placeholder)] = _checked_feed(placeholder, value)
+        feeds[id(placeholder)] = placeholder.checked_value(value)
     missing = [p for p in placeholders if id(p) not in feeds]
     if missing:
         listed = "\n  ".join(p.describe() for p in missing)
@@ -114,7 +126,7 @@ def validate_feeds(feed_dict: Mapping, placeholders: Sequence[Placeholder]) -> d
     return feeds
 
 
-def _resolve_key(key, by_id, placeholders) -> Placeholder | None:
+def _resolve_key(key, by_id, placeholders) -> Placeholder:
     if isinstance(key, str):
         named = [p for p in placeholders if p.name == key]
         if not named:
@@ -124,22 +136,10 @@ def _resolve_key(key, by_id, placeholders) -> Placeholder | None:
             raise FeedError(f"feed key {key!r} is ambiguous: {len(named)} placeholders have that name; feed the nodes")
         return named[0]
     if isinstance(key, Placeholder):
-        return key if id(key) in by_id else None
+        return key
     if isinstance(key, Node):
         raise FeedError(f"only placeholders can be fed, but the key is a {key.describe()}")
     raise FeedError(f"feed keys must be placeholders or their names, got {type(key).__name__} {key!r:.60}")
-
-
-def _checked_feed(placeholder: Placeholder, value) -> np.ndarray:
-    if isinstance(value, Node):
-        raise FeedError(f"{placeholder.describe()} is fed a node ({value.describe()}); feed an array")
-    array = dtypes.convert_exactly(value, placeholder.dtype, lambda: f"feed for {placeholder.describe()}")
-    expected = placeholder.shape
-    if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, array.shape)):
-        raise ShapeError(
-            f"feed for {placeholder.describe()}: expected shape {format_shape(expected)}, got {array.shape}"
-        )
-    return array
 
 
 def evaluate(outputs, feed_dict: Mapping | None = None):
