@@ -1,11 +1,19 @@
 """``sg.function``: a callable compiled from a graph, with Theano-style updates of variables.
 
-The schedule is made once, at compile time; each call validates its arguments like ``evaluate``, computes the outputs
-and every update from the variables' values before the call, then applies all updates together.
+The schedule is made once, at compile time. Each call checks every argument against its placeholder (needed by the
+outputs or not, as Theano does), has the backend's program compute the outputs and every update from the variables'
+values before the call, checks all update values, then assigns them all (or, if one is refused, none). A program
+(``NumpyProgram``) only computes: ``compute(feeds)`` takes the checked feeds (placeholder id to array) and returns
+the outputs followed by the update values; checking feeds and assigning updates stay here, shared by every backend.
+
+Threads: a call with updates holds the locks of the variables it updates (taken in creation order, so calls never
+deadlock) across read, compute, check and assign, so it is atomic with respect to every other call (or ``assign``)
+that changes the same variables. Calls without updates take no lock and run concurrently.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Mapping, Sequence
 
 from symgraph.backends.numpy import NumpyProgram
@@ -33,33 +41,85 @@ class Function:
         missing = [p for p in self._program.placeholders if not any(p is i for i in self.inputs)]
         if missing:
             listed = "\n  ".join(p.describe() for p in missing)
-            raise FeedError(f"sg.function at {user_site()}: the outputs need placeholders that are not among the "
+            raise FeedError(f"{_where()}: the outputs need placeholders that are not among the "
                             f"inputs:\n  {listed}")
+        self._locks = [variable.lock for variable, _ in sorted(self.updates, key=lambda pair: pair[0].serial)]
 
     def __call__(self, *arrays):
+        feeds = self._checked_feeds(arrays)
+        if not self._locks:
+            return self._results(self._program.compute(feeds))
+        with _holding(self._locks):
+            values = self._program.compute(feeds)
+            self._apply_updates(values[len(self.outputs):])
+        return self._results(values)
+
+    def _checked_feeds(self, arrays) -> dict:
         if len(arrays) != len(self.inputs):
             names = ", ".join(p.name or f"input {k}" for k, p in enumerate(self.inputs))
             count = f"{len(self.inputs)} array{'' if len(self.inputs) == 1 else 's'}"
             raise TypeError(f"this function takes {count} ({names}), got {len(arrays)}")
-        feeds = {placeholder: value for placeholder, value in zip(self.inputs, arrays)}
-        values = self._program.run(feeds)
-        count = len(self.outputs)
-        for (variable, _), value in zip(self.updates, values[count:]):
-            variable.assign(value)
-        results = values[:count]
+        return {id(placeholder): placeholder.checked_value(value) for placeholder, value in zip(self.inputs, arrays)}
+
+    def _apply_updates(self, values) -> None:
+        """Check every update value, then assign them all: a refused value leaves every variable unchanged."""
+        checked = [variable.checked_value(value, _update_what(variable, expression))
+                   for (variable, expression), value in zip(self.updates, values)]
+        for (variable, _), value in zip(self.updates, checked):
+            variable.store(value, owned=True)
+
+    def _results(self, values):
+        results = values[:len(self.outputs)]
         return results[0] if self.single_output else results
+
+    def __copy__(self):
+        raise TypeError("cannot copy a compiled function: it holds its graph and the variables it updates; "
+                        "compile another with sg.function(...)")
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle a compiled function: symgraph graphs are not picklable (sg.save, coming, will "
+                        "save them); save variables' values with np.save(path, variable.value)")
+
+
+@contextlib.contextmanager
+def _holding(locks):
+    """Hold every lock of ``locks`` (acquired in order, released in reverse)."""
+    taken = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            taken.append(lock)
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()
+
+
+def _where() -> str:
+    return f"sg.function at {user_site()}"
+
+
+def _update_what(variable: Variable, expression: Node):
+    return lambda: f"the update of {variable.describe()} (computed by {expression.describe()})"
 
 
 def function(inputs, outputs, updates=None, backend: str = "numpy", optimize: bool = True) -> Function:
     """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (placeholders, in call order).
 
     ``updates`` maps variables to nodes (a dict or a list of pairs): after each call every variable takes its node's
-    value, all computed from the values before the call (Theano semantics). Updates implied by the graph (random
-    streams advance, training-mode batch_norm updates its running statistics) are added unless given explicitly.
-    ``optimize`` runs ``sg.optimize`` over outputs and updates together first (its report is ``f.report``).
+    value, all computed from the values before the call (Theano semantics), all checked before any is assigned.
+    Updates implied by the graph (random streams advance, training-mode batch_norm updates its running statistics)
+    are added unless given explicitly. ``optimize`` runs ``sg.optimize`` over outputs and updates together first (its
+    report is ``f.report``). A call with updates is atomic with respect to every other call that updates the same
+    variables; calls without updates run concurrently.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"{_where()}: unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    if not isinstance(optimize, bool):
+        raise TypeError(f"{_where()}: optimize must be True or False, got {type(optimize).__name__} {optimize!r:.40}")
     return Function(inputs, outputs, updates, backend, optimize)
 
 
@@ -83,44 +143,61 @@ def _with_implied_updates(outputs, explicit):
 def _check_inputs(inputs) -> list[Placeholder]:
     if isinstance(inputs, Node):
         inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"{_where()}: inputs must be a placeholder or a list of placeholders (use [] for none), "
+                        f"got {type(inputs).__name__} {inputs!r:.60}")
     inputs = list(inputs)
     for position, node in enumerate(inputs):
         if not isinstance(node, Placeholder):
             what = node.describe() if isinstance(node, Node) else f"{type(node).__name__} {node!r:.60}"
-            raise TypeError(f"sg.function inputs must be placeholders; input {position} is a {what}")
+            raise TypeError(f"{_where()}: inputs must be placeholders; input {position} is a {what}")
     for position, node in enumerate(inputs):
         if any(node is other for other in inputs[:position]):
-            raise ValueError(f"sg.function: {node.describe()} is listed twice among the inputs")
+            raise ValueError(f"{_where()}: {node.describe()} is listed twice among the inputs")
     return inputs
 
 
 def _check_outputs(outputs) -> list[Node]:
     if not isinstance(outputs, (list, tuple)):
-        raise TypeError(f"sg.function outputs must be a node or a list of nodes, got {type(outputs).__name__}")
+        raise TypeError(f"{_where()}: outputs must be a node or a list of nodes, got {type(outputs).__name__} "
+                        f"{outputs!r:.60}")
     for position, node in enumerate(outputs):
         if not isinstance(node, Node):
-            raise TypeError(f"sg.function output {position} is not a node: {type(node).__name__} {node!r:.60}")
+            raise TypeError(f"{_where()}: output {position} is not a node: {type(node).__name__} {node!r:.60}")
     return list(outputs)
+
+
+def _update_pairs(updates) -> list:
+    if isinstance(updates, Mapping):
+        return list(updates.items())
+    if not isinstance(updates, (list, tuple)):
+        raise TypeError(f"{_where()}: updates must be a dict or a list of (variable, node) pairs, "
+                        f"got {type(updates).__name__} {updates!r:.60}")
+    for position, pair in enumerate(updates):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TypeError(f"{_where()}: updates must be (variable, node) pairs; update {position} is "
+                            f"{type(pair).__name__} {pair!r:.60}")
+    return [tuple(pair) for pair in updates]
 
 
 def _check_updates(updates) -> list[tuple[Variable, Node]]:
     if updates is None:
         return []
-    pairs = list(updates.items()) if isinstance(updates, Mapping) else list(updates)
     checked = []
-    for variable, expression in pairs:
+    for variable, expression in _update_pairs(updates):
         if not isinstance(variable, Variable):
             what = variable.describe() if isinstance(variable, Node) else repr(variable)
-            raise TypeError(f"only variables can be updated, got {what}")
+            raise TypeError(f"{_where()}: only variables can be updated, got {what}")
         if any(variable is seen for seen, _ in checked):
-            raise ValueError(f"{variable.describe()} has two updates")
+            raise ValueError(f"{_where()}: {variable.describe()} has two updates")
         expression = as_node(expression, [variable])
         if expression.ndim != variable.ndim or any(
                 e is not None and e != v for e, v in zip(expression.shape, variable.shape)):
-            raise ShapeError(f"the update of {variable.describe()} has shape {format_shape(expression.shape)}, "
-                             f"expected {format_shape(variable.shape)} (update built at {expression.site})")
+            raise ShapeError(f"{_where()}: the update of {variable.describe()} has shape "
+                             f"{format_shape(expression.shape)}, expected {format_shape(variable.shape)} (update "
+                             f"built at {expression.site})")
         if expression.dtype != variable.dtype:
-            raise DTypeError(f"the update of {variable.describe()} has dtype {expression.dtype}, expected "
+            raise DTypeError(f"{_where()}: the update of {variable.describe()} has dtype {expression.dtype}, expected "
                              f"{variable.dtype} (update built at {expression.site}); use sg.cast if intended")
         checked.append((variable, expression))
     return checked

@@ -412,3 +412,110 @@ def test_truth_value_and_iteration_name_the_node():
     error, _ = raises(TypeError, lambda: [v for v in cond])
     assert_mentions(error, r"greater node", r"not iterable")
     assert_names_site(error, line)
+
+
+def test_numpy_functions_on_a_node_say_that_it_is_symbolic():
+    x, line = sg.placeholder((None, 3), name="x"), inspect.currentframe().f_lineno
+    for call, suggestion in [(lambda: np.exp(x), r"sg.exp"), (lambda: np.asarray(x), r"evaluate the node"),
+                             (lambda: np.add(x, 1), r"sg.exp"), (lambda: np.array([x, x]), r"evaluate the node"),
+                             (lambda: np.sum(x), r"sg.sum"), (lambda: np.concatenate([x, x]), r"sg.concatenate"),
+                             (lambda: np.linalg.norm(x), r"the symgraph ops")]:
+        error, _ = raises(TypeError, call)
+        assert_mentions(error, r"symbolic node has no value until it is evaluated", r"placeholder node 'x'",
+                        r"\(None, 3\)", suggestion)
+        assert_names_site(error, line)
+        assert_names_site(error, call.__code__.co_firstlineno)   # the line that called NumPy
+
+
+def test_numpy_operands_on_the_left_still_build_nodes():
+    x = sg.placeholder((3,), name="x")
+    data = np.arange(3.0)
+    for built, op_name in [(data + x, "add"), (data - x, "sub"), (data * x, "mul"), (data / x, "div"),
+                           (data ** x, "pow"), (np.eye(3) @ x, "matmul"), (np.float32(2) * x, "mul")]:
+        assert isinstance(built, sg.Node) and built.op.name == op_name
+        assert isinstance(built.inputs[0], sg.Node) and built.inputs[1] is x    # the array stays the left operand
+    assert (data < x).op.name == "greater" and (data < x).inputs[0] is x         # x > data, the reflected comparison
+    feeds = {x: np.array([1.0, 2.0, 4.0], np.float32)}
+    np.testing.assert_allclose(sg.evaluate(data - x, feeds), data - feeds[x])
+    np.testing.assert_allclose(sg.evaluate(np.eye(3) @ x, feeds), np.eye(3) @ feeds[x])
+
+
+# -- values fed or assigned that are not arrays of numbers -----------------------------------------------------------
+
+@pytest.mark.parametrize("value, pattern", [
+    ([[1.0, 2.0], [3.0]], r"ragged"),
+    ("abc", r"str 'abc'"),
+    ([1.0, "2"], r"str '2'"),
+    (None, r"NoneType"),
+])
+def test_feeding_a_ragged_list_or_a_string(value, pattern):
+    x, line = sg.placeholder((2, 2), name="grid"), inspect.currentframe().f_lineno
+    f = sg.function([x], x.sum())
+    for call in (lambda: sg.evaluate(x * 2.0, {x: value}), lambda: f(value)):
+        error, _ = raises(sg.DTypeError, call)
+        assert_mentions(error, r"placeholder node 'grid'", r"float32", pattern)
+        assert_names_site(error, line)
+
+
+def test_assigning_a_string():
+    w, line = sg.variable(np.zeros(2, np.float32), name="W"), inspect.currentframe().f_lineno
+    error, _ = raises(sg.DTypeError, lambda: w.assign("abc"))
+    assert_mentions(error, r"assign to variable node 'W'", r"float32", r"str 'abc'")
+    assert_names_site(error, line)
+    assert w.value.tolist() == [0.0, 0.0]
+
+
+def test_python_float_that_overflows_the_array():
+    x = sg.placeholder((2,), name="x")
+    error, line = raises(sg.DTypeError, lambda: x * 1e40)
+    assert_mentions(error, r"^mul\b", r"1e\+40", r"float32", r"sg.constant\(1e\+40, 'float64'\)", r"'x'")
+    assert_names_site(error, line)
+
+
+# -- leaves and sg.function arguments ---------------------------------------------------------------------------------
+
+def test_function_arguments_of_the_wrong_type():
+    c = sg.constant(1.0, name="c")
+    v = sg.variable(np.zeros(2), name="v")
+    for build, pattern in [(lambda: sg.function(None, c), r"inputs must be a placeholder or a list.*NoneType"),
+                           (lambda: sg.function("x", c), r"inputs must be a placeholder or a list.*str"),
+                           (lambda: sg.function([], None), r"outputs must be a node or a list.*NoneType"),
+                           (lambda: sg.function([], c, updates=5), r"updates must be a dict or a list.*int"),
+                           (lambda: sg.function([], c, updates=[v]), r"updates must be \(variable, node\) pairs"),
+                           (lambda: sg.function([], c, optimize="yes"), r"optimize must be True or False")]:
+        error, _ = raises(TypeError, build)
+        assert_mentions(error, r"sg.function", pattern)
+        assert_names_site(error, build.__code__.co_firstlineno)
+
+
+def test_leaf_arguments_that_used_to_be_accepted_silently():
+    error, line = raises(TypeError, lambda: sg.variable(1.0, name="w", trainable="no"))
+    assert_mentions(error, r"sg.variable 'w'", r"trainable must be True or False", r"'no'")
+    assert_names_site(error, line)
+    error, line = raises(sg.DTypeError, lambda: sg.variable(np.ones(2, np.float16), name="half"))
+    assert_mentions(error, r"sg.variable 'half'", r"float16 is not supported", r"dtype='float32'")
+    assert_names_site(error, line)
+    error, line = raises(sg.ShapeError, lambda: sg.placeholder(None, name="any"))
+    assert_mentions(error, r"sg.placeholder 'any'", r"shape None", r"rank", r"\(\) for a scalar", r"\(None, None\)")
+    assert_names_site(error, line)
+
+
+# -- run time: sizes fed to unknown dimensions ------------------------------------------------------------------------
+
+def test_matmul_sizes_that_differ_at_run_time():
+    a, line_a = sg.placeholder((None, None), name="left"), inspect.currentframe().f_lineno
+    b, line_b = sg.placeholder((None, None), name="right"), inspect.currentframe().f_lineno
+    product, line = a @ b, inspect.currentframe().f_lineno
+    feeds = {a: np.ones((2, 3), np.float32), b: np.ones((4, 5), np.float32)}
+    error, _ = raises(sg.EvaluationError, lambda: product.eval(feeds))
+    assert_mentions(error, r"matmul node", r"inner dimensions", r"\(2, 3\) @ \(4, 5\)", r"3 != 4",
+                    r"input 0: placeholder node 'left'.*\(2, 3\)", r"input 1: placeholder node 'right'.*\(4, 5\)")
+    assert "gufunc" not in str(error)
+    for site_line in (line, line_a, line_b):
+        assert_names_site(error, site_line)
+    batched = sg.placeholder((None, 2, 3), name="batched")
+    stacked, line = sg.matmul(batched, sg.placeholder((None, 3, 4), name="other")), inspect.currentframe().f_lineno
+    error, _ = raises(sg.EvaluationError, lambda: sg.evaluate(stacked, {batched: np.ones((2, 2, 3), np.float32),
+                                                                        "other": np.ones((5, 3, 4), np.float32)}))
+    assert_mentions(error, r"batch dimensions \(2,\) and \(5,\)", r"'batched'", r"'other'")
+    assert_names_site(error, line)

@@ -34,6 +34,13 @@ class Matmul(Op):
         return batch + core, dtypes.result_dtype(np.matmul, a.dtype, b.dtype)
 
     def compute(self, a, b):
+        inner_a, inner_b = a.shape[-1], b.shape[-2 if b.ndim > 1 else 0]
+        if inner_a != inner_b:  # sizes fed to None dimensions that do not agree
+            raise ValueError(f"inner dimensions differ at run time: {a.shape} @ {b.shape} ({inner_a} != {inner_b})")
+        batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+        if any(m != n and m != 1 and n != 1 for m, n in zip(reversed(batch_a), reversed(batch_b))):
+            raise ValueError(f"batch dimensions {batch_a} and {batch_b} of {a.shape} @ {b.shape} cannot be "
+                             "broadcast together at run time")
         return np.matmul(a, b)
 
     def grad(self, node, g):
