@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from symgraph.errors import ShapeError
-from symgraph.graph import builder, Node, Op, apply, as_node, format_shape
+from symgraph.graph import builder, Node, Op, Shape, apply, as_node, format_shape
 from symgraph.ops.base import (
     broadcast_shapes, known_size, normalize_axes, static_int_tuple,
 )
@@ -164,6 +164,13 @@ def transpose(x, axes=None, name=None) -> Node:
     return apply(Transpose(axes), x, name=name)
 
 
+def broadcasts_to(shape: Shape, target: Shape) -> bool:
+    """Whether ``shape`` may broadcast to ``target``: aligned from the right, each dimension is 1, the target's, or
+    unknown on either side (checked at run time, so that (None, 3) broadcasts to (1, 3) as a fed batch of one does)."""
+    lead = len(target) - len(shape)
+    return lead >= 0 and all(d in (1, None, t) or t is None for d, t in zip(shape, target[lead:]))
+
+
 @dataclass(frozen=True)
 class BroadcastTo(Op):
     shape: tuple
@@ -174,11 +181,13 @@ class BroadcastTo(Op):
         return [self.shape]
 
     def infer(self, x):
-        if x.ndim > len(self.shape) or broadcast_shapes(x.shape, self.shape) != self.shape:
+        if any(t < 0 for t in self.shape) or not broadcasts_to(x.shape, self.shape):
             raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to {format_shape(self.shape)}")
         return self.shape, x.dtype
 
     def compute(self, x):
+        if not broadcasts_to(np.shape(x), self.shape):  # a size fed to an unknown dimension that is not 1
+            raise ValueError(f"cannot broadcast an array of shape {np.shape(x)} to {format_shape(self.shape)}")
         return np.broadcast_to(x, self.shape)
 
     def grad(self, node, g):
@@ -229,7 +238,7 @@ class SumTo(Op):
     name: ClassVar[str] = "sum_to"
 
     def infer(self, x, reference):
-        if broadcast_shapes(x.shape, reference.shape) != broadcast_shapes(x.shape):
+        if not broadcasts_to(reference.shape, x.shape):
             raise ShapeError(f"{format_shape(reference.shape)} does not broadcast to {format_shape(x.shape)}")
         return reference.shape, x.dtype
 
@@ -241,10 +250,14 @@ class SumTo(Op):
 
 
 def sum_to_shape(x: np.ndarray, shape: tuple) -> np.ndarray:
-    """NumPy helper: sum the broadcast axes of x away so that it has ``shape``."""
+    """NumPy helper: sum the broadcast axes of x away so that it has ``shape``, in x's dtype (np.add's)."""
     lead = x.ndim - len(shape)
+    if lead < 0 or any(d not in (1, n) for d, n in zip(shape, x.shape[lead:])):
+        raise ValueError(f"cannot sum an array of shape {x.shape} to shape {shape}, which does not broadcast to it")
     axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape) if d == 1 and x.shape[lead + i] != 1)
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else np.reshape(x, shape)
+    if not axes:
+        return np.reshape(x, shape)
+    return np.sum(x, axis=axes, keepdims=True, dtype=x.dtype).reshape(shape)
 
 
 @builder
