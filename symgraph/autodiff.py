@@ -41,10 +41,10 @@ class GradientOrigin:
         return tuple(id(o) for o in self.outputs) + tuple(id(s) for s in self.seeds)
 
 
-def rederive(origins: Sequence[GradientOrigin], outputs: Sequence[Node]) -> list[Node]:
-    """The gradients described by ``origins`` (all sharing seeds) again, from new ``outputs``, in one reverse pass."""
-    return _reverse_accumulate(list(outputs), list(origins[0].seeds), [o.wrt for o in origins], "zero",
-                               "re-derivation")
+def rederive(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Sequence[Node]) -> list[Node]:
+    """Gradients of new ``outputs`` (seeded with ``seeds``) with respect to ``wrt``, in one reverse pass: the optimizer
+    re-derives a gradient from its rewritten cost. Every ``wrt`` must be part of the new outputs' graph."""
+    return _reverse_accumulate(list(outputs), list(seeds), list(wrt), "raise", "gradient re-derivation")
 
 
 _ORIGINS: "weakref.WeakKeyDictionary[Node, GradientOrigin]" = weakref.WeakKeyDictionary()
@@ -61,20 +61,12 @@ def grad(cost: Node, wrt, disconnected: str = "raise"):
     Each gradient has the shape and dtype of its ``wrt``. A ``wrt`` the cost does not depend on raises, unless
     ``disconnected`` is ``"zero"`` (zeros are returned) or ``"none"`` (None is returned).
     """
-    _check_node(cost, "the cost")
-    if cost.ndim != 0:
-        raise GradientError(
-            f"sg.grad needs a scalar cost, but the cost has shape {format_shape(cost.shape)} ({cost.describe()}); "
-            "reduce it (e.g. sg.sum or sg.mean), or use sg.vjp / sg.jacobian for non-scalar outputs"
-        )
-    return vjp(cost, wrt, np.ones((), dtype=cost.dtype), disconnected=disconnected)
+    return _grad(cost, wrt, disconnected, "sg.grad")
 
 
 def vjp(y: Node, wrt, v, disconnected: str = "raise"):
     """The vector-Jacobian product v^T (dy/dwrt) (Theano's Lop) for ``y`` of any shape; ``v`` has y's shape."""
-    _check_node(y, "the output")
-    v = _cotangent(y, v, "v")
-    return _with_wrt_structure(wrt, lambda nodes: _reverse_accumulate([y], [v], nodes, disconnected, "sg.vjp"))
+    return _vjp(y, wrt, v, disconnected, "sg.vjp")
 
 
 def jvp(y: Node, wrt, v):
@@ -83,19 +75,20 @@ def jvp(y: Node, wrt, v):
     ``wrt`` is a node or a list of nodes and ``v`` one tangent (or a list, one per node) of the same shapes. The
     vjp u -> u^T J is linear in u, so differentiating <u^T J, v> with respect to u gives J v.
     """
-    _check_node(y, "the output")
-    wrt_list = [wrt] if isinstance(wrt, Node) else list(wrt)
+    caller = "sg.jvp"
+    _check_node(y, "the output", caller)
+    wrt_list = _wrt_list(wrt, caller)
     v_list = [v] if isinstance(wrt, Node) else list(v)
     if len(v_list) != len(wrt_list):
-        raise GradientError(f"sg.jvp: {len(wrt_list)} wrt nodes but {len(v_list)} tangents")
-    tangents = [_cotangent(x, t, f"tangent {k}") for k, (x, t) in enumerate(zip(wrt_list, v_list))]
+        raise GradientError(f"{caller}: {len(wrt_list)} wrt nodes but {len(v_list)} tangents\n  at {user_site()}")
+    tangents = [_cotangent(x, t, f"tangent {k}", caller) for k, (x, t) in enumerate(zip(wrt_list, v_list))]
     u = zeros_like(y, name="jvp_dummy")  # the value is irrelevant: only the linear dependence on u is used
-    pullbacks = _reverse_accumulate([y], [u], wrt_list, "zero", "sg.jvp")
+    pullbacks = _reverse_accumulate([y], [u], wrt_list, "zero", caller)
     inner = None
     for pullback, tangent in zip(pullbacks, tangents):
         term = sum(mul(pullback, tangent))
         inner = term if inner is None else add(inner, term)
-    (result,) = _reverse_accumulate([inner], [as_node(np.ones((), inner.dtype))], [u], "zero", "sg.jvp")
+    (result,) = _reverse_accumulate([inner], [as_node(np.ones((), inner.dtype))], [u], "zero", caller)
     return result
 
 
@@ -104,29 +97,55 @@ def jacobian(y: Node, x: Node) -> Node:
 
     Built one row per element of y, so y's size must be known statically.
     """
-    _check_node(y, "the output")
-    _check_node(x, "wrt")
-    size = None if any(d is None for d in y.shape) else int(np.prod(y.shape, dtype=np.int64))
-    if size is None:
-        raise GradientError(f"sg.jacobian needs an output of static size; {y.describe()} has unknown dimensions")
-    flat = reshape(y, (size,)) if y.ndim != 1 else y
-    rows = [_reverse_accumulate([index(flat, i)], [as_node(np.ones((), y.dtype))], [x], "zero", "sg.jacobian")[0]
-            for i in range(size)]
-    if not rows:
-        raise GradientError(f"sg.jacobian of an empty output ({y.describe()})")
-    return reshape(stack(rows, axis=0), tuple(y.shape) + _static_shape_or_minus_one(x))
+    return _jacobian(y, x, "sg.jacobian")
 
 
 def hessian(cost: Node, x: Node) -> Node:
     """The Hessian of a scalar cost with respect to x, shape ``x.shape + x.shape`` (the Jacobian of the gradient)."""
-    return jacobian(grad(cost, x), x)
+    _check_wrt(x, "sg.hessian")
+    return _jacobian(_grad(cost, x, "raise", "sg.hessian"), x, "sg.hessian")
 
 
 def hvp(cost: Node, x: Node, v) -> Node:
     """The Hessian-vector product H v, by differentiating <grad(cost, x), v>: the Hessian is never formed."""
-    g = grad(cost, x)
-    v = _cotangent(x, v, "v")
-    return grad(sum(mul(g, v)), x)
+    _check_wrt(x, "sg.hvp")
+    g = _grad(cost, x, "raise", "sg.hvp")
+    v = _cotangent(x, v, "v", "sg.hvp")
+    return _grad(sum(mul(g, v)), x, "raise", "sg.hvp")
+
+
+def _grad(cost, wrt, disconnected: str, caller: str):
+    _check_node(cost, "the cost", caller)
+    if cost.ndim != 0:
+        raise GradientError(
+            f"{caller} needs a scalar cost, but the cost has shape {format_shape(cost.shape)} ({cost.describe()}); "
+            f"reduce it (e.g. sg.sum or sg.mean), or use sg.vjp / sg.jacobian for non-scalar outputs\n"
+            f"  at {user_site()}"
+        )
+    return _vjp(cost, wrt, np.ones((), dtype=cost.dtype), disconnected, caller)
+
+
+def _vjp(y, wrt, v, disconnected: str, caller: str):
+    _check_node(y, "the output", caller)
+    v = _cotangent(y, v, "v", caller)
+    nodes = _wrt_list(wrt, caller)
+    results = _reverse_accumulate([y], [v], nodes, disconnected, caller)
+    return results[0] if isinstance(wrt, Node) else results
+
+
+def _jacobian(y: Node, x: Node, caller: str) -> Node:
+    _check_node(y, "the output", caller)
+    _check_wrt(x, caller)
+    size = None if any(d is None for d in y.shape) else int(np.prod(y.shape, dtype=np.int64))
+    if size is None:
+        raise GradientError(f"{caller} needs an output of static size; {y.describe()} has unknown dimensions\n"
+                            f"  at {user_site()}")
+    if size == 0:
+        raise GradientError(f"{caller} of an empty output ({y.describe()})\n  at {user_site()}")
+    flat = reshape(y, (size,)) if y.ndim != 1 else y
+    rows = [_reverse_accumulate([index(flat, i)], [as_node(np.ones((), y.dtype))], [x], "zero", caller)[0]
+            for i in range(size)]
+    return reshape(stack(rows, axis=0), tuple(y.shape) + _static_shape_or_minus_one(x, caller))
 
 
 # -- reverse accumulation -------------------------------------------------------------------------------------------
@@ -208,49 +227,52 @@ def _result_for(x: Node, totals: dict, order, disconnected: str, caller: str):
         return zeros_like(x)
     if disconnected == "none":
         return None
-    raise GradientError(
-        f"{caller}: the output does not depend on {x.describe()}; pass disconnected='zero' or 'none' to allow it\n"
-        f"  at {user_site()}"
-    )
+    remedy = "; pass disconnected='zero' or 'none' to allow it" if caller in ("sg.grad", "sg.vjp") else ""
+    raise GradientError(f"{caller}: the output does not depend on {x.describe()}{remedy}\n  at {user_site()}")
 
 
 # -- argument checks ------------------------------------------------------------------------------------------------
 
-def _check_node(node, what: str) -> None:
+def _check_node(node, what: str, caller: str) -> None:
     if not isinstance(node, Node):
-        raise TypeError(f"{what} must be a node, got {type(node).__name__} {node!r:.60}")
+        raise TypeError(f"{caller}: {what} must be a node, got {type(node).__name__} {node!r:.60}\n  at {user_site()}")
     if not dtypes.is_float(node.dtype):
-        raise GradientError(f"{what} must be floating-point to be differentiated, got {node.describe()}")
+        raise GradientError(f"{caller}: {what} must be floating-point to be differentiated, got {node.describe()}\n"
+                            f"  at {user_site()}")
 
 
 def _check_wrt(x, caller: str) -> None:
     if not isinstance(x, Node):
-        raise TypeError(f"{caller}: wrt must be a node or a list of nodes, got {type(x).__name__} {x!r:.60}")
+        raise TypeError(f"{caller}: wrt must be a node or a list of nodes, got {type(x).__name__} {x!r:.60}\n"
+                        f"  at {user_site()}")
     if isinstance(x, Constant):
         raise GradientError(f"{caller}: cannot differentiate with respect to a constant ({x.describe()}); "
-                            "use sg.variable or sg.placeholder for values you differentiate by")
+                            f"use sg.variable or sg.placeholder for values you differentiate by\n  at {user_site()}")
     if not dtypes.is_float(x.dtype):
         raise GradientError(f"{caller}: cannot differentiate with respect to {x.describe()}: its dtype "
-                            f"{x.dtype} is not floating-point")
+                            f"{x.dtype} is not floating-point\n  at {user_site()}")
 
 
-def _cotangent(like: Node, v, what: str) -> Node:
+def _cotangent(like: Node, v, what: str, caller: str) -> Node:
     v = as_node(v, [like])
     if v.ndim != like.ndim or any(a is not None and b is not None and a != b for a, b in zip(v.shape, like.shape)):
-        raise GradientError(f"{what} has shape {format_shape(v.shape)} but must have the shape of {like.describe()}")
+        raise GradientError(f"{caller}: {what} has shape {format_shape(v.shape)} but must have the shape of "
+                            f"{like.describe()}\n  at {user_site()}")
     return cast(v, like.dtype) if v.dtype != like.dtype else v
 
 
-def _with_wrt_structure(wrt, compute):
+def _wrt_list(wrt, caller: str) -> list:
     if isinstance(wrt, Node):
-        return compute([wrt])[0]
+        return [wrt]
     if not isinstance(wrt, (list, tuple)):
-        raise TypeError(f"wrt must be a node or a list of nodes, got {type(wrt).__name__}")
-    return compute(list(wrt))
+        raise TypeError(f"{caller}: wrt must be a node or a list of nodes, got {type(wrt).__name__} {wrt!r:.60}\n"
+                        f"  at {user_site()}")
+    return list(wrt)
 
 
-def _static_shape_or_minus_one(x: Node) -> tuple:
+def _static_shape_or_minus_one(x: Node, caller: str) -> tuple:
     unknown = [d for d in x.shape if d is None]
     if len(unknown) > 1:
-        raise GradientError(f"sg.jacobian needs wrt with at most one unknown dimension ({x.describe()})")
+        raise GradientError(f"{caller} needs wrt with at most one unknown dimension ({x.describe()})\n"
+                            f"  at {user_site()}")
     return tuple(-1 if d is None else d for d in x.shape)

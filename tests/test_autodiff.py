@@ -316,3 +316,31 @@ def test_wrt_constant_and_integer_wrt_are_errors():
         sg.grad(sg.sum(sg.cast(n, "float64")), n)
     with pytest.raises(sg.GradientError, match="floating-point"):
         sg.grad(sg.sum(n), n)
+
+
+@pytest.mark.parametrize("call,label", [
+    (lambda x, unused: sg.grad(sg.sum(x), unused), "sg.grad"),
+    (lambda x, unused: sg.vjp(x * 2, unused, np.ones(2)), "sg.vjp"),
+    (lambda x, unused: sg.hvp(sg.sum(x), unused, np.ones(3)), "sg.hvp"),
+    (lambda x, unused: sg.hessian(sg.sum(x), unused), "sg.hessian"),
+    (lambda x, unused: sg.hvp(x * 2, x, np.ones(2)), "sg.hvp"),
+    (lambda x, unused: sg.jvp(x * 2, x, np.ones(3)), "sg.jvp"),
+    (lambda x, unused: sg.jacobian(x * 2, sg.constant(1.0)), "sg.jacobian"),
+])
+def test_errors_name_the_function_called_and_the_callers_line(call, label):
+    x, unused = f64([1.0, 2.0], "x"), f64(np.ones(3), "unused")
+    with pytest.raises(sg.GradientError) as error:
+        call(x, unused)
+    message = str(error.value)
+    assert message.startswith(label) and f"{__file__}:" in message, message
+    assert label == "sg.vjp" or "sg.vjp:" not in message, message  # sg.grad used to say sg.vjp
+
+
+def test_argument_type_errors_name_the_function_called():
+    x = f64([1.0, 2.0], "x")
+    with pytest.raises(TypeError, match=r"^sg.grad: the cost must be a node, got int"):
+        sg.grad(3, x)
+    with pytest.raises(TypeError, match=r"^sg.hvp: wrt must be a node"):
+        sg.hvp(sg.sum(x), "x", np.ones(2))
+    with pytest.raises(TypeError, match=r"^sg.vjp: wrt must be a node or a list of nodes, got dict"):
+        sg.vjp(x, {"x": x}, np.ones(2))

@@ -17,6 +17,7 @@ from symgraph.passes import simplify, stabilize
 from symgraph.passes.constant_fold import fold_constants
 from symgraph.passes.dce import eliminate_dead_nodes
 from symgraph.passes.merge import merge
+from symgraph.passes.rederive import rederive_gradients
 from symgraph.passes.report import PassReport, Report, op_histogram
 from symgraph.passes.rewrite import rewrite
 from symgraph.passes.sympy_regions import Budget, simplify_regions
@@ -50,10 +51,13 @@ def rule_pass(rules) -> Callable:
     return run
 
 
-def _forward_only(outputs):
-    """The forward rewrites used to re-derive gradients: no recursion into gradient re-derivation."""
-    result, _ = optimize(outputs, passes=["merge", "constant_fold", "simplify", "stabilize"])
-    return result
+def _stabilized(outputs):
+    """The cost rewrite that gradients are re-derived from: stabilization (after merging, which its patterns need).
+    The outputs unchanged unless a stabilize rule fired: merging alone gains a gradient nothing, and a reverse pass
+    through merged nodes sums contributions in another order (0/0 + 1/0 is NaN, (0 + 1)/0 inf)."""
+    result, report = optimize(outputs, passes=["merge", "stabilize"])
+    stabilized = any(p.name == "stabilize" and p.rewrites for p in report.passes)
+    return result if stabilized else list(outputs)
 
 
 PASSES: dict[str, Callable] = {
@@ -61,7 +65,7 @@ PASSES: dict[str, Callable] = {
     "constant_fold": rule_pass([fold_constants]),
     "simplify": lambda outputs, context: simplify_regions(rewrite(outputs, simplify.RULES, context), context),
     "stabilize": rule_pass(stabilize.RULES),
-    "rederive_gradients": lambda outputs, context: stabilize.rederive_gradients(outputs, context, _forward_only),
+    "rederive_gradients": lambda outputs, context: rederive_gradients(outputs, context, _stabilized),
     "dce": eliminate_dead_nodes,
 }
 
@@ -74,16 +78,16 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
 
     ``passes=None`` runs the default pipeline to a fixed point; a list of pass names runs those once, in order.
     ``check=True`` evaluates every single rewrite's before and after on ``feed_dict`` (NumPy backend) and raises
-    naming the first rule that changes a value (a non-finite value becoming finite counts as a fix, not a change).
+    naming the first rule that changes a value: finite values beyond rounding, or where a value is NaN or infinite.
     """
     single = isinstance(outputs, Node)
-    current = [outputs] if single else list(outputs)
-    for node in current:
-        if not isinstance(node, Node):
-            raise TypeError(f"sg.optimize takes a node or a list of nodes, got {type(node).__name__}")
-    unknown = [name for name in (passes or []) if name not in PASSES]
-    if unknown:
-        raise ValueError(f"unknown passes {unknown}; available: {', '.join(PASSES)}")
+    current = [outputs] if single else _checked_outputs(outputs)
+    names = _checked_passes(passes)
+    if not isinstance(check, bool):
+        raise TypeError(f"sg.optimize: check must be True or False, got {type(check).__name__} {check!r:.60}")
+    if feed_dict is not None and not isinstance(feed_dict, Mapping):
+        raise TypeError(f"sg.optimize: feed_dict must be a dict of placeholders to arrays, got "
+                        f"{type(feed_dict).__name__}")
     checker = _Checker(feed_dict) if check else None
     report = Report(histogram_before=op_histogram(current))
     report.nodes_before = sum(report.histogram_before.values())
@@ -91,7 +95,7 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
     sympy_budget = Budget()
     for _ in range(rounds):
         start = current
-        for name in passes or DEFAULT_PIPELINE:
+        for name in names:
             pass_report = PassReport(name, 0, op_histogram(current))
             pass_report.nodes_before = sum(pass_report.histogram_before.values())
             current = PASSES[name](current, PassContext(pass_report, start, checker, sympy_budget))
@@ -105,7 +109,31 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
     return (current[0] if single else current), report
 
 
+def _checked_outputs(outputs) -> list[Node]:
+    if not isinstance(outputs, (list, tuple)):
+        raise TypeError(f"sg.optimize takes a node or a list of nodes, got {type(outputs).__name__} {outputs!r:.60}")
+    for position, node in enumerate(outputs):
+        if not isinstance(node, Node):
+            raise TypeError(f"sg.optimize takes a node or a list of nodes, but item {position} is "
+                            f"{type(node).__name__} {node!r:.60}")
+    return list(outputs)
+
+
+def _checked_passes(passes) -> list[str]:
+    if passes is None:
+        return DEFAULT_PIPELINE
+    if isinstance(passes, str) or not isinstance(passes, (list, tuple)):
+        raise TypeError(f"sg.optimize: passes must be a list of pass names (e.g. [{passes!r:.40}]), got "
+                        f"{type(passes).__name__}; available: {', '.join(PASSES)}")
+    unknown = [name for name in passes if name not in PASSES]
+    if unknown:
+        raise ValueError(f"sg.optimize: unknown passes {unknown}; available: {', '.join(PASSES)}")
+    return list(passes)
+
+
 class _Checker:
+    """Evaluates a rewrite's before and after; finite values must agree to rounding, NaN and infinities exactly."""
+
     def __init__(self, feed_dict):
         self.feed_dict = dict(feed_dict or {})
 
@@ -113,12 +141,28 @@ class _Checker:
         from symgraph.backends.numpy import evaluate
 
         old, new = evaluate([before, after], self.feed_dict)
-        old, new = np.asarray(old, np.float64), np.asarray(new, np.float64)
-        finite = np.isfinite(old)
-        broken = finite & ~np.isfinite(new)
+        old, new = np.broadcast_arrays(np.asarray(old, np.float64), np.asarray(new, np.float64))
         tolerance = 1e-3 if before.dtype == np.float32 else 1e-7
-        differs = finite & np.isfinite(new) & ~np.isclose(old, new, rtol=tolerance, atol=tolerance * 1e-3)
-        if broken.any() or differs.any() or (np.isnan(old) & ~np.isnan(new) & False).any():
-            worst = float(np.max(np.abs(np.where(finite, old - new, 0)))) if old.size else 0.0
-            raise RewriteCheckError(f"rule {rule!r} changed a value (max difference {worst:g}):\n"
+        changes = _changes(old, new, tolerance)
+        if changes:
+            raise RewriteCheckError(f"rule {rule!r} changed a value: {'; '.join(changes)}\n"
                                     f"  before: {before.describe()}\n  after: {after.describe()}")
+
+
+def _changes(old: np.ndarray, new: np.ndarray, tolerance: float) -> list[str]:
+    """What differs between two evaluations of one node, in words (empty when nothing does)."""
+    both_finite = np.isfinite(old) & np.isfinite(new)
+    kinds = {
+        "NaN became a number": np.isnan(old) & ~np.isnan(new),
+        "a number became NaN": ~np.isnan(old) & np.isnan(new),
+        "an inf became another value": np.isinf(old) & (old != new),
+        "a finite value became inf": np.isfinite(old) & np.isinf(new),
+        "a finite value changed": both_finite & ~np.isclose(new, old, rtol=tolerance, atol=tolerance * 1e-3),
+    }
+    changes = []
+    for kind, where in kinds.items():
+        if where.any():
+            first = tuple(int(i) for i in np.argwhere(where)[0])
+            changes.append(f"{kind} at {int(where.sum())} of {where.size} elements (first at index {first}: "
+                           f"{old[first]!r} -> {new[first]!r})")
+    return changes

@@ -46,8 +46,14 @@ class PassReport:
         return bool(self.rewrites) or self.dropped > 0
 
     def __str__(self) -> str:
-        summary = f"{self.dropped} unreachable nodes dropped" if self.dropped else f"{len(self.rewrites)} rewrites"
-        lines = [f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes, {summary}"]
+        if self.dropped:
+            kept = self.nodes_before - self.dropped
+            summary = (f"{self.name}: the round started with {self.nodes_before} nodes and ends with "
+                       f"{self.nodes_after}: {self.dropped} of its starting nodes were rewritten away and are no "
+                       f"longer computed, {self.nodes_after - kept} nodes are new")
+        else:
+            summary = f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes, {len(self.rewrites)} rewrites"
+        lines = [summary]
         for rule, count in Counter(r.rule for r in self.rewrites).most_common():
             lines.append(f"    {count:4d} x {rule}")
         return "\n".join(lines)
@@ -68,7 +74,9 @@ class Report:
     def rewrites(self) -> list:
         return [r for p in self.passes for r in p.rewrites]
 
+    @property
     def rule_counts(self) -> Counter:
+        """How often each rule fired."""
         return Counter(r.rule for r in self.rewrites)
 
     def __str__(self) -> str:

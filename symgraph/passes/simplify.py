@@ -1,7 +1,8 @@
-"""Algebraic simplification: identities that hold for every finite input, one small rule each.
+"""Algebraic simplification: identities that hold for every input, NaN and infinities included, one small rule each.
 
 Each rule is ``node -> replacement or None``; its identity is its comment. Rules never change a result's shape or
-dtype (a broadcasting ``x + 0`` that changes x's shape is left alone).
+dtype (a broadcasting ``x + 0`` that changes x's shape is left alone), and never turn a NaN into a number: an
+identity that drops an operand (x - x = 0) applies only where that operand is certainly finite (``always_finite``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from symgraph.ops import add, div, neg, reciprocal, reshape, sqrt, square, sub, 
 from symgraph.ops import sum as reduce_sum
 from symgraph.ops.base import known_size
 from symgraph.passes.constant_fold import FOLD_LIMIT
-from symgraph.passes.patterns import matches, constant_equal_to, is_op, is_positive, other_operand, same_type
+from symgraph.passes.patterns import (
+    always_finite, constant_equal_to, is_op, is_positive, matches, other_operand, same_type,
+)
 
 
 def filled(like: Node, value) -> Node:
@@ -47,7 +50,7 @@ def sub_zero(node):  # x - 0 = x;  0 - x = -x
 
 @matches("sub")
 def sub_self(node):  # x - x = 0 (finite x)
-    if is_op(node, "sub") and node.inputs[0] is node.inputs[1]:
+    if is_op(node, "sub") and node.inputs[0] is node.inputs[1] and always_finite(node.inputs[0]):
         return filled(node, 0)
 
 
@@ -61,7 +64,7 @@ def mul_one(node):  # x * 1 = x
 
 @matches("mul")
 def mul_zero(node):  # x * 0 = 0 (finite x)
-    if is_op(node, "mul") and other_operand(node, 0) is not None:
+    if is_op(node, "mul") and other_operand(node, 0) is not None and always_finite(other_operand(node, 0)):
         return filled(node, 0)
 
 

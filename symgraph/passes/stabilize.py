@@ -1,18 +1,18 @@
 """Numerical stabilization: unstable patterns become the stable ops that compute the same function.
 
 The rules cover forward expressions. Gradients that ``sg.grad`` built from an unstable cost are then re-derived from
-the stabilized cost (``rederive_gradients``), so they follow the stable ops' gradient rules too.
+the stabilized cost (``rederive.py``), so they follow the stable ops' gradient rules too. Each rule is an identity
+on the whole real domain, with its derivative: at an infinite or NaN input both sides give the same value, and only
+where the unstable form over- or underflows does the stable one give a finite result instead.
 """
 
 from __future__ import annotations
 
-from symgraph.autodiff import gradient_origin, rederive
-from symgraph.graph import Node, apply, toposort
+from symgraph.graph import apply
 from symgraph.ops import expm1, log1p, neg, softplus, sigmoid
 from symgraph.ops import sum as reduce_sum
 from symgraph.ops.nn import SoftmaxCrossEntropy, SparseSoftmaxCrossEntropy, log_softmax, logsumexp, softmax
 from symgraph.passes.patterns import matches, constant_equal_to, is_op, other_operand, same_type
-from symgraph.passes.rewrite import RewriteError, rebuild
 
 
 @matches("log")
@@ -115,35 +115,3 @@ RULES = [
     softmax_by_hand, log_of_softmax, cross_entropy_by_hand, log_sigmoid, log_one_minus_sigmoid, log_one_plus,
     exp_minus_one, log_sum_exp, log1p_of_exp, sigmoid_by_hand,
 ]
-
-
-def rederive_gradients(outputs, context, optimize_forward) -> list[Node]:
-    """Replace the gradient nodes whose cost the forward rules change by gradients of the rewritten cost.
-
-    Gradients from one reverse pass (same cost and seed) are re-derived together, so the pass is linear in the graph.
-    """
-    order = toposort(list(outputs))
-    groups: dict[tuple, list] = {}
-    for node in order:
-        origin = gradient_origin(node)
-        if origin is not None:
-            groups.setdefault(origin.key(), []).append((node, origin))
-    replacements: dict[int, Node] = {}
-    for members in groups.values():
-        origins = [origin for _, origin in members]
-        costs = optimize_forward(list(origins[0].outputs))
-        if all(new is old for new, old in zip(costs, origins[0].outputs)):
-            continue
-        for (node, _), new in zip(members, rederive(origins, costs)):
-            if not same_type(new, node):
-                raise RewriteError(f"re-derived gradient of {node.describe()} has another type")
-            context.record("rederive_gradient", node, new)
-            replacements[id(node)] = new
-    if not replacements:
-        return list(outputs)
-    mapping: dict[int, Node] = {}
-    for node in order:
-        replacement = replacements.get(id(node))
-        mapping[id(node)] = replacement if replacement is not None else rebuild(
-            node, [mapping[id(i)] for i in node.inputs])
-    return [mapping[id(o)] for o in outputs]

@@ -1,33 +1,40 @@
-"""Simplify maximal elementwise regions with sympy, under time limits, keeping a result only if it is smaller.
+"""Simplify maximal elementwise regions with sympy, under time limits, keeping a result only if it is smaller and
+computes the same thing everywhere.
 
 A region is a tree of floating-point elementwise nodes whose inner nodes feed only the region; its leaves (anything
 else, including nodes shared with the rest of the graph) become sympy symbols, 0-d constants become numbers. The
 region is turned into a sympy expression, ``sympy.simplify``-ed, and rebuilt from the original leaves when the rebuilt
-form has fewer ops. A candidate is also checked numerically against the original at random points (float64), which
-catches sympy identities that hold only on part of the domain (sqrt(x**2) -> x).
+form has fewer ops.
 
-Like Theano's canonicalizer, this may remove a removable singularity (x * y / y -> x gives x where the original gave
-NaN at y = 0); a candidate that differs from the original at any sampled point where the original is finite is
-rejected.
+Some of sympy's identities (even for real symbols) hold only on part of the domain: sqrt(x)**2 = x and exp(log x) = x
+only for x >= 0, log(x) - log(x) = 0 and x*y/y = x not where the original is undefined. So a candidate is compared
+with the region's own ops (NumPy, float64) at sample points that include negatives, zero, the edges +-1, small and
+large magnitudes, and, for leaves that may be non-finite (anything but inputs, finite constants and total ops of
+them, see ``always_finite``), infinities and NaN: its values and its derivatives must have the same NaN/inf pattern
+exactly and agree to rounding elsewhere, and at large magnitudes it must be finite wherever the original is. A NaN
+never becomes a number, so a removable singularity (x*y/y at y = 0) stays.
 """
 
 from __future__ import annotations
 
 import functools
-import signal
-import threading
+import itertools
 import time
 from functools import reduce
 
 import numpy as np
 import sympy
 
-from symgraph.graph import Constant, Node, toposort
+from symgraph import autodiff
+from symgraph.graph import Constant, Node, apply, placeholder, toposort
+from symgraph.passes import time_limit
+from symgraph.passes.patterns import always_finite
 from symgraph.passes.rewrite import rebuild
 from symgraph.ops import (
     abs as abs_, add, broadcast_like, broadcast_to, cos, div, exp, expm1, log, log1p, mul, neg, pow as pow_,
     reciprocal, relu, sigmoid, sin, softplus, sqrt, square, sub, tanh, zeros_like,
 )
+from symgraph.ops import sum as sum_
 
 TIME_BUDGET = 0.5  # seconds of sympy work per sg.optimize call; regions beyond it are left as they are
 REGION_TIME_LIMIT = 0.25  # seconds for one region; sympy is interrupted there (SIGALRM, main thread only)
@@ -35,6 +42,11 @@ MIN_REGION_OPS, MAX_REGION_OPS, MAX_LEAVES = 3, 24, 8
 # Off the main thread sympy cannot be interrupted; regions this small simplify in well under REGION_TIME_LIMIT.
 MAX_UNINTERRUPTIBLE_OPS = 8
 CACHE_LIMIT = 4096
+# Sample values of a leaf: the domain edges of log, sqrt, division and powers, and beyond them.
+FINITE_EDGES = (0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 1e-3, -1e-3)
+NON_FINITE = (np.inf, -np.inf, np.nan)
+LARGE = (30.0, -30.0, 1e3, -1e3, 1e8, -1e8)
+GRID_LIMIT, RANDOM_POINTS, CONTINUOUS_POINTS, LARGE_POINTS = 4096, 2048, 256, 256
 
 # Ops sympy knows natively: (arity, graph node -> sympy expression of the inputs' expressions).
 NATIVE = {
@@ -46,10 +58,6 @@ NATIVE = {
 # Ops kept opaque (their stable forms matter): sympy sees an undefined function of that name.
 OPAQUE = {"sigmoid": sigmoid, "softplus": softplus, "relu": relu, "log1p": log1p, "expm1": expm1}
 OPAQUE_FUNCTIONS = {name: sympy.Function(name) for name in OPAQUE}
-OPAQUE_NUMPY = {
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "softplus": lambda x: np.logaddexp(0, x),
-    "relu": lambda x: np.maximum(x, 0), "log1p": np.log1p, "expm1": np.expm1,
-}
 SYMPY_TO_GRAPH = {sympy.exp: exp, sympy.log: log, sympy.Abs: abs_, sympy.sin: sin, sympy.cos: cos, sympy.tanh: tanh}
 FLOATS = (np.dtype("float32"), np.dtype("float64"))
 
@@ -150,19 +158,22 @@ def _simplify_root(root: Node, consumers, mapping, budget: Budget) -> Node | Non
     if collected is None:
         return None
     ops, leaves, leaf_index = collected
-    key = _region_key(root, consumers, leaf_index)
+    finite = tuple(always_finite(leaf) for leaf in leaves)
+    key = (_region_key(root, consumers, leaf_index), finite)
     if key in _cache:
         candidate = _cache[key]
     else:
-        interruptible = _can_interrupt()
+        interruptible = time_limit.available()
         if budget.left <= 0 or (not interruptible and len(ops) > MAX_UNINTERRUPTIBLE_OPS):
             budget.skipped += 1
             return None
+        _import_what_sympy_imports_on_first_use()
         started = time.perf_counter()
-        find = functools.partial(_find_candidate, root, consumers, leaves, leaf_index, len(ops))
-        candidate = _call_with_time_limit(min(budget.left, REGION_TIME_LIMIT), find) if interruptible else find()
+        find = functools.partial(_find_candidate, root, consumers, leaves, leaf_index, finite, len(ops))
+        limit = min(budget.left, REGION_TIME_LIMIT)
+        candidate = time_limit.call_with_time_limit(limit, find) if interruptible else find()
         budget.left -= time.perf_counter() - started
-        if candidate is _TIMED_OUT:
+        if candidate is time_limit.TIMED_OUT:
             budget.skipped += 1
             candidate = None
         if len(_cache) >= CACHE_LIMIT:
@@ -174,42 +185,15 @@ def _simplify_root(root: Node, consumers, mapping, budget: Budget) -> Node | Non
     return _fit(_from_sympy(candidate, new_leaves), root, new_leaves)
 
 
-_TIMED_OUT = object()
+@functools.cache
+def _import_what_sympy_imports_on_first_use() -> None:
+    """sympy.simplify imports sympy.physics.units the first time it runs (about half a second): done before any time
+    limit starts, so that the first region is not over its limit for that alone."""
+    import sympy.physics.units  # noqa: F401
 
 
-class _Interrupted(BaseException):  # not an Exception: the broad handlers around sympy must let it through
-    pass
-
-
-def _can_interrupt() -> bool:
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-
-def _call_with_time_limit(seconds: float, function):
-    """``function()``, or _TIMED_OUT once ``seconds`` have passed (a SIGALRM interrupts it). A timer and handler the
-    program had are restored afterwards."""
-    def interrupt(signum, frame):
-        raise _Interrupted
-
-    started = time.monotonic()
-    previous_handler = signal.signal(signal.SIGALRM, interrupt)
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
-    try:
-        try:
-            return function()
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Interrupted:
-        return _TIMED_OUT
-    finally:
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay > 0:
-            remaining = previous_delay - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-6), previous_interval)
-
-
-def _find_candidate(root, consumers, leaves, leaf_index, op_count):
-    """The simplified sympy expression when it rebuilds into fewer ops and agrees numerically; else None."""
+def _find_candidate(root, consumers, leaves, leaf_index, finite, op_count):
+    """The smallest sympy form that rebuilds into fewer ops and computes what the region does; else None."""
     symbols = sympy.symbols(f"x0:{len(leaves)}", real=True)
     original = _to_sympy(root, consumers, leaf_index, symbols)
     try:
@@ -217,14 +201,11 @@ def _find_candidate(root, consumers, leaves, leaf_index, op_count):
     except Exception:  # sympy gives up on some expressions (recursion, unsupported forms): keep the original
         simplified = original
     # sympy's automatic canonicalization alone (x*y - y*x -> 0) may already be the smaller form.
-    best, best_count = None, op_count
-    for candidate in (original, simplified):
-        count = _built_op_count(candidate, leaves)
-        if count is not None and count < best_count:
-            best, best_count = candidate, count
-    if best is None or not _agrees(original, best, symbols):
-        return None
-    return best
+    counted = [(_built_op_count(candidate, leaves), k, candidate) for k, candidate in enumerate((original, simplified))]
+    for count, _, candidate in sorted(c for c in counted if c[0] is not None and c[0] < op_count):
+        if _equivalent(root, consumers, leaf_index, finite, candidate):
+            return candidate
+    return None
 
 
 def _built_op_count(expr, leaves) -> int | None:
@@ -353,18 +334,71 @@ def _fit(result, root: Node, leaves) -> Node | None:
     return None if like is None else broadcast_like(result, like)
 
 
-def _agrees(original, simplified, symbols) -> bool:
-    """Both expressions give the same float64 values wherever the original is finite, at random points."""
+def _equivalent(root, consumers, leaf_index, finite, candidate) -> bool:
+    """Whether ``candidate`` computes the region's values and derivatives at the sample points (``_same_results``)."""
+    from symgraph.backends.numpy import evaluate
+
+    domain, large = _sample_points(finite)
+    points = np.concatenate([domain, large], axis=1)
+    stand_ins = [placeholder((points.shape[1],), "float64", name=f"x{k}") for k in range(len(finite))]
+    try:
+        original = _region_copy(root, consumers, leaf_index, stand_ins)
+        rebuilt = _from_sympy(candidate, stand_ins)
+        if not isinstance(rebuilt, Node):
+            rebuilt = _number_like(rebuilt, points.shape[1])
+        pairs = [(original, rebuilt)]
+        if stand_ins:
+            pairs += zip(*(autodiff.grad(sum_(y), stand_ins, disconnected="zero") for y in (original, rebuilt)))
+        values = evaluate([n for pair in pairs for n in pair], dict(zip(stand_ins, points)))
+    except Exception:  # a form that cannot be built or evaluated here is not accepted
+        return False
+    in_domain = np.arange(points.shape[1]) < domain.shape[1]
+    return all(_same_results(old, new, in_domain) for old, new in zip(values[::2], values[1::2]))
+
+
+def _sample_points(finite) -> tuple[np.ndarray, np.ndarray]:
+    """(domain points, large points), one row per leaf: every combination of edge values (or many random ones),
+    random values in [-3, 3], and large magnitudes for leaves that are certainly finite."""
     rng = np.random.default_rng(0)
-    points = [np.concatenate([rng.uniform(-3, 3, 24), rng.uniform(1e-3, 5, 8)]) for _ in symbols]
-    modules = [OPAQUE_NUMPY, "numpy"]
-    with np.errstate(all="ignore"):
-        try:
-            old = np.broadcast_to(sympy.lambdify(symbols, original, modules)(*points), points[0].shape if points
-                                  else ())
-            new = np.broadcast_to(sympy.lambdify(symbols, simplified, modules)(*points), old.shape)
-        except Exception:
+    choices = [FINITE_EDGES if is_finite else FINITE_EDGES + NON_FINITE for is_finite in finite]
+    if np.prod([len(c) for c in choices]) <= GRID_LIMIT:
+        edges = np.array(list(itertools.product(*choices))).T.reshape(len(finite), -1)
+    else:
+        edges = np.array([rng.choice(c, RANDOM_POINTS) for c in choices])
+    continuous = rng.uniform(-3, 3, (len(finite), CONTINUOUS_POINTS))
+    large = np.array([rng.choice(LARGE + FINITE_EDGES if is_finite else FINITE_EDGES, LARGE_POINTS)
+                      for is_finite in finite]).reshape(len(finite), LARGE_POINTS)
+    return np.concatenate([edges, continuous], axis=1), large
+
+
+def _region_copy(root, consumers, leaf_index, stand_ins) -> Node:
+    """The region's ops applied to float64 stand-ins of its leaves (numbers as float64 constants)."""
+    def copy(node):
+        if node is not root and not (_in_region(node) and consumers.get(id(node), 0) == 1):
+            if _is_number(node):
+                return _number_like(node.value.item(), ())
+            return stand_ins[leaf_index[id(node)]]
+        return apply(node.op, *[copy(i) for i in node.inputs])
+    return copy(root)
+
+
+def _number_like(value, shape) -> Constant:
+    array = np.full(shape, value, np.float64)
+    array.flags.writeable = False
+    return Constant(array, None, None)
+
+
+def _same_results(old, new, in_domain) -> bool:
+    """On the domain points: NaN and infinities at the same places, finite values equal to rounding. On the large
+    points: finite wherever the original is (a form that overflows sooner is worse)."""
+    old, new = np.broadcast_arrays(np.asarray(old, np.float64), np.asarray(new, np.float64))
+    old_domain, new_domain = old[..., in_domain], new[..., in_domain]
+    for pattern in (np.isnan, np.isposinf, np.isneginf):
+        if not np.array_equal(pattern(old_domain), pattern(new_domain)):
             return False
-        old, new = np.asarray(old, np.float64), np.asarray(new, np.float64)
-    finite = np.isfinite(old)
-    return bool(np.all(np.isfinite(new[finite])) and np.allclose(new[finite], old[finite], rtol=1e-9, atol=1e-12))
+    finite = np.isfinite(old_domain)
+    scale = max(1.0, float(np.max(np.abs(old_domain[finite]), initial=0.0)))
+    if not np.allclose(new_domain[finite], old_domain[finite], rtol=1e-9, atol=1e-12 * scale):
+        return False
+    old_large, new_large = old[..., ~in_domain], new[..., ~in_domain]
+    return bool(np.all(np.isfinite(new_large[np.isfinite(old_large)])))
