@@ -16,12 +16,10 @@ from __future__ import annotations
 import contextlib
 from typing import Mapping, Sequence
 
-from symgraph.backends.numpy import NumpyProgram
+from symgraph.backends import BACKENDS, make_program
 from symgraph.errors import DTypeError, FeedError, ShapeError
 from symgraph.graph import Node, Placeholder, Variable, as_node, format_shape, toposort, user_site
 from symgraph.passes import optimize as optimize_graph
-
-BACKENDS = ("numpy",)
 
 
 class Function:
@@ -37,7 +35,7 @@ class Function:
         self.report = None
         if optimize:
             targets, self.report = optimize_graph(targets)
-        self._program = NumpyProgram(targets)
+        self._program = make_program(backend, targets, self.inputs, _title(self.inputs, self.outputs, self.updates))
         missing = [p for p in self._program.placeholders if not any(p is i for i in self.inputs)]
         if missing:
             listed = "\n  ".join(p.describe() for p in missing)
@@ -53,6 +51,21 @@ class Function:
             values = self._program.compute(feeds)
             self._apply_updates(values[len(self.outputs):])
         return self._results(values)
+
+    @property
+    def source(self) -> str | None:
+        """The generated source of a compiled backend's program (None for the NumPy interpreter)."""
+        return getattr(self._program, "source", None)
+
+    @property
+    def source_path(self) -> str | None:
+        """Where the generated source lives on disk (it runs with NumPy and Numba alone)."""
+        return getattr(self._program, "source_path", None)
+
+    @property
+    def cache_info(self):
+        """For a compiled backend: whether the disk cache had this function, its key, and why not on a miss."""
+        return getattr(self._program, "cache_info", None)
 
     def _checked_feeds(self, arrays) -> dict:
         if len(arrays) != len(self.inputs):
@@ -96,6 +109,13 @@ def _holding(locks):
     finally:
         for lock in reversed(taken):
             lock.release()
+
+
+def _title(inputs, outputs, updates) -> str:
+    names = ", ".join(p.name or "?" for p in inputs)
+    site = outputs[0].site if outputs else (updates[0][1].site if updates else None)
+    where = f", built at {site}" if site else ""
+    return f"sg.function of ({names}): {len(outputs)} outputs and {len(updates)} updates{where}"
 
 
 def _where() -> str:

@@ -1,1 +1,24 @@
-"""Backends turn a graph into something that runs. ``numpy`` is the reference interpreter and the oracle."""
+"""Backends: an optimized graph in, a program out. ``compute(feeds)`` takes checked feeds (placeholder id to array)
+and returns the values of the outputs; ``placeholders`` lists the placeholders the outputs need.
+
+- ``numpy``: the reference interpreter (``symgraph.backends.numpy``), the oracle every other backend is tested against.
+- ``numba``: the whole graph compiled into a generated, cached module of fused loops and BLAS calls
+  (``symgraph.backends.numba``, imported only when asked for).
+"""
+
+from __future__ import annotations
+
+BACKENDS = ("numba", "numpy")
+
+
+def make_program(backend: str, outputs: list, inputs: list, title: str):
+    """The program of ``backend`` computing ``outputs`` from ``inputs`` (placeholders, in call order)."""
+    if backend == "numpy":
+        from symgraph.backends.numpy import NumpyProgram
+
+        return NumpyProgram(outputs)
+    if backend == "numba":
+        from symgraph.backends.numba import NumbaProgram
+
+        return NumbaProgram(outputs, inputs, title=title)
+    raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")

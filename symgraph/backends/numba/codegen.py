@@ -1,0 +1,647 @@
+"""Generate the Python/Numba module of a schedule: readable source that runs with only NumPy and Numba installed.
+
+The module has four parts, in the order a reader meets them:
+
+1. helpers: the kernel functions its calls use (softmax, im2col, ...), copied from ``kernels/`` so that the file
+   stands alone and Numba's cache, keyed by the file's contents, can never pair it with a changed helper;
+2. ``_plan(inputs)``: plain Python, run once per input-shape signature: the shape of every value (checked as the
+   ops combine them) and the buffers of the memory plan;
+3. ``stage_k(...)``: ``@njit`` functions holding the kernels, one statement or loop nest per kernel, commented with
+   the op, its shape and the user's line; a long schedule is split into several stages, because Numba's compile time
+   grows faster than linearly with the loops in one function;
+4. ``run(...)``: the driver: finds the plan, allocates the outputs, calls the stages, returns the outputs.
+   Variables are arguments (never globals: a global array would be frozen into the compiled code). Their new
+   values are outputs like any other, written into fresh arrays that symgraph then makes the variables' values
+   without a copy (the replaced arrays go back to the allocator, which hands them out again on the next call).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import inspect
+import keyword
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from symgraph.backends.numba import kernels as kernel_package
+from symgraph.backends.numba.fusion import (
+    Schedule, array_source, is_leaf, is_scalar_constant, loop_index, reads_of, resolve,
+)
+from symgraph.backends.numba.lowering import fill, lowering_of
+from symgraph.backends.numba.memory import assign_slabs
+from symgraph.graph import Constant, Node, Placeholder, Variable, format_shape
+
+LOOPS_PER_STAGE = 24
+NJIT = 'numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)'
+FASTMATH = '{"nsz", "contract", "reassoc", "arcp"}'  # no "nnan"/"ninf": NaN and inf propagate as in NumPy
+RESERVED = {"np", "numba", "math", "threading", "run", "range", "len", "min", "max", "abs", "int", "float", "bool",
+            "tuple", "slice", "print", "FASTMATH", "NeedsGuards", "ShapeMismatch", "shapes", "buffers", "plan",
+            "plans", "key", "error", "k"}
+
+
+@dataclass
+class Signature:
+    """What a generated module is called with (inputs, variables and array constants, in that order) and returns."""
+
+    inputs: list
+    variables: list
+    constants: list
+    outputs: list  # the function's outputs, then its update values
+
+
+class Names:
+    """A unique, readable Python identifier per node: its name when it has one, else its op and a number."""
+
+    def __init__(self):
+        self.by_id: dict[int, str] = {}
+        self.taken: set[str] = set(RESERVED)
+        self.counters: dict[str, int] = {}
+
+    def __call__(self, node: Node) -> str:
+        name = self.by_id.get(id(node))
+        if name is None:
+            name = self._fresh(node)
+            self.by_id[id(node)] = name
+        return name
+
+    def _fresh(self, node: Node) -> str:
+        if node.name:
+            base = re.sub(r"\W", "_", node.name).strip("_") or node.op.name
+            if base[0].isdigit():
+                base = "_" + base
+        else:
+            base = node.op.name
+        if keyword.iskeyword(base):
+            base += "_"
+        if node.name:
+            return self.local(base)
+        self.counters[base] = self.counters.get(base, 0) + 1
+        candidate = f"{base}_{self.counters[base]}"
+        while candidate in self.taken:
+            self.counters[base] += 1
+            candidate = f"{base}_{self.counters[base]}"
+        self.taken.add(candidate)
+        return candidate
+
+    def local(self, base: str) -> str:
+        """A fresh identifier: ``base`` itself when free, else ``base_2``, ``base_3``, ..."""
+        name, k = base, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+
+def dtype_constructor(dtype) -> str:
+    dtype = np.dtype(dtype)
+    return "np.bool_" if dtype.kind == "b" else f"np.{dtype.name}"
+
+
+def literal(value, dtype) -> str:
+    """A Numba expression of exactly this value and dtype."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return repr(bool(value))
+    if dtype.kind in "iu":
+        text = repr(int(value))
+        return text if dtype == np.int64 else f"{dtype_constructor(dtype)}({text})"
+    value = float(np.asarray(value, dtype))
+    if np.isnan(value):
+        text = "np.nan"
+    elif np.isinf(value):
+        text = "np.inf" if value > 0 else "-np.inf"
+    else:
+        text = repr(value)
+    return text if dtype == np.float64 else f"{dtype_constructor(dtype)}({text})"
+
+
+class Context:
+    """What a lowering sees while emitting code for one node."""
+
+    def __init__(self, writer: "ModuleWriter", stage: "Stage | None", current: Node | None = None):
+        self.writer = writer
+        self.stage = stage
+        self.current = current
+
+    def what(self, node: Node) -> str:
+        return self.writer.describe(node)
+
+    def literal(self, value, dtype) -> str:
+        return literal(value, dtype)
+
+    def cast(self, expr: str, dtype) -> str:
+        return f"{dtype_constructor(dtype)}({expr})"
+
+    def typed(self, expr: str, source_dtype, dtype) -> str:
+        return expr if np.dtype(source_dtype) == np.dtype(dtype) else self.cast(expr, dtype)
+
+    def dtype(self, dtype) -> str:
+        return dtype_constructor(dtype)
+
+    def helper(self, module: str, name: str) -> str:
+        """Copy the @njit helper ``name`` of ``kernels/<module>.py`` (and the helpers it calls) into the module."""
+        return self.writer.include_helper(module, name)
+
+    def plan_helper(self, module: str, name: str) -> str:
+        """Copy the plain-Python function ``name`` of ``kernels/<module>.py`` into the module, for shape rules."""
+        return self.writer.include_plan_helper(module, name)
+
+    def check(self, condition: str, node: Node, message: str) -> None:
+        """A plan-time check: ValueError naming the node when ``condition`` is false."""
+        self.writer.plan_lines.append(f"    if not ({condition}):")
+        self.writer.plan_lines.append(f"        raise ValueError({self.what(node)} + {': ' + message!r})")
+
+    def error(self, node_or_message, message: str | None = None) -> str:
+        """A string literal for a run-time error raised in a stage: the node's description and ``message``
+        (Numba raises only constant messages). With one argument, the node is the one being emitted."""
+        if message is None:
+            node, message = self.current, node_or_message
+        else:
+            node = node_or_message
+        return repr(f"{node.describe()}: {message}")
+
+    def shape_of(self, node: Node) -> str:
+        """The node's run-time shape (a tuple) inside a stage."""
+        return self.stage.use_shape(node)
+
+    def array(self, node: Node) -> str:
+        """An array expression holding the node's value inside a stage (a view statement is emitted if needed)."""
+        return self.stage.array(node)
+
+    def local(self, base: str) -> str:
+        return self.writer.names.local(base)
+
+
+@dataclass
+class Stage:
+    """One @njit function: its statements and the parameters they use."""
+
+    writer: "ModuleWriter"
+    index: int
+    lines: list = field(default_factory=list)
+    arrays: dict = field(default_factory=dict)   # parameter name -> node, for arrays received
+    shapes: dict = field(default_factory=dict)   # parameter name -> node, for shapes received
+    views: dict = field(default_factory=dict)    # id(view node) -> local name
+    loops: int = 0
+
+    def use_shape(self, node: Node) -> str:
+        name = "s_" + self.writer.names(node)
+        self.shapes[name] = node
+        return name
+
+    def array(self, node: Node) -> str:
+        if not is_leaf(node) and lowering_of(node.op).kind == "view":
+            if id(node) not in self.views:
+                source = self.array(node.inputs[0])
+                expr = lowering_of(node.op).array(node, source, Context(self.writer, self))
+                name = self.writer.names(node)
+                self.lines.append(f"    {name} = {expr}  # {self.writer.comment(node)}")
+                self.views[id(node)] = name
+            return self.views[id(node)]
+        name = self.writer.array_name(node)
+        self.arrays[name] = node
+        return name
+
+
+class ModuleWriter:
+    """Writes the module for one schedule."""
+
+    def __init__(self, schedule: Schedule, signature: Signature, guards: bool, title: str):
+        self.schedule = schedule
+        self.signature = signature
+        self.guards = guards
+        self.title = title
+        self.names = Names()
+        self.descriptions: list[str] = []
+        self.described: dict[int, int] = {}
+        self.helpers: dict[tuple, str] = {}
+        self.plan_helpers: dict[tuple, str] = {}
+        self.plan_lines: list[str] = []
+        self.output_names: dict[int, str] = {}  # id(computed output) -> the output array it is computed into
+        self.output_params: list[str] = []      # per output, the array the driver allocates and returns
+        self.copied_outputs: set[int] = set()   # positions of outputs copied at the end (leaves, views, repeats)
+        for node in signature.inputs + signature.variables + signature.constants:
+            self.names(node)
+
+    # -- naming ---------------------------------------------------------------------------------------------------
+    def describe(self, node: Node) -> str:
+        if id(node) not in self.described:
+            self.described[id(node)] = len(self.descriptions)
+            self.descriptions.append(node.describe())
+        return f"_NODES[{self.described[id(node)]}]"
+
+    def comment(self, node: Node) -> str:
+        name = f" {node.name!r}" if node.name else ""
+        attributes = ", ".join(f"{k}={v!r}" for k, v in node.op.attributes().items())
+        op = f"{node.op.name}({attributes})" if attributes else node.op.name
+        return f"{op}{name} {format_shape(node.shape)} {node.dtype.name} at {_short_site(node)}"
+
+    def array_name(self, node: Node) -> str:
+        return self.output_names.get(id(node)) or self.names(node)
+
+    # -- helpers ----------------------------------------------------------------------------------------------------
+    def include_helper(self, module: str, name: str) -> str:
+        key = (module, name)
+        if key not in self.helpers:
+            source, calls = _helper_source(module, name)
+            self.helpers[key] = source
+            for callee in calls:
+                self.include_helper(module, callee)
+        return name
+
+    def include_plan_helper(self, module: str, name: str) -> str:
+        key = ("plan", module, name)
+        if key not in self.plan_helpers:
+            source, calls = _function_source(module, name)
+            self.plan_helpers[key] = source
+            for callee in calls:
+                self.include_plan_helper(module, callee)
+        return name
+
+    # -- the module -------------------------------------------------------------------------------------------------
+    def write(self) -> str:
+        schedule, signature = self.schedule, self.signature
+        for k, output in enumerate(signature.outputs):
+            if id(output) in schedule.kernel_of and id(output) not in self.output_names:
+                self.output_names[id(output)] = self.names.local(f"out_{self.names(output)}")
+                self.output_params.append(self.output_names[id(output)])
+            else:
+                self.output_params.append(self.names.local(f"out{k}"))
+                self.copied_outputs.add(k)
+        stages = self._stages()
+        buffers, slabs = self._memory_plan()
+        plan = self._plan(buffers, slabs)
+        parts = [self._header(), *self.helpers.values(), plan, *(self._stage_source(s, buffers) for s in stages),
+                 self._driver(stages, buffers)]
+        return "\n\n".join(part.rstrip() for part in parts) + "\n"
+
+    def _header(self) -> str:
+        descriptions = "\n".join(f"    {d!r}," for d in self.descriptions)
+        return (f'"""{self.title}\n\nGenerated by symgraph; runs with NumPy and Numba alone. `run(inputs, variables, '
+                f'constants)`\nreturns the outputs, then the new values of updated variables, each in a fresh array.\n"""\n\nimport threading\n\nimport numba\nimport numpy as np\n\n'
+                f"FASTMATH = {FASTMATH}\n\n_NODES = (  # the nodes that errors name\n{descriptions}\n)\n\n\n"
+                "class NeedsGuards(Exception):\n"
+                '    """Unknown dimensions broadcast against each other at run time: the fused loops assume they do '
+                'not."""\n\n\n'
+                "class ShapeMismatch(ValueError):\n"
+                '    """Input shapes that the graph\'s ops cannot combine (found by the plan, before any kernel runs)."""')
+
+    # -- stages -----------------------------------------------------------------------------------------------------
+    def _stages(self) -> list:
+        stages = [Stage(self, 0)]
+        for kernel in self.schedule.kernels:
+            loops = len(kernel.space) if kernel.kind == "loop" else 1
+            if stages[-1].loops and stages[-1].loops + loops > LOOPS_PER_STAGE:
+                stages.append(Stage(self, len(stages)))
+            stage = stages[-1]
+            stage.loops += loops
+            if kernel.kind == "loop":
+                self._emit_loop(stage, kernel)
+            else:
+                self._emit_call(stage, kernel.node)
+        self._emit_finish(stages[-1])
+        return stages
+
+    def _emit_call(self, stage: Stage, node: Node) -> None:
+        ctx = Context(self, stage, node)
+        args = [stage.array(i) for i in node.inputs]
+        out = stage.array(node)
+        stage.lines.append(f"    # {self.comment(node)}")
+        for line in lowering_of(node.op).emit(node, args, out, ctx):
+            stage.lines.append(f"    {line}")
+
+    def _emit_loop(self, stage: Stage, loop) -> None:
+        LoopWriter(self, stage, loop).emit()
+
+    def _emit_finish(self, stage: Stage) -> None:
+        """Outputs that are not computed into their own array (leaves, views, repeats) are copied into it."""
+        signature = self.signature
+        for k in sorted(self.copied_outputs):
+            param = self.output_params[k]
+            stage.lines.append(f"    {param}[...] = {stage.array(signature.outputs[k])}  # output {k}")
+            stage.arrays[param] = signature.outputs[k]
+
+    # -- plan -------------------------------------------------------------------------------------------------------
+    def _memory_plan(self):
+        """Buffers for stored values that are not outputs, assigned to slabs by lifetime."""
+        schedule = self.schedule
+        last_use: dict[int, int] = {}
+        for at, kernel in enumerate(schedule.kernels):
+            readers = [(kernel.node, None)] if kernel.kind == "call" else [
+                (m, loop_index(len(kernel.space))) for m in kernel.members]
+            for reader, index in readers:
+                for producer, _ in reads_of(reader, index):
+                    last_use[id(producer)] = at
+        end = len(schedule.kernels)
+        for output in self.signature.outputs:
+            last_use[id(array_source(output))] = end
+        buffers = [n for n in schedule.order if id(n) in schedule.stored and id(n) not in self.output_names]
+        lifetimes = [(n, schedule.kernel_of[id(n)], last_use.get(id(n), schedule.kernel_of[id(n)])) for n in buffers]
+        return buffers, assign_slabs(lifetimes)
+
+    def _plan(self, buffers, slabs) -> str:
+        ctx = Context(self, None)
+        inputs = ", ".join(self.names(p) for p in self.signature.inputs)
+        lines = self.plan_lines
+        shape_names = {}
+        for node in self.schedule.order:
+            shape_names[id(node)] = name = "s_" + self.names(node)
+            if isinstance(node, Placeholder):
+                lines.append(f"    {name} = {self.names(node)}.shape")
+                lines.append(f"    _expect_shape({self.describe(node)}, {name}, {node.shape!r})")
+            elif is_leaf(node):
+                lines.append(f"    {name} = {tuple(node.shape)!r}")
+            else:
+                rule = lowering_of(node.op).shape
+                expression = rule(node, [shape_names[id(i)] for i in node.inputs], ctx)
+                lines.append(f"    {name} = {expression}  # {node.op.name}")
+        self._fusion_checks(lines, shape_names)
+        lines.append("    return {")
+        for node in self.schedule.order:
+            lines.append(f"        {shape_names[id(node)]!r}: {shape_names[id(node)]},")
+        lines.append("    }")
+        shapes_source = "\n".join(lines)
+        alloc = ["def _buffers(shapes):", '    """The memory plan: slabs shared by values whose lifetimes do not '
+                 'overlap, and each value\'s view of its slab."""', "    buffers = {}"]
+        for k, slab in enumerate(slabs):
+            sizes = ", ".join(f"_size(shapes['s_{self.names(n)}'])" for n in slab.values)
+            alloc.append(f"    slab_{k} = np.empty(max({sizes}, 1), {dtype_constructor(slab.dtype)})")
+            for n in slab.values:
+                name = self.names(n)
+                alloc.append(f"    buffers[{name!r}] = slab_{k}[:_size(shapes['s_{name}'])].reshape(shapes['s_{name}'])")
+        alloc.append("    return buffers")
+        helpers = "\n\n\n".join([_python_helpers(), *self.plan_helpers.values()])
+        return (f"{helpers}\n\n\ndef _plan({inputs}):\n"
+                '    """The shape of every value, from the inputs\' shapes (checked where ops combine them)."""\n'
+                f"{shapes_source}\n\n\n" + "\n".join(alloc))
+
+    def _fusion_checks(self, lines, shape_names) -> None:
+        """The fused loops assume that members and the arrays they read have the loop's size along unknown dims."""
+        if self.guards:
+            return
+        checks = set()
+        for kernel in self.schedule.kernels:
+            if kernel.kind != "loop":
+                continue
+            space_node = _space_node(kernel.members[0])
+            space = shape_names[id(space_node)]
+            own = loop_index(len(kernel.space))
+            for member in kernel.members:
+                member_space = _space_node(member)
+                for k, d in enumerate(member_space.shape):
+                    if d is None:
+                        checks.add((shape_names[id(member_space)], k, space, k))
+                for producer, index in reads_of(member, own):
+                    if index is None or is_scalar_constant(producer):
+                        continue
+                    for j, (d, position) in enumerate(zip(producer.shape, index)):
+                        if d is None and position in own:
+                            checks.add((shape_names[id(producer)], j, space, own.index(position)))
+        for a, j, b, k in sorted(checks):
+            if a != b or j != k:
+                lines.append(f"    if {a}[{j}] != {b}[{k}]:")
+                lines.append("        raise NeedsGuards()")
+
+    # -- stage and driver sources -----------------------------------------------------------------------------------
+    def _stage_source(self, stage: Stage, buffers) -> str:
+        params = self._stage_params(stage)
+        doc = f'    """Kernels {stage.index}: {stage.loops} loops."""'
+        return f"@{NJIT}\ndef stage_{stage.index}({', '.join(params)}):\n{doc}\n" + "\n".join(stage.lines) + "\n"
+
+    def _stage_params(self, stage: Stage) -> list:
+        ordered = [self.names(n) for n in self.signature.inputs + self.signature.variables + self.signature.constants]
+        params = [name for name in ordered if name in stage.arrays]
+        params += sorted(name for name in stage.arrays if name not in params)
+        params += sorted(stage.shapes)
+        return params
+
+    def _driver(self, stages, buffers) -> str:
+        signature = self.signature
+        args = [self.names(n) for n in signature.inputs + signature.variables + signature.constants]
+        inputs = [self.names(p) for p in signature.inputs]
+        key = "(" + "".join(f"{name}.shape, " for name in inputs) + ")"
+        lines = [f"def run({', '.join(args)}):",
+                 f'    """The values of the {len(signature.outputs)} outputs, each in a fresh array."""',
+                 f"    plans = getattr(_local, 'plans', None)",
+                 "    if plans is None:",
+                 "        plans = _local.plans = {}",
+                 f"    key = {key}",
+                 "    plan = plans.get(key)",
+                 "    if plan is None:",
+                 "        try:",
+                 f"            shapes = _plan({', '.join(inputs)})",
+                 "        except ValueError as error:",
+                 "            raise ShapeMismatch(str(error)) from None",
+                 "        plan = plans[key] = (shapes, _buffers(shapes))",
+                 "    shapes, buffers = plan"]
+        for name, output in zip(self.output_params, signature.outputs):
+            lines.append(f"    {name} = np.empty(shapes['s_{self.names(output)}'], {dtype_constructor(output.dtype)})")
+        direct = set(args) | set(self.output_params)
+        for stage in stages:
+            call_args = []
+            for param in self._stage_params(stage):
+                if param in direct:
+                    call_args.append(param)
+                elif param in stage.shapes:
+                    call_args.append(f"shapes[{param!r}]")
+                else:
+                    call_args.append(f"buffers[{param!r}]")
+            lines.append(f"    stage_{stage.index}({', '.join(call_args)})")
+        outputs = ", ".join(self.output_params)
+        lines.append(f"    return ({outputs}{',' if len(signature.outputs) == 1 else ''})")
+        return "_local = threading.local()  # plans and buffers per thread and input shapes\n\n\n" + "\n".join(lines)
+
+
+class LoopWriter:
+    """Emits one fused loop nest: member expressions in the innermost body, reductions accumulated at their level."""
+
+    def __init__(self, writer: ModuleWriter, stage: Stage, loop):
+        self.writer, self.stage, self.loop = writer, stage, loop
+        self.ctx = Context(writer, stage)
+        self.rank = len(loop.space)
+        self.index = loop_index(self.rank)
+        self.local_names: dict[int, str] = {}
+
+    def emit(self) -> None:
+        writer, stage, loop = self.writer, self.stage, self.loop
+        space_node = _space_node(loop.members[0])
+        reductions = [m for m in loop.members if id(m) in loop.reductions]
+        levels = {id(r): self._accumulator_level(r) for r in reductions}
+        # The body first: array views it reads are emitted before the loop header as it is written.
+        body = [line for member in loop.members for line in self._member_lines(member, levels)]
+        stage.lines.append(f"    # loop over {format_shape(loop.space)}: " +
+                           ", ".join(f"{m.op.name} {writer.names(m)}" for m in loop.members))
+        if self.rank:
+            extents = ", ".join(f"n{k}" for k in range(self.rank))
+            stage.lines.append(f"    {extents}{',' if self.rank == 1 else ''} = {stage.use_shape(space_node)}")
+        for r in reductions:
+            if levels[id(r)] is None:
+                stage.lines.append(f"    {fill(stage.array(r), r, lowering_of(r.op).initial(r, self.ctx))}")
+        for level in range(self.rank + 1):
+            indent = "    " * (1 + level)
+            for r in reductions:
+                if levels[id(r)] == level:
+                    stage.lines.append(f"{indent}{self._accumulator(r)} = {lowering_of(r.op).initial(r, self.ctx)}")
+            if level < self.rank:
+                stage.lines.append(f"{indent}for i{level} in range(n{level}):")
+        indent = "    " * (1 + self.rank)
+        stage.lines.extend(indent + line for line in body)
+        for level in reversed(range(self.rank + 1)):
+            indent = "    " * (1 + level)
+            for r in reductions:
+                if levels[id(r)] == level:
+                    stage.lines.append(f"{indent}{self._store(r, self._finished(r, self._accumulator(r)))}")
+        for r in reductions:
+            if levels[id(r)] is None and lowering_of(r.op).finish is not None:
+                array = stage.array(r)
+                flat = writer.names.local("flat")
+                stage.lines.append(f"    {flat} = {array}.reshape({array}.size)")
+                stage.lines.append(f"    for k in range({flat}.size):")
+                stage.lines.append(f"        {flat}[k] = {self._finished(r, f'{flat}[k]')}")
+
+    def _accumulator_level(self, reduction: Node):
+        """The loop level at which a scalar accumulator starts (reduced axes must be the innermost ones), or None
+        when the reduction accumulates into its output array."""
+        lowering = lowering_of(reduction.op)
+        if lowering.output_map is not None:
+            return None
+        axes = lowering.axes(reduction)
+        axes = tuple(range(self.rank)) if axes is None else tuple(axes)
+        if axes == tuple(range(self.rank - len(axes), self.rank)):
+            return self.rank - len(axes)
+        return None
+
+    def _accumulator(self, reduction: Node) -> str:
+        return "acc_" + self.writer.names(reduction)
+
+    def _finished(self, reduction: Node, value: str) -> str:
+        lowering = lowering_of(reduction.op)
+        if lowering.finish is None:
+            return value
+        count = self._count(reduction)
+        return lowering.finish(reduction, value, count, self.ctx)
+
+    def _count(self, reduction: Node) -> str:
+        axes = lowering_of(reduction.op).axes(reduction)
+        axes = range(self.rank) if axes is None else axes
+        return " * ".join(f"n{a}" for a in axes) or "1"
+
+    def _output_index(self, reduction: Node) -> tuple:
+        lowering = lowering_of(reduction.op)
+        if lowering.output_map is not None:
+            return lowering.output_map(reduction, self.index, self.stage.array(reduction))
+        axes = lowering.axes(reduction)
+        axes = set(range(self.rank) if axes is None else axes)
+        keepdims = getattr(reduction.op, "keepdims", False)
+        return tuple("0" if k in axes else self.index[k] for k in range(self.rank) if keepdims or k not in axes)
+
+    def _store(self, reduction: Node, value: str) -> str:
+        return f"{self.stage.array(reduction)}[{_subscript(self._output_index(reduction))}] = {value}"
+
+    def _member_lines(self, member: Node, levels) -> list:
+        lowering = lowering_of(member.op)
+        writer = self.writer
+        values = []
+        for producer_index, x in zip(_member_input_indices(member, self.index), member.inputs):
+            values.append(None if producer_index is None else self._read(x, producer_index))
+        comment = f"  # {writer.comment(member)}"
+        if lowering.kind == "reduction":
+            value = self.ctx.typed(values[0], member.inputs[0].dtype, member.dtype)
+            level = levels[id(member)]
+            if level is not None:
+                acc = self._accumulator(member)
+                return [f"{acc} = {lowering.combine(member, acc, value, self.ctx)}{comment}"]
+            target = f"{self.stage.array(member)}[{_subscript(self._output_index(member))}]"
+            return [f"{target} = {lowering.combine(member, target, value, self.ctx)}{comment}"]
+        expr = lowering.expr(member, values, self.ctx, self.index)
+        if not (lowering.closed and member.dtype.name in ("float32", "float64", "int64", "bool")):
+            expr = self.ctx.cast(expr, member.dtype)
+        local = "e_" + writer.names(member)
+        self.local_names[id(member)] = local
+        lines = [f"{local} = {expr}{comment}"]
+        if id(member) in writer.schedule.stored:
+            lines.append(f"{self.stage.array(member)}[{_subscript(self._guarded(member, self.index))}] = {local}")
+        return lines
+
+    def _read(self, x: Node, index: tuple) -> str:
+        producer, resolved = resolve(x, index)
+        if is_scalar_constant(producer):
+            return literal(producer.value.reshape(()), producer.dtype)
+        local = self.local_names.get(id(producer))
+        if local is not None and resolved == self.index:
+            return local
+        array = self.stage.array(producer)
+        return f"{array}[{_subscript(self._guarded(producer, resolved, array))}]"
+
+    def _guarded(self, node: Node, index: tuple, array: str | None = None) -> tuple:
+        """In the guarded variant, unknown dimensions of size 1 at run time are read (and written) at 0."""
+        if not self.writer.guards:
+            return index
+        array = array or self.stage.array(node)
+        return tuple(f"({e} if {array}.shape[{j}] != 1 else 0)" if d is None and e != "0" else e
+                     for j, (d, e) in enumerate(zip(node.shape, index)))
+
+
+def _member_input_indices(member: Node, index: tuple) -> list:
+    from symgraph.backends.numba.fusion import input_indices
+
+    return input_indices(member, index)
+
+
+def _space_node(member: Node) -> Node:
+    return member.inputs[0] if lowering_of(member.op).kind == "reduction" else member
+
+
+def _subscript(index: tuple) -> str:
+    return ", ".join(index) if index else "()"
+
+
+def _short_site(node: Node) -> str:
+    site = node.site
+    return f"{site.filename.rsplit('/', 1)[-1]}:{site.lineno}"
+
+
+@functools.lru_cache(maxsize=None)
+def _helper_module_source(module: str) -> str:
+    return inspect.getsource(importlib.import_module(f"{kernel_package.__name__}.{module}"))
+
+
+@functools.lru_cache(maxsize=None)
+def _function_source(module: str, name: str):
+    """The source of function ``name`` of ``kernels/<module>.py`` and the names of the module's functions it calls."""
+    source = _helper_module_source(module)
+    tree = ast.parse(source)
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    if name not in functions:
+        raise KeyError(f"kernels/{module}.py has no function {name!r}")
+    function = functions[name]
+    text = ast.get_source_segment(source, function)
+    calls = sorted({n.id for n in ast.walk(function) if isinstance(n, ast.Name) and n.id in functions and n.id != name})
+    return text, tuple(calls)
+
+
+def _helper_source(module: str, name: str):
+    """The @njit source of helper ``name`` and the names of the helpers it calls."""
+    text, calls = _function_source(module, name)
+    return f"@{NJIT}\n{text}\n", calls
+
+
+@functools.lru_cache(maxsize=None)
+def _python_helpers() -> str:
+    """The plan's shape rules (kernels/shapes.py), renamed with a leading underscore."""
+    source = _helper_module_source("shapes")
+    tree = ast.parse(source)
+    pieces = []
+    for function in tree.body:
+        if isinstance(function, ast.FunctionDef):
+            pieces.append(ast.get_source_segment(source, function))
+    text = "\n\n\n".join(pieces)
+    for function in tree.body:
+        if isinstance(function, ast.FunctionDef):
+            text = re.sub(rf"\b{function.name}\(", f"_{function.name}(", text)
+    return text + "\n\n\ndef _size(shape):\n    size = 1\n    for d in shape:\n        size *= d\n    return size"

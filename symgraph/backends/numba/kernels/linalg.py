@@ -1,0 +1,26 @@
+"""Matrix-product helpers for generated modules (floating-point 2-D products go straight to BLAS via np.dot)."""
+
+import numpy as np
+
+
+def int_matmul(a, b, out):
+    """out = a @ b for integer 2-D operands (BLAS has no integer GEMM); i-k-j order keeps rows contiguous."""
+    out[:, :] = 0
+    for i in range(a.shape[0]):
+        for k in range(a.shape[1]):
+            left = a[i, k]
+            for j in range(b.shape[1]):
+                out[i, j] += left * b[k, j]
+
+
+def batched_matmul(a, b, out):
+    """out[idx] = a[idx] @ b[idx] over the batch indices (a and b already broadcast to out's batch shape)."""
+    for idx in np.ndindex(out.shape[:-2]):
+        # broadcast operands are strided views: BLAS needs them contiguous, and Numba's np.dot types its result
+        # from its operands' layout, so the product goes through a temporary
+        out[idx][...] = np.dot(np.ascontiguousarray(a[idx]), np.ascontiguousarray(b[idx]))
+
+
+def batched_int_matmul(a, b, out):
+    for idx in np.ndindex(out.shape[:-2]):
+        int_matmul(a[idx], b[idx], out[idx])

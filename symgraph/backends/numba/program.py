@@ -1,0 +1,218 @@
+"""The compiled program: schedule, generate, cache and load the module of a graph, then call it.
+
+``NumbaProgram(outputs, inputs)`` has the interface of the NumPy backend's program: ``compute(feeds)`` takes checked
+feeds (placeholder id -> array, in the order of ``inputs``) and returns the outputs' values, each a fresh array
+(``sg.function`` passes its outputs followed by its update expressions, and assigns the update values itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import importlib.util
+import sys
+import threading
+import warnings
+
+import numpy as np
+
+from symgraph.backends import threads
+from symgraph.backends.numba import cache as disk
+from symgraph.backends.numba.codegen import ModuleWriter, Signature
+from symgraph.backends.numba.fusion import build_schedule, is_scalar_constant
+from symgraph.backends.numba.lowering import lowering_of
+from symgraph.errors import EvaluationError, SymgraphError
+from symgraph.graph import Constant, Placeholder, Variable, format_shape, toposort
+
+
+
+class LoweringError(SymgraphError, TypeError):
+    """The graph has ops the Numba backend cannot lower."""
+
+
+def check_lowerings(order) -> None:
+    """Every op of the graph has a lowering; otherwise one error listing all that are missing."""
+    missing = {}
+    for node in order:
+        if node.inputs and lowering_of(node.op) is None:
+            missing.setdefault(type(node.op).__name__, node)
+    if missing:
+        listed = "\n  ".join(f"{name} (e.g. {node.describe()})" for name, node in sorted(missing.items()))
+        raise LoweringError(f"the Numba backend has no lowering for {len(missing)} op(s) of this graph:\n  {listed}\n"
+                            "use backend='numpy' for this function")
+
+
+class NumbaProgram:
+    """A graph compiled into a generated, cached Numba module."""
+
+    def __init__(self, outputs, inputs, title="symgraph function"):
+        self.outputs = list(outputs)
+        order = toposort(self.outputs)
+        check_lowerings(order)
+        self.placeholders = [n for n in order if isinstance(n, Placeholder)]
+        self.inputs = list(inputs)
+        self.variables = [n for n in order if isinstance(n, Variable)]
+        self.constants = [n for n in order if isinstance(n, Constant) and not is_scalar_constant(n)]
+        self.title = title
+        self._signature = Signature(self.inputs, self.variables, self.constants, self.outputs)
+        self._fingerprint = _fingerprint(order, self.inputs)
+        self._lock = threading.Lock()
+        threads.limit_kernels_once()
+        self.cache_info = None
+        self._module = self._load(guards=False)
+        self._guarded = None
+
+    # -- building ---------------------------------------------------------------------------------------------------
+    def _source(self, guards: bool) -> str:
+        schedule = build_schedule(self.outputs, fuse=not guards)
+        return ModuleWriter(schedule, self._signature, guards, self.title).write()
+
+    def _load(self, guards: bool):
+        source = self._source(guards)
+        env = disk.environment()
+        key = disk.module_key(source, env)
+        store = disk.ModuleCache()
+        components = dict(env, lowerings=disk.lowering_sources_hash(), inputs=_input_signature(self.inputs),
+                          variables=_input_signature(self.variables + self.constants))
+        fingerprint = self._fingerprint + ("-guarded" if guards else "")
+        reason = None if store.entry(key) and _has_compiled(store.entry(key)) else store.explain_miss(
+            fingerprint, components)
+        path, existed = store.store(key, source)
+        if not existed and reason is None:
+            reason = "no entry"
+        module = _import(path, key)
+        info = disk.CacheInfo(hit=reason is None, key=key, reason=reason, path=path)
+        if not guards:
+            self.cache_info = info
+        self._entry = (store, key, path)
+        store.record(fingerprint, components)
+        module.__symgraph_source__ = source
+        return module
+
+    @property
+    def source(self) -> str:
+        return self._module.__symgraph_source__
+
+    @property
+    def source_path(self) -> str:
+        return self._module.__file__
+
+    # -- running ----------------------------------------------------------------------------------------------------
+    def compute(self, feeds: dict) -> list:
+        arrays = [_as_argument(feeds[id(p)]) for p in self.inputs]
+        arrays += [v.value for v in self.variables]
+        arrays += [c.value for c in self.constants]
+        module = self._guarded or self._module
+        try:
+            results = self._call(module, arrays)
+        except Exception as error:
+            if type(error).__name__ == "NeedsGuards" and module is self._module:
+                with self._lock:
+                    if self._guarded is None:
+                        self._guarded = self._load(guards=True)
+                results = self._call(self._guarded, arrays)
+            else:
+                raise
+        return list(results)
+
+    def _call(self, module, arrays):
+        """Run the module; a fault in Numba's cache ends in a recompiled module, never in a crash."""
+        try:
+            return self._checked_run(module, arrays)
+        except Exception as error:
+            if not _from_numba_cache(error):
+                raise
+        # Numba could not load its cached code for this module (truncated or garbage files, or a module imported
+        # under another name by hand, which Numba's cache records): start the entry again and compile.
+        store, key, path = self._entry
+        _warn_once(f"symgraph: the compiled code cached for {path} could not be loaded; it is being recompiled")
+        disk.discard_compiled(path)
+        module = _import(path, key, fresh=True)
+        module.__symgraph_source__ = self._module.__symgraph_source__
+        if module.__file__ == self._module.__file__:
+            self._module = module
+        else:
+            self._guarded = module
+        if self.cache_info is not None:
+            self.cache_info.hit = False
+            self.cache_info.reason = "entry corrupted: Numba's cached code could not be loaded, recompiled"
+        return self._checked_run(module, arrays)
+
+    def _checked_run(self, module, arrays):
+        try:
+            return module.run(*arrays)
+        except ValueError as error:
+            # The plan's run-time shape checks (ShapeMismatch) and value checks inside kernels (labels, indices)
+            # name their node; both are evaluation failures, as in the NumPy backend.
+            raise EvaluationError(str(error)) from None
+
+
+def _has_compiled(directory: str) -> bool:
+    cache = os.path.join(directory, "__pycache__")
+    return os.path.isdir(cache) and any(name.endswith(".nbi") for name in os.listdir(cache))
+
+
+def module_name(path: str) -> str:
+    """The name a generated module is imported under: Numba's disk cache records it, so importing the file under
+    another name makes Numba's cached code unloadable (symgraph then recompiles)."""
+    return "symgraph_generated_" + os.path.basename(os.path.dirname(path))[:24]
+
+
+def _import(path: str, key: str, fresh: bool = False):
+    """Import the module at ``path`` under a name derived from its key (registered before executing it, which Numba's
+    cache needs for functions that call other compiled functions)."""
+    name = module_name(path)
+    existing = sys.modules.get(name)
+    if existing is not None and getattr(existing, "__file__", None) == path and not fresh:
+        return existing
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _as_argument(array: np.ndarray) -> np.ndarray:
+    """Feeds reach the compiled code as writable C-contiguous arrays, so that one compiled signature serves all."""
+    if array.flags.c_contiguous and array.flags.writeable:
+        return array
+    return np.array(array, order="C", copy=True)
+
+
+def _input_signature(nodes) -> list:
+    return [f"{n.dtype.name}{format_shape(n.shape)}" for n in nodes]
+
+
+def _fingerprint(order, inputs) -> str:
+    """A hash of the graph's structure, with inputs known only by position (to explain cache misses)."""
+    position = {id(p): k for k, p in enumerate(inputs)}
+    index = {}
+    digest = hashlib.sha256()
+    for k, node in enumerate(order):
+        index[id(node)] = k
+        if id(node) in position:
+            item = ("input", position[id(node)])
+        else:
+            item = (type(node.op).__name__, repr(sorted(node.op.attributes().items(), key=str)) if node.inputs
+                    else node.op.name, tuple(index[id(i)] for i in node.inputs))
+        digest.update(repr(item).encode())
+    return digest.hexdigest()[:24]
+
+
+_warned: set = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def _from_numba_cache(error: BaseException) -> bool:
+    """Whether an exception was raised while Numba loaded cached code (its traceback passes through its cache)."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename.replace("\\", "/").endswith("numba/core/caching.py"):
+            return True
+        traceback = traceback.tb_next
+    return False

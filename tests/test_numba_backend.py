@@ -1,0 +1,257 @@
+"""The Numba backend: fusion, generated source, the function contract (feeds, errors, updates), threads.
+
+Per-op parity with the NumPy backend comes from the op table (test_op_values.py / test_grad_ops.py run on every
+backend); this file tests what is particular to compiling whole graphs. Compiled programs are shared between test
+cases where the graph is the same; the cache directory is the session's (conftest.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.backends.numba.fusion import build_schedule
+from symgraph.backends.numba.program import module_name
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numba_cache(tmp_path_factory):
+    """Compiled modules go to a directory of this test session, not the user's cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
+    yield
+    patch.undo()
+
+RNG = np.random.default_rng(0)
+
+
+# -- fusion ------------------------------------------------------------------------------------------------------
+
+def test_a_reduction_consumes_its_elementwise_producer_in_one_loop():
+    a = sg.placeholder((None, 5), "float64", name="a")
+    b = sg.placeholder((None, 5), "float64", name="b")
+    product = a * b
+    total = sg.sum(product)
+    schedule = build_schedule([total])
+    (loop,) = schedule.kernels
+    assert [m.op.name for m in loop.members] == ["mul", "sum"]
+    assert id(product) not in schedule.stored  # sum(a * b) never materializes a * b
+    f = sg.function([a, b], total, backend="numba", optimize=False)
+    A, B = RNG.standard_normal((2, 7, 5))
+    np.testing.assert_allclose(f(A, B), np.sum(A * B), rtol=1e-12)
+
+
+def test_values_read_elsewhere_or_at_another_index_are_stored():
+    x = sg.placeholder((4, 3), "float64", name="x")
+    e = sg.exp(x)
+    y = e + sg.transpose(e).sum(axis=0)[:, None]  # e read at (i, j) and, transposed, at (j, i)
+    schedule = build_schedule([y])
+    assert id(e) in schedule.stored
+    f = sg.function([x], y, backend="numba", optimize=False)
+    X = RNG.standard_normal((4, 3))
+    np.testing.assert_allclose(f(X), np.exp(X) + np.exp(X).T.sum(axis=0)[:, None])
+
+
+def test_sibling_updates_of_one_parameter_share_a_loop():
+    w = sg.variable(np.ones((6, 4), np.float32), name="w")
+    x = sg.placeholder((None, 6), name="x")
+    loss = sg.sum(sg.square(x @ w))
+    updates = sg.optim.Adam(0.01).updates(loss, [w])
+    targets = [loss] + list(updates.values())
+    schedule = build_schedule(targets)
+    loops_over_w = [k for k in schedule.kernels if k.kind == "loop" and k.space == (6, 4)]
+    assert len(loops_over_w) == 1  # m, v and w's updates: one pass over the gradient
+
+
+# -- generated source -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mlp_step():
+    """A small MLP training step compiled once for the tests that inspect it."""
+    x = sg.placeholder((None, 8), name="x")
+    labels = sg.placeholder((None,), "int64", name="labels")
+    h1 = sg.layers.dense(x, 16, activation=sg.relu, name="h1", rng=0)
+    logits = sg.layers.dense(h1, 3, name="out", rng=1)
+    loss = sg.nn.softmax_cross_entropy(logits, labels)
+    params = sg.trainable_variables(loss)
+    updates = sg.optim.SGD(0.1, momentum=0.9).updates(loss, params)
+    return x, labels, loss, updates, params
+
+
+def test_source_is_readable_and_names_the_user_lines(mlp_step):
+    x, labels, loss, updates, _ = mlp_step
+    f = sg.function([x, labels], loss, updates=updates, backend="numba")
+    source = f.source
+    assert "def run(x, labels, h1_W, h1_b" in source
+    assert "np.dot(x, h1_W" in source  # BLAS, operands named after the graph's nodes
+    assert f"{__file__.rsplit('/', 1)[-1]}:" in source  # comments name the user's file:line
+    assert "@numba.njit(cache=True" in source
+    with open(f.source_path) as file:
+        assert file.read() == source
+
+
+def test_generated_module_runs_without_symgraph(mlp_step, tmp_path):
+    x, labels, loss, updates, params = mlp_step
+    f = sg.function([x, labels], loss, updates=updates, backend="numba")
+    X = RNG.standard_normal((5, 8)).astype(np.float32)
+    Y = RNG.integers(0, 3, 5)
+    program = f._program
+    arguments = [X, Y] + [v.value for v in program.variables] + [c.value for c in program.constants]
+    np.savez(tmp_path / "args.npz", *arguments)
+    script = f"""
+import importlib.util, sys
+import numpy as np
+sys.modules['symgraph'] = None  # any import of symgraph fails
+name = {module_name(f.source_path)!r}  # the name Numba's cache knows the module by
+spec = importlib.util.spec_from_file_location(name, {f.source_path!r})
+module = importlib.util.module_from_spec(spec); sys.modules[name] = module; spec.loader.exec_module(module)
+data = np.load({str(tmp_path / 'args.npz')!r})
+values = module.run(*[data[f'arr_{{k}}'] for k in range({len(arguments)})])
+print(repr(float(values[0])))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    expected = float(sg.function([x, labels], loss, backend="numpy")(X, Y))
+    assert float(result.stdout.strip()) == pytest.approx(expected, rel=1e-5)
+
+
+# -- the function contract ----------------------------------------------------------------------------------------
+
+def test_training_steps_agree_with_the_numpy_backend(mlp_step):
+    x, labels, loss, updates, params = mlp_step
+    X = RNG.standard_normal((6, 8)).astype(np.float32)
+    Y = RNG.integers(0, 3, 6)
+    start = {v: v.value.copy() for v in sg.toposort(list(updates.values())) if isinstance(v, sg.graph.Variable)}
+    results = {}
+    for backend in ("numpy", "numba"):
+        for variable, value in start.items():
+            variable.assign(value)
+        step = sg.function([x, labels], loss, updates=updates, backend=backend)
+        losses = [float(step(X, Y)) for _ in range(4)]
+        results[backend] = losses, {v: v.value.copy() for v in start}
+    np.testing.assert_allclose(results["numba"][0], results["numpy"][0], rtol=1e-5)
+    for variable in start:
+        np.testing.assert_allclose(results["numba"][1][variable], results["numpy"][1][variable], rtol=1e-5,
+                                   atol=1e-6, err_msg=variable.name)
+
+
+def test_outputs_never_alias_buffers_or_each_other():
+    x = sg.placeholder((3,), "float64", name="x")
+    y = sg.exp(x)
+    f = sg.function([x], [y, y, x], backend="numba")
+    first = f(np.zeros(3))
+    second = f(np.ones(3))
+    np.testing.assert_array_equal(first[0], np.ones(3))  # not overwritten by the second call
+    assert first[0] is not first[1] and not np.shares_memory(first[0], first[1])
+    np.testing.assert_array_equal(second[2], np.ones(3))
+
+
+def test_run_time_shape_mismatch_names_the_node():
+    a = sg.placeholder((None, None), "float64", name="a")
+    b = sg.placeholder((None, None), "float64", name="b")
+    product = sg.matmul(a, b, name="product")
+    for backend in ("numba", "numpy"):  # the same class as the reference backend's
+        f = sg.function([a, b], product, backend=backend)
+        with pytest.raises(sg.EvaluationError, match=r"matmul node 'product'.*test_numba_backend.py:\d+.*"
+                                                      r"\(2, 3\) @ \(4, 5\)"):
+            f(np.ones((2, 3)), np.ones((4, 5)))
+
+
+def test_index_out_of_bounds_is_an_evaluation_error_naming_the_node():
+    x = sg.placeholder((None,), "float64", name="x")
+    i = sg.placeholder((None,), "int64", name="i")
+    picked = sg.index(x, i, name="picked")
+    f = sg.function([x, i], picked, backend="numba")
+    np.testing.assert_array_equal(f(np.arange(4.0), np.array([3, -1, 0])), [3.0, 3.0, 0.0])
+    with pytest.raises(sg.EvaluationError, match=r"index node 'picked'.*out of bounds"):
+        f(np.arange(4.0), np.array([4]))
+
+
+def test_unknown_dimensions_broadcasting_at_run_time_fall_back_to_guarded_loops():
+    a = sg.placeholder((None, 3), "float64", name="a")
+    b = sg.placeholder((None, 3), "float64", name="b")
+    y = sg.sum(sg.exp(a) * b, axis=1)
+    f = sg.function([a, b], y, backend="numba")
+    A, B = RNG.standard_normal((4, 3)), RNG.standard_normal((1, 3))
+    np.testing.assert_allclose(f(A, B), np.sum(np.exp(A) * B, axis=1))
+    np.testing.assert_allclose(f(B, A), np.sum(np.exp(B) * A, axis=1))
+    np.testing.assert_allclose(f(A, A), np.sum(np.exp(A) * A, axis=1))
+
+
+def test_a_failing_update_check_applies_no_update():
+    counter = sg.variable(np.zeros((), np.int64), name="counter")
+    w = sg.variable(np.zeros(2), name="w")
+    fed = sg.placeholder((None,), "float64", name="fed")
+    f = sg.function([fed], [], updates={counter: counter + 1, w: fed}, backend="numba")
+    f(np.ones(2))
+    assert int(counter.value) == 1
+    with pytest.raises(sg.ShapeError):
+        f(np.ones(3))  # w's update has the wrong size: Function refuses it, and neither update is applied
+    assert int(counter.value) == 1
+    np.testing.assert_array_equal(w.value, np.ones(2))
+
+
+def test_updates_read_the_values_from_before_the_call():
+    a = sg.variable(np.array([1.0, 2.0]), name="a")
+    b = sg.variable(np.array([10.0, 20.0]), name="b")
+    swap = sg.function([], [a + 0], updates={a: b, b: a}, backend="numba")
+    (before,) = swap()
+    np.testing.assert_array_equal(before, [1.0, 2.0])
+    np.testing.assert_array_equal(a.value, [10.0, 20.0])
+    np.testing.assert_array_equal(b.value, [1.0, 2.0])
+
+
+def test_concurrent_calls_give_the_serial_results():
+    x = sg.placeholder((None, 4), "float64", name="x")
+    w = sg.variable(RNG.standard_normal((4, 4)), name="w", trainable=False)
+    y = sg.tanh(x @ w) + sg.sum(x, axis=1, keepdims=True)
+    f = sg.function([x], y, backend="numba")
+    inputs = [RNG.standard_normal((1 + k % 5, 4)) for k in range(800)]
+    serial = [f(a) for a in inputs]
+    results = [None] * len(inputs)
+
+    def work(start):
+        for k in range(start, len(inputs), 8):
+            results[k] = f(inputs[k])
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got, expected in zip(results, serial):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_concurrent_updates_are_atomic():
+    counter = sg.variable(np.zeros((), np.int64), name="counter")
+    f = sg.function([], counter, updates={counter: counter + 1}, backend="numba")
+
+    def work():
+        for _ in range(200):
+            f()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert int(counter.value) == 800
+
+
+def test_nan_and_inf_propagate_as_in_numpy():
+    x = sg.placeholder((None,), "float32", name="x")
+    outputs = [sg.exp(x), sg.log(x), sg.sqrt(x), sg.maximum(x, 0), sg.sum(x), sg.max(x), sg.sigmoid(x),
+               sg.tanh(x), x / x, sg.relu(x), sg.softplus(x), sg.min(x), sg.mean(x)]
+    values = np.array([np.nan, np.inf, -np.inf, 0.0, -1.0, 2.0], np.float32)
+    numba_f = sg.function([x], outputs, backend="numba", optimize=False)
+    numpy_f = sg.function([x], outputs, backend="numpy", optimize=False)
+    for got, expected in zip(numba_f(values), numpy_f(values)):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_allclose(got, expected, rtol=1e-6)

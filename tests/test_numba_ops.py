@@ -1,0 +1,132 @@
+"""Every row of the op table (tests/op_table.py) on the Numba backend, against NumPy's results and the NumPy backend.
+
+The per-case suites (test_op_values.py, test_grad_ops.py) compile one function per case, which a Numba compile per
+case would make far too slow. Here each row is one test: all of its value cases become outputs of one compiled
+function (inputs through placeholders with every dimension unknown, so that NumPy-style run-time shapes are
+exercised too), compared case by case with NumPy's outcome; all of its gradient cases become outputs of one more
+function, compared with the NumPy backend's gradient values. Cases NumPy refuses at build time are the per-case
+suites' business (they never reach a backend); cases that must fail at run time are run one function each.
+The default run checks each row's single-dtype combinations (every combination for a few rows) at its first
+sample and one combination at the others; the slow test
+(``pytest -m slow tests/test_numba_ops.py``) checks every case.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from op_table import ROWS, grad_cases
+from test_grad_ops import grad_inputs, scalar_cost, wrt_of
+from test_op_values import DTYPE_ERROR, RUNTIME_ERROR, assert_values, inputs_for, numpy_outcome
+
+pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numba_cache(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
+    yield
+    patch.undo()
+
+
+# Rows whose mixed dtype combinations run by default (the code generator's casts are shared by all ops).
+MIXED_DTYPES_BY_DEFAULT = {"add", "div", "where", "maximum", "less", "matmul", "concatenate", "cast"}
+
+
+def row_cases(row, every_case):
+    """The row's value cases; by default every dtype combination at its first sample and one combination (float64
+    where the row has it) at the others, since each Numba compile costs seconds; ``every_case``: all of them."""
+    rng = np.random.default_rng(0)
+    for position, s in enumerate(row.samples):
+        combos = row.combos_at(s)
+        if not every_case and position:
+            combos = [next((c for c in combos if set(c) == {"float64"}), combos[0])]
+        elif not every_case and row.name not in MIXED_DTYPES_BY_DEFAULT:
+            combos = [c for c in combos if len(set(c)) == 1] or combos
+        for combo in combos:
+            arrays = inputs_for(row, s, combo, rng)
+            yield f"{s.id}-{'-'.join(combo)}", s, arrays
+
+
+def build_case(row, s, arrays, k):
+    """The row's node over placeholders: every dimension unknown where the row allows it, else the exact shapes."""
+    for shapes in ([(None,) * a.ndim for a in arrays], [a.shape for a in arrays]) if s.unknown else \
+            ([a.shape for a in arrays],):
+        inputs = [sg.placeholder(shape, a.dtype, name=f"c{k}_in{j}") for j, (shape, a) in enumerate(zip(shapes, arrays))]
+        try:
+            return inputs, row.make(*inputs, **s.kwargs)
+        except (sg.ShapeError, sg.DTypeError):
+            continue
+    raise AssertionError(f"{row.name}: the case cannot be built")
+
+
+def signature(s, arrays):
+    """Cases with equal signatures (input dtypes and ranks, attributes) share one compiled node, fed in turn."""
+    return (tuple((a.dtype.name, a.ndim) for a in arrays), repr(sorted(s.kwargs.items(), key=str)), s.unknown)
+
+
+@pytest.mark.parametrize("row", list(ROWS.values()), ids=lambda r: r.name)
+def test_row_values_on_numba(row):
+    check_row_values(row, every_case=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", list(ROWS.values()), ids=lambda r: r.name)
+def test_every_value_case_on_numba(row):
+    check_row_values(row, every_case=True)
+
+
+def check_row_values(row, every_case):
+    groups, failing = {}, []  # signature -> (inputs, node, [(case name, arrays, expected)])
+    for k, (name, s, arrays) in enumerate(row_cases(row, every_case)):
+        outcome = numpy_outcome(row, arrays, s.kwargs)
+        if outcome is DTYPE_ERROR:
+            continue
+        if outcome is RUNTIME_ERROR:
+            failing.append((name, s, arrays, k))
+            continue
+        key = signature(s, arrays)
+        if key not in groups:
+            inputs, node = build_case(row, s, arrays, len(groups))
+            if any(None not in p.shape and p.ndim for p in inputs):  # built from exact shapes: this case only
+                key += (tuple(a.shape for a in arrays),)
+            groups[key] = (inputs, node, [])
+        groups[key][2].append((name, arrays, outcome))
+    if groups:
+        inputs = [p for group in groups.values() for p in group[0]]
+        function = sg.function(inputs, [group[1] for group in groups.values()], backend="numba", optimize=False)
+        for turn in range(max(len(group[2]) for group in groups.values())):
+            picked = [group[2][min(turn, len(group[2]) - 1)] for group in groups.values()]
+            results = function(*[a for _, arrays, _ in picked for a in arrays])
+            for (name, _, expected), got in zip(picked, results):
+                try:
+                    assert_values(got, expected, row)
+                except AssertionError as error:
+                    raise AssertionError(f"{row.name} case {name}: {error}") from None
+    for name, s, arrays, k in failing[:2]:  # each its own compile: a couple suffice
+        inputs, node = build_case(row, s, arrays, k)
+        with pytest.raises(sg.EvaluationError):
+            sg.function(inputs, node, backend="numba", optimize=False)(*arrays)
+
+
+GRAD_ROWS = sorted({row.name for row, _, _ in grad_cases()})
+
+
+@pytest.mark.parametrize("name", GRAD_ROWS)
+def test_row_gradients_on_numba(name):
+    row = ROWS[name]
+    inputs, outputs, values = [], [], []
+    for k, case in enumerate(row.grads):
+        case_inputs, arrays = grad_inputs(row, case, seed=k)
+        case_inputs = [sg.placeholder(p.shape, p.dtype, name=f"g{k}_{p.name}") for p in case_inputs]
+        cost = scalar_cost(row.make(*case_inputs, **case.kwargs))
+        outputs += [cost] + sg.grad(cost, [case_inputs[j] for j in wrt_of(row, case)])
+        inputs += case_inputs
+        values += arrays
+    got = sg.function(inputs, outputs, backend="numba", optimize=False)(*values)
+    want = sg.function(inputs, outputs, backend="numpy", optimize=False)(*values)
+    for k, (a, b) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10, err_msg=f"{name}: output {k}")
