@@ -5,6 +5,7 @@ Conventionally imported as ``import symgraph as sg``.
 
 from symgraph.autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from symgraph.backends.numpy import evaluate
+from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
     DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError,
@@ -25,6 +26,7 @@ from symgraph import datasets, init, layers, nn, optim, testing  # noqa: E402  (
 __version__ = "0.1.0"
 
 __all__ = [
+    "set_num_threads", "get_num_threads",
     "Node", "constant", "variable", "placeholder", "evaluate", "toposort", "function", "Function", "optimize",
     "float32", "float64", "int32", "int64", "bool_",
     "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError",

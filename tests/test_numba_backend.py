@@ -255,3 +255,22 @@ def test_nan_and_inf_propagate_as_in_numpy():
     for got, expected in zip(numba_f(values), numpy_f(values)):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_set_num_threads_limits_every_blas_and_refuses_nonsense():
+    from threadpoolctl import threadpool_info
+
+    x = sg.placeholder((2, 2), "float64", name="x")
+    sg.function([x], x @ x, backend="numba")  # loads the BLAS the kernels call
+    before = sg.get_num_threads()
+    try:
+        for count in (2, 1):
+            sg.set_num_threads(count)
+            assert sg.get_num_threads() == count
+            blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+            assert blas and all(info["num_threads"] == count for info in blas)
+    finally:
+        sg.set_num_threads(before)
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="whole number of threads"):
+            sg.set_num_threads(bad)
