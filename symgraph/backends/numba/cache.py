@@ -81,7 +81,7 @@ class ModuleCache:
 
     def _prepare(self, root: str) -> bool:
         try:
-            os.makedirs(root, mode=0o700, exist_ok=True)
+            _private_directories(root)
             probe = tempfile.NamedTemporaryFile(dir=root, prefix=".probe-", delete=True)
             probe.close()
             return True
@@ -99,16 +99,16 @@ class ModuleCache:
     def entry(self, key: str) -> str:
         return os.path.join(self.root, key)
 
-    def store(self, key: str, source: str) -> tuple[str, bool]:
-        """The module's path, writing it if absent; and whether it was already there."""
+    def store(self, key: str, source: str) -> tuple[str, str]:
+        """The module's path, and "found" (already there), "written" or "repaired" (it was there, damaged)."""
         directory = self.entry(key)
         path = os.path.join(directory, "module.py")
         if os.path.exists(path) and _reads_back(path, source):
-            return path, True
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        if os.path.exists(path):  # damaged: start the entry again
+            return path, "found"
+        status = "repaired" if os.path.exists(path) else "written"
+        if status == "repaired":  # start the entry again: its compiled code belongs to the damaged file
             self.discard(key)
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".module-", suffix=".py")
         with os.fdopen(handle, "w") as file:
             file.write(source)
@@ -120,7 +120,7 @@ class ModuleCache:
             pass
         finally:
             os.unlink(temporary)
-        return path, False
+        return path, status
 
     def discard(self, key: str) -> None:
         """Remove an entry's files (a corrupted Numba cache, a damaged module)."""
@@ -172,6 +172,21 @@ class ModuleCache:
             return record if isinstance(record, dict) else None
         except (OSError, ValueError):
             return None
+
+
+def _private_directories(path: str) -> None:
+    """Create ``path`` and any missing parents readable by the user alone (makedirs applies its mode to the leaf
+    only, and the umask may widen nothing but can narrow it)."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+            os.chmod(directory, 0o700)
+        except FileExistsError:  # another process made it meanwhile
+            pass
 
 
 def _reads_back(path: str, source: str) -> bool:

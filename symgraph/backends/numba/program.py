@@ -75,11 +75,13 @@ class NumbaProgram:
         components = dict(env, lowerings=disk.lowering_sources_hash(), inputs=_input_signature(self.inputs),
                           variables=_input_signature(self.variables + self.constants))
         fingerprint = self._fingerprint + ("-guarded" if guards else "")
-        reason = None if store.entry(key) and _has_compiled(store.entry(key)) else store.explain_miss(
-            fingerprint, components)
-        path, existed = store.store(key, source)
-        if not existed and reason is None:
-            reason = "no entry"
+        path, status = store.store(key, source)
+        if status == "found":
+            reason = None if _has_compiled(os.path.dirname(path)) else "no entry of Numba's compiled code"
+        elif status == "repaired":
+            reason = "entry corrupted: the cached module did not match its key; written again"
+        else:
+            reason = store.explain_miss(fingerprint, components)
         module = _import(path, key)
         info = disk.CacheInfo(hit=reason is None, key=key, reason=reason, path=path)
         if not guards:
@@ -103,6 +105,7 @@ class NumbaProgram:
         arrays += [v.value for v in self.variables]
         arrays += [c.value for c in self.constants]
         module = self._guarded or self._module
+        first = not getattr(module, "__symgraph_called__", False)
         try:
             results = self._call(module, arrays)
         except Exception as error:
@@ -113,7 +116,21 @@ class NumbaProgram:
                 results = self._call(self._guarded, arrays)
             else:
                 raise
+        if first:
+            self._count_compiled(self._guarded or self._module)
         return list(results)
+
+    def _count_compiled(self, module) -> None:
+        """After a module's first call: which stages Numba compiled (none when the disk cache served them)."""
+        module.__symgraph_called__ = True
+        compiled = [name for name in sorted(vars(module)) if name.startswith("stage_")
+                    and getattr(module, name).stats.cache_misses]
+        info = self.cache_info
+        if info is not None and module is self._module:
+            info.compiled = compiled
+            if compiled and info.hit:
+                info.hit = False
+                info.reason = "Numba's cached code did not match the module; recompiled"
 
     def _call(self, module, arrays):
         """Run the module; a fault in Numba's cache ends in a recompiled module, never in a crash."""

@@ -1,0 +1,134 @@
+"""The Numba backend's disk cache: hits across processes, explained misses, and faults that end in a correct function.
+
+Each case runs a small script in fresh processes against its own cache directory (the script's graph is the same
+in every process, so its generated module and key are too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np
+    import symgraph as sg
+    dtype = sys.argv[1] if len(sys.argv) > 1 else "float64"
+    x = sg.placeholder((None, 3), dtype, name="x")
+    w = sg.variable(np.arange(6.0, dtype=dtype).reshape(3, 2), name="w")
+    y = sg.sum(sg.tanh(x @ w), axis=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = sg.function([x], y, backend="numba")
+        value = f(np.arange(6.0, dtype=dtype).reshape(2, 3))
+    info = f.cache_info
+    print(json.dumps({"hit": info.hit, "reason": info.reason, "key": info.key, "compiled": info.compiled,
+                      "value": value.tolist(), "path": f.source_path,
+                      "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]}))
+""")
+EXPECTED = np.sum(np.tanh(np.arange(6.0).reshape(2, 3) @ np.arange(6.0).reshape(3, 2)), axis=1)
+
+
+@pytest.fixture
+def run(tmp_path):
+    script = tmp_path / "graph.py"
+    script.write_text(SCRIPT)
+    cache = tmp_path / "cache"
+
+    def run_script(*args, cache_dir=cache, check=True):
+        env = dict(os.environ, SYMGRAPH_CACHE_DIR=str(cache_dir))
+        result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
+                                timeout=600)
+        if check:
+            assert result.returncode == 0, result.stderr
+            report = json.loads(result.stdout.strip().splitlines()[-1])
+            np.testing.assert_allclose(report["value"], EXPECTED, rtol=1e-6)
+            return report
+        return result
+
+    run_script.cache = cache
+    return run_script
+
+
+def test_a_second_process_compiles_nothing(run):
+    first = run()
+    assert not first["hit"] and first["reason"].startswith("no entry")
+    assert first["compiled"]  # the stages Numba compiled
+    second = run()
+    assert second["hit"] and second["reason"] is None and second["compiled"] == []
+    assert second["key"] == first["key"]
+    assert oct(os.stat(run.cache).st_mode & 0o777) == oct(0o700)  # private to the user
+
+
+def test_misses_say_why(run):
+    run()
+    changed = run("float32")
+    assert not changed["hit"]
+    assert "input 0 changed (float64(None, 3) -> float32(None, 3))" in changed["reason"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_corrupted_numba_entry_is_recompiled_with_one_warning(run, damage):
+    first = run()
+    pycache = os.path.join(os.path.dirname(first["path"]), "__pycache__")
+    names = [n for n in os.listdir(pycache) if n.endswith((".nbc", ".nbi"))]
+    assert names
+    for name in names:
+        path = os.path.join(pycache, name)
+        content = open(path, "rb").read()
+        with open(path, "wb") as file:
+            file.write({"truncate": content[: len(content) // 2], "garbage": os.urandom(len(content)),
+                        "empty": b""}[damage])
+    again = run()
+    assert not again["hit"] and "corrupted" in again["reason"]
+    assert len([w for w in again["warnings"] if "recompiled" in w]) == 1
+    healed = run()
+    assert healed["hit"]
+
+
+def test_a_damaged_module_file_is_written_again(run):
+    first = run()
+    with open(first["path"], "a") as file:
+        file.write("\nraise SystemExit('damaged')\n")
+    again = run()
+    assert not again["hit"]
+    assert "raise SystemExit('damaged')" not in open(again["path"]).read()
+
+
+def test_a_read_only_cache_directory_runs_uncached_with_one_warning(run, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write to read-only directories (root)")
+        report = run(cache_dir=locked)
+        assert any("cannot be written" in w for w in report["warnings"])
+    finally:
+        locked.chmod(stat.S_IRWXU)
+
+
+def test_a_cache_directory_that_cannot_be_created_runs_uncached(run, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    report = run(cache_dir=blocker / "cache")
+    assert any("cannot be written" in w for w in report["warnings"])
+
+
+def test_processes_compiling_the_same_graph_at_once_all_get_correct_functions(run):
+    env = dict(os.environ, SYMGRAPH_CACHE_DIR=str(run.cache))
+    script = os.path.join(os.path.dirname(str(run.cache)), "graph.py")
+    processes = [subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env) for _ in range(4)]
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        np.testing.assert_allclose(json.loads(out.strip().splitlines()[-1])["value"], EXPECTED, rtol=1e-6)
+    assert run()["hit"]
