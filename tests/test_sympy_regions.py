@@ -202,7 +202,7 @@ def test_a_slow_region_is_interrupted_and_left_as_it_was(monkeypatch):
 
 
 class BusySimplify:
-    """A stand-in for a sympy.simplify that takes ``seconds``, allocating all the time (so collections run often),
+    """A stand-in for a sympy.simplify that takes ``seconds``, making cyclic garbage (so collections run often),
     optionally with a gc callback that sleeps 2 ms installed while it runs. Records that it started and finished."""
 
     def __init__(self, seconds=10, slow_gc_callback=False):
@@ -216,7 +216,9 @@ class BusySimplify:
         try:
             deadline = time.monotonic() + self.seconds
             while time.monotonic() < deadline:
-                [[] for _ in range(100)]
+                for _ in range(100):  # garbage only the collector frees (refcounting frees the rest at once)
+                    cycle = []
+                    cycle.append(cycle)
         finally:
             if self.slow_gc_callback:
                 gc.callbacks.remove(self.sleep)
