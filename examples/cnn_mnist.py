@@ -10,7 +10,7 @@ import symgraph as sg
 from common import HelpFormatter, add_training_arguments, load_dataset, train
 
 
-def build(image_shape, lr, momentum, seed):
+def build(image_shape, lr, momentum, seed, backend="numpy"):
     height, width = image_shape
     images = sg.placeholder((None, height, width), name="images")
     labels = sg.placeholder((None,), "int64", name="labels")
@@ -25,7 +25,8 @@ def build(image_shape, lr, momentum, seed):
     logits = sg.layers.dense(x, 10, name="fc2", rng=seed + 3, **scheme)
     loss = sg.nn.softmax_cross_entropy(logits, labels)
     updates = sg.optim.SGD(lr, momentum=momentum).updates(loss, sg.trainable_variables(loss))
-    return sg.function([images, labels], loss, updates=updates), sg.function([images], logits)
+    return (sg.function([images, labels], loss, updates=updates, backend=backend),
+            sg.function([images], logits, backend=backend))
 
 
 def main(argv=None):
@@ -34,7 +35,7 @@ def main(argv=None):
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     args = parser.parse_args(argv)
     train_images, train_labels, test_images, test_labels, _ = load_dataset(args)
-    step, predict = build(train_images.shape[1:], args.lr, args.momentum, args.seed)
+    step, predict = build(train_images.shape[1:], args.lr, args.momentum, args.seed, args.backend)
     return train(step, predict, (train_images, train_labels), (test_images, test_labels), args.epochs,
                  args.batch_size, args.seed, progress=not args.no_progress)
 

@@ -33,6 +33,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, lr: flo
                         help="use only the first N training examples (all when not given)")
     parser.add_argument("--test-limit", type=int, default=None, help="use only the first N test examples (all when not given)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--backend", choices=["numba", "numpy"], default="numpy",
+                        help="numba: the whole training step compiled (cached on disk); numpy: the reference interpreter")
 
 
 def load_dataset(args):

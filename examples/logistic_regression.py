@@ -18,8 +18,9 @@ def main(argv=None):
     logits = sg.layers.dense(sg.reshape(images, (-1, height * width)), 10, name="softmax", init="zeros")
     weights, bias = sg.trainable_variables(logits)
     loss = sg.nn.softmax_cross_entropy(logits, labels) + sg.nn.l2_penalty([weights], args.l2)
-    step = sg.function([images, labels], loss, updates=sg.optim.SGD(args.lr).updates(loss, [weights, bias]))
-    predict = sg.function([images], logits)
+    step = sg.function([images, labels], loss, updates=sg.optim.SGD(args.lr).updates(loss, [weights, bias]),
+                       backend=args.backend)
+    predict = sg.function([images], logits, backend=args.backend)
     return train(step, predict, (train_images, train_labels), (test_images, test_labels), args.epochs,
                  args.batch_size, args.seed, progress=not args.no_progress)
 

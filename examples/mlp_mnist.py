@@ -10,7 +10,7 @@ import symgraph as sg
 from common import HelpFormatter, add_training_arguments, load_dataset, train
 
 
-def build(image_shape, activation, lr, seed):
+def build(image_shape, activation, lr, seed, backend="numpy"):
     """The training step and the predictor; ``activation`` is a callable or a layer activation name ("relu")."""
     pixels = image_shape[0] * image_shape[1]
     images = sg.placeholder((None,) + tuple(image_shape), name="images")
@@ -21,8 +21,8 @@ def build(image_shape, activation, lr, seed):
     logits = sg.layers.dense(hidden, 10, name="fc2", init="fan_in_uniform", bias_init="fan_in_uniform", rng=seed + 1)
     loss = sg.nn.softmax_cross_entropy(logits, labels)
     updates = sg.optim.SGD(lr).updates(loss, sg.trainable_variables(loss))
-    step = sg.function([images, labels], loss, updates=updates)
-    predict = sg.function([images], logits)
+    step = sg.function([images, labels], loss, updates=updates, backend=backend)
+    predict = sg.function([images], logits, backend=backend)
     return step, predict
 
 
@@ -32,7 +32,7 @@ def main(argv=None):
     parser.add_argument("--activation", choices=["relu", "sigmoid"], default="relu", help="hidden units")
     args = parser.parse_args(argv)
     train_images, train_labels, test_images, test_labels, _ = load_dataset(args)
-    step, predict = build(train_images.shape[1:], args.activation, args.lr, args.seed)
+    step, predict = build(train_images.shape[1:], args.activation, args.lr, args.seed, args.backend)
     return train(step, predict, (train_images, train_labels), (test_images, test_labels), args.epochs,
                  args.batch_size, args.seed, progress=not args.no_progress)
 
