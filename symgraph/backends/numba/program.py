@@ -19,7 +19,7 @@ import numpy as np
 from symgraph.backends import threads
 from symgraph.backends.numba import cache as disk
 from symgraph.backends.numba.codegen import ModuleWriter, Signature
-from symgraph.backends.numba.fusion import build_schedule, is_scalar_constant
+from symgraph.backends.numba.fusion import build_schedule
 from symgraph.backends.numba.lowering import lowering_of
 from symgraph.errors import EvaluationError, SymgraphError
 from symgraph.graph import Constant, Placeholder, Variable, format_shape, toposort
@@ -52,7 +52,8 @@ class NumbaProgram:
         self.placeholders = [n for n in order if isinstance(n, Placeholder)]
         self.inputs = list(inputs)
         self.variables = [n for n in order if isinstance(n, Variable)]
-        self.constants = [n for n in order if isinstance(n, Constant) and not is_scalar_constant(n)]
+        # Every constant is an argument: loops write size-1 ones as literals, calls read them as arrays.
+        self.constants = [n for n in order if isinstance(n, Constant)]
         self.title = title
         self._signature = Signature(self.inputs, self.variables, self.constants, self.outputs)
         self._fingerprint = _fingerprint(order, self.inputs)
