@@ -1,0 +1,466 @@
+"""Convolution and pooling kernels for generated modules (NCHW data, OIHW filters), and their plan-time shape rules.
+
+The ``*_shape`` functions are plain Python for the plan: they mirror ConvGeometry / PoolGeometry of
+symgraph/ops/conv.py on concrete shapes and raise ValueError naming the node (``what``) for what the static shape rule
+could not check. The other functions are Numba kernels: convolutions are im2col + one GEMM per image (np.dot, BLAS)
+writing NCHW directly; the backprop ops are the same GEMM transposed (col2im scatters the columns back) or
+accumulated over the images; pooling and its gradients are direct loops over the windows. Kernels read only the
+in-bounds part of each window: padding is implicit (zeros for convolutions and average pooling, -inf for max pooling).
+"""
+
+import numba
+import numpy as np
+
+# -- plan-time shape rules (plain Python) ---------------------------------------------------------------------------
+
+def conv_check_same(what, first, second, description):
+    """``first``, checked to equal ``second`` (the static rule's "<description> differ: a != b")."""
+    if first != second:
+        raise ValueError(f"{what}: {description} differ at run time: {first} != {second}")
+    return first
+
+
+def conv_window_count(what, axis, spec, size, k, stride, dilation):
+    """The output size along one axis: "same" (ceil(size / stride)), "full" or (before, after) padding."""
+    axis_name = ("height", "width")[axis]
+    if k < 1:
+        raise ValueError(f"{what}: the kernel has size {k} along the {axis_name} at run time")
+    if spec == "same":
+        return -(-size // stride)
+    before, after = (dilation * (k - 1),) * 2 if spec == "full" else spec
+    span, effective = size + before + after, dilation * (k - 1) + 1
+    if span < effective:
+        dilated = f" (dilated to {effective})" if dilation > 1 else ""
+        raise ValueError(f"{what}: the kernel's {axis_name} {k}{dilated} is larger than the padded input's "
+                         f"{span} ({size} + padding {before} + {after}) at run time")
+    return (span - effective) // stride + 1
+
+
+def conv_output_hw(what, in_hw, k_hw, stride, padding, dilation):
+    """The convolution's output (height, width) for input sizes ``in_hw`` and kernel sizes ``k_hw``."""
+    return tuple(conv_window_count(what, axis, padding if isinstance(padding, str) else padding[axis], in_hw[axis],
+                                   k_hw[axis], stride[axis], dilation[axis]) for axis in (0, 1))
+
+
+def conv2d_shape(what, x, w, stride, padding, dilation):
+    """conv2d's output shape (N, O, Ho, Wo); the input's channels must be the filter's."""
+    if x[1] != w[1]:
+        hint = " (looks like NHWC data? conv2d takes NCHW: x.transpose(0, 3, 1, 2))" if x[3] == w[1] else ""
+        raise ValueError(f"{what}: channel mismatch at run time: the input of shape {tuple(x)} has {x[1]} channels "
+                         f"along axis 1 (NCHW) but the filter of shape {tuple(w)} (OIHW) expects {w[1]}{hint}")
+    return (x[0], w[0]) + conv_output_hw(what, x[2:], w[2:], stride, padding, dilation)
+
+
+def conv_check_gradient_hw(what, g, x, w, stride, padding, dilation):
+    """The gradient's (height, width) must be those of conv2d(x, w)."""
+    expected = conv_output_hw(what, x[2:], w[2:], stride, padding, dilation)
+    for axis, axis_name in enumerate(("height", "width")):
+        conv_check_same(what, expected[axis], g[2 + axis], f"the gradient's {axis_name} and the convolution output's")
+
+
+def conv2d_backprop_input_shape(what, g, w, x, stride, padding, dilation):
+    """The shape of the reference input x, checked against the gradient g and the filter w."""
+    conv_check_same(what, g[0], x[0], "the gradient's and the input's batch sizes")
+    conv_check_same(what, w[1], x[1], "the filter's and the input's channels")
+    conv_check_same(what, g[1], w[0], "the gradient's channels and the filter's output channels")
+    conv_check_gradient_hw(what, g, x, w, stride, padding, dilation)
+    return tuple(x)
+
+
+def conv2d_backprop_filter_shape(what, x, g, w, stride, padding, dilation):
+    """The shape of the reference filter w, checked against the input x and the gradient g."""
+    conv_check_same(what, x[0], g[0], "the input's and the gradient's batch sizes")
+    conv_check_same(what, g[1], w[0], "the gradient's channels and the filter's output channels")
+    conv_check_same(what, x[1], w[1], "the input's and the filter's channels")
+    conv_check_gradient_hw(what, g, x, w, stride, padding, dilation)
+    return tuple(w)
+
+
+def pool_shape(what, x, kernel, stride, padding):
+    """The pooled shape (N, C, Ho, Wo) of x: symmetric padding, floor division."""
+    return tuple(x[:2]) + tuple(conv_window_count(what, axis, (padding[axis], padding[axis]), x[2 + axis],
+                                                  kernel[axis], stride[axis], 1) for axis in (0, 1))
+
+
+def pool_grad_shape(what, g, x, kernel, stride, padding):
+    """x's shape, with the gradient g checked to have the pooled shape of x."""
+    pooled = pool_shape(what, x, kernel, stride, padding)
+    if tuple(g) != pooled:
+        raise ValueError(f"{what}: the gradient's shape {tuple(g)} and the pooled shape {pooled} of the input "
+                         f"{tuple(x)} differ at run time")
+    return tuple(x)
+
+
+def pool_gather_shape(what, x, h, kernel, stride, padding):
+    """The pooled shape of x, with the values h checked to have x's shape."""
+    if tuple(h) != tuple(x):
+        raise ValueError(f"{what}: the input's and the values' shapes differ at run time: {tuple(x)} != {tuple(h)}")
+    return pool_shape(what, x, kernel, stride, padding)
+
+
+# -- padding at run time (Numba) ------------------------------------------------------------------------------------
+
+def conv_same_padding_before(size, k, stride, dilation):
+    """TF's "same" padding before the data: half the total, the odd row or column going after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (k - 1) + 1 - size, 0)
+    return total // 2
+
+
+def conv_valid_range(count, offset, stride, size):
+    """The positions j in [0, count) whose input position j * stride + offset lies inside [0, size), as [lo, hi)."""
+    lo = 0 if offset >= 0 else (stride - 1 - offset) // stride
+    hi = 0 if size - offset <= 0 else min(count, (size - 1 - offset) // stride + 1)
+    return min(lo, hi), hi
+
+
+# -- convolutions (Numba) -------------------------------------------------------------------------------------------
+# im2col comes in two layouts, chosen per call for the longer contiguous runs (measured several times faster than
+# element-wise copies): "rows" (C kh kw, Ho Wo), read straight from NCHW images in runs along the output width (few
+# channels: the CNN's first layer), and channels-last (Ho Wo, kh kw C), from an HWC copy of the image in runs of
+# kw * C values (many channels). The filters are laid out to match: OIHW's own order for rows, (O, kh, kw, C) else.
+
+def conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w):
+    """Whether the rows layout's runs (out_w values) are longer than the channels-last layout's."""
+    return stride_w == 1 and channels * (k_w if dilation_w == 1 else 1) < out_w
+
+
+def conv_filter_column(c, p, q, channels, k_h, k_w, rows):
+    """The column of filter tap (c, p, q) in the (O, C kh kw) filter matrix of a layout."""
+    return (c * k_h + p) * k_w + q if rows else (p * k_w + q) * channels + c
+
+
+def conv_filter_matrix(w, filters, rows):
+    """filters (O, C kh kw) = the OIHW filters w, in a layout's column order (w may be read-only)."""
+    out_channels, channels, k_h, k_w = w.shape
+    for o in range(out_channels):
+        for c in range(channels):
+            for p in range(k_h):
+                for q in range(k_w):
+                    filters[o, conv_filter_column(c, p, q, channels, k_h, k_w, rows)] = w[o, c, p, q]
+
+
+def conv_filters_from_matrix(filters, out, rows):
+    """out (OIHW) = the filter matrix of a layout: the inverse of conv_filter_matrix."""
+    out_channels, channels, k_h, k_w = out.shape
+    for o in range(out_channels):
+        for c in range(channels):
+            for p in range(k_h):
+                for q in range(k_w):
+                    out[o, c, p, q] = filters[o, conv_filter_column(c, p, q, channels, k_h, k_w, rows)]
+
+
+def conv_channels_last_image(x, n, image):
+    """image[h, w, c] = x[n, c, h, w]: one image channels-last (x may be read-only)."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(channels):
+        for h in range(height):
+            for w in range(width):
+                image[h, w, c] = x[n, c, h, w]
+
+
+def conv_channels_first_image(image, out, n):
+    """out[n, c, h, w] = image[h, w, c]: the inverse of conv_channels_last_image."""
+    height, width, channels = image.shape
+    for c in range(channels):
+        for h in range(height):
+            for w in range(width):
+                out[n, c, h, w] = image[h, w, c]
+
+
+def conv_transfer(pixels, taps, scatter):
+    """taps = pixels (gathering a window's run), or pixels += taps (scattering it back): 1-D runs of equal size."""
+    if scatter:
+        for t in range(taps.size):
+            pixels[t] += taps[t]
+    else:
+        for t in range(taps.size):
+            taps[t] = pixels[t]
+
+
+def conv_im2col(image, cols, out_w, k_h, k_w, stride_h, stride_w, top, left, dilation_h, dilation_w, scatter):
+    """Channels-last: cols[i * Wo + j, (p * kw + q) * C + c] = image[i * sh + p * dh - top, j * sw + q * dw - left,
+    c] (an HWC image, Wo = ``out_w``); with ``scatter``, the adjoint: image += cols at those positions.
+
+    Only positions inside the image are read or written: gathering leaves cols' padding entries untouched (they are
+    the same for every image, so a zeroed ``cols`` stays zero there); scattering drops them."""
+    height, width, channels = image.shape
+    pixels = image.reshape((height, width * channels))
+    run = k_w * channels
+    for i in range(cols.shape[0] // out_w):
+        row0 = i * stride_h - top
+        p_lo, p_hi = conv_valid_range(k_h, row0, dilation_h, height)
+        for j in range(out_w):
+            col0 = j * stride_w - left
+            q_lo, q_hi = conv_valid_range(k_w, col0, dilation_w, width)
+            window = cols[i * out_w + j]
+            for p in range(p_lo, p_hi):
+                line = pixels[row0 + p * dilation_h]
+                taps = window[p * run:(p + 1) * run]
+                # a run of C values per tap; without dilation, one run for all of the row's taps
+                length = channels if dilation_w > 1 else (q_hi - q_lo) * channels
+                for q in range(q_lo, q_hi if dilation_w > 1 else min(q_hi, q_lo + 1)):
+                    start = (col0 + q * dilation_w) * channels
+                    conv_transfer(line[start:start + length], taps[q * channels:q * channels + length], scatter)
+
+
+def conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, scatter):
+    """Rows (stride 1 along the width): cols[(c * kh + p) * kw + q, i * Wo + j] = x[n, c, i * sh + p * dh - top,
+    j + q * dw - left]; with ``scatter``, x[n] += cols there. Positions outside x are skipped, as in conv_im2col."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    out_h = cols.shape[1] // out_w
+    for c in range(channels):
+        for p in range(k_h):
+            row_offset = p * dilation_h - top
+            i_lo, i_hi = conv_valid_range(out_h, row_offset, stride_h, height)
+            for q in range(k_w):
+                col_offset = q * dilation_w - left
+                j_lo, j_hi = conv_valid_range(out_w, col_offset, 1, width)
+                taps = cols[(c * k_h + p) * k_w + q]
+                for i in range(i_lo, i_hi):
+                    line = x[n, c, i * stride_h + row_offset]
+                    conv_transfer(line[j_lo + col_offset:j_hi + col_offset], taps[i * out_w + j_lo:i * out_w + j_hi],
+                                  scatter)
+
+
+def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
+    """out[n] = filters (O, C kh kw) @ im2col(x[n]): one GEMM per image.
+
+    Channels-last, the GEMM computes the output image channels-last (cols @ filters.T, then stored as NCHW): this
+    orientation measured faster than writing NCHW directly for the CNN's second layer."""
+    n_images, out_channels, out_h, out_w = out.shape
+    channels, height, width, k_h, k_w = x.shape[1], x.shape[2], x.shape[3], w.shape[2], w.shape[3]
+    depth = channels * k_h * k_w
+    if out.size == 0 or depth == 0:
+        out.fill(0)
+        return
+    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
+    filters = np.empty((out_channels, depth), out.dtype)
+    conv_filter_matrix(w, filters, rows)
+    if rows:
+        cols = np.zeros((depth, out_h * out_w), out.dtype)
+        for n in range(n_images):
+            conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, False)
+            np.dot(filters, cols, out[n].reshape((out_channels, out_h * out_w)))
+        return
+    image = np.empty((height, width, channels), out.dtype)
+    cols = np.zeros((out_h * out_w, depth), out.dtype)
+    product = np.empty((out_h, out_w, out_channels), out.dtype)
+    for n in range(n_images):
+        conv_channels_last_image(x, n, image)
+        conv_im2col(image, cols, out_w, k_h, k_w, stride_h, stride_w, top, left, dilation_h, dilation_w, False)
+        np.dot(cols, filters.T, product.reshape((out_h * out_w, out_channels)))
+        conv_channels_first_image(product, out, n)
+
+
+def conv2d_backprop_input(g, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
+    """out[n] = col2im(filters.T (C kh kw, O) @ g[n] (O, Ho Wo)): the transposed convolution, image by image."""
+    n_images, channels, height, width = out.shape
+    out_channels, out_h, out_w, k_h, k_w = g.shape[1], g.shape[2], g.shape[3], w.shape[2], w.shape[3]
+    depth = channels * k_h * k_w
+    out.fill(0)
+    if out.size == 0 or out_h * out_w == 0 or out_channels == 0:
+        return
+    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
+    filters = np.empty((out_channels, depth), out.dtype)
+    conv_filter_matrix(w, filters, rows)
+    if rows:
+        cols = np.empty((depth, out_h * out_w), out.dtype)
+        for n in range(n_images):
+            np.dot(filters.T, g[n].reshape((out_channels, out_h * out_w)), cols)
+            conv_im2col_rows(out, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, True)
+        return
+    image = np.empty((height, width, channels), out.dtype)
+    cols = np.empty((out_h * out_w, depth), out.dtype)
+    for n in range(n_images):
+        np.dot(g[n].reshape((out_channels, out_h * out_w)).T, filters, cols)
+        image.fill(0)
+        conv_im2col(image, cols, out_w, k_h, k_w, stride_h, stride_w, top, left, dilation_h, dilation_w, True)
+        conv_channels_first_image(image, out, n)
+
+
+def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
+    """out = the sum over images n of g[n] (O, Ho Wo) @ im2col(x[n]).T, reordered to OIHW."""
+    out_channels, channels, k_h, k_w = out.shape
+    n_images, height, width = x.shape[0], x.shape[2], x.shape[3]
+    out_h, out_w = g.shape[2], g.shape[3]
+    depth = channels * k_h * k_w
+    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
+    total = np.zeros((out_channels, depth), out.dtype)
+    if out.size and out_h * out_w and n_images:
+        partial = np.empty((out_channels, depth), out.dtype)
+        image = np.empty((height, width, channels), out.dtype)
+        cols = np.zeros((depth, out_h * out_w) if rows else (out_h * out_w, depth), out.dtype)
+        for n in range(n_images):
+            if rows:
+                conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, False)
+                np.dot(g[n].reshape((out_channels, out_h * out_w)), cols.T, partial)
+            else:
+                conv_channels_last_image(x, n, image)
+                conv_im2col(image, cols, out_w, k_h, k_w, stride_h, stride_w, top, left, dilation_h, dilation_w,
+                            False)
+                np.dot(g[n].reshape((out_channels, out_h * out_w)), cols, partial)
+            total += partial
+    conv_filters_from_matrix(total, out, rows)
+
+
+# -- pooling (Numba) ------------------------------------------------------------------------------------------------
+# Each image plane is pooled whole: padded planes are copied into a buffer whose border holds the padding value, so
+# every window lies inside the array read. The per-plane kernels are compiled for the literal kernel sizes
+# (numba.literally, requested along the whole call chain; the stage passes constants): loops of constant length unroll
+# into branch-free code, several times faster than loops of run-time length.
+
+def pool_pad_plane(plane, buffer, pad_h, pad_w):
+    """buffer[pad_h + h, pad_w + w] = plane[h, w] (the border keeps the padding value the buffer was filled with)."""
+    for h in range(plane.shape[0]):
+        for w in range(plane.shape[1]):
+            buffer[pad_h + h, pad_w + w] = plane[h, w]
+
+
+def pool_crop_plane(buffer, plane, pad_h, pad_w):
+    """plane[h, w] = buffer[pad_h + h, pad_w + w]: the inverse of pool_pad_plane."""
+    for h in range(plane.shape[0]):
+        for w in range(plane.shape[1]):
+            plane[h, w] = buffer[pad_h + h, pad_w + w]
+
+
+def max_pool2d_plane(plane, pooled, k_h, k_w, stride_h, stride_w):
+    """pooled[i, j] = the max of the window at (i * sh, j * sw) of the (padded) plane; NaN wins, as np.maximum."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    for i in range(pooled.shape[0]):
+        for j in range(pooled.shape[1]):
+            best = plane[i * stride_h, j * stride_w]
+            for p in range(k_h):
+                line = plane[i * stride_h + p]
+                for q in range(k_w):
+                    value = line[j * stride_w + q]
+                    if value > best or value != value:
+                        best = value
+            pooled[i, j] = best
+
+
+def max_pool2d_first_tap(plane, row0, col0, k_h, k_w):
+    """The tap p * kw + q of the first maximum (row-major) of the window at (row0, col0), as the NumPy reference finds
+    it: the first tap's value (perhaps -inf padding or NaN) is replaced only by a strictly greater one."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    best = plane[row0, col0]
+    tap = 0
+    for p in range(k_h):
+        line = plane[row0 + p]
+        for q in range(k_w):
+            value = line[col0 + q]
+            if value > best:
+                best = value
+                tap = p * k_w + q
+    return tap
+
+
+def max_pool2d_plane_scatter(plane, source, target, k_h, k_w, stride_h, stride_w, pad_h, pad_w, gather):
+    """target[winner of window (i, j)] += source[i, j], dropping winners in the padding (max_pool2d_grad); with
+    ``gather``, the adjoint: target[i, j] = source[winner of (i, j)], 0 in the padding (max_pool2d_gather).
+    ``plane`` is the padded image whose windows are searched; source and target are not padded."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    pooled_h, pooled_w = target.shape if gather else source.shape
+    height, width = source.shape if gather else target.shape
+    for i in range(pooled_h):
+        for j in range(pooled_w):
+            tap = max_pool2d_first_tap(plane, i * stride_h, j * stride_w, k_h, k_w)
+            row, col = i * stride_h + tap // k_w - pad_h, j * stride_w + tap % k_w - pad_w
+            inside = 0 <= row < height and 0 <= col < width
+            if gather:
+                target[i, j] = source[row, col] if inside else 0
+            elif inside:
+                target[row, col] += source[i, j]
+
+
+def max_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest):
+    """The max over each window of x padded with ``lowest`` (-inf)."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    buffer = np.full((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), lowest, x.dtype)
+    for n in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            if pad_h or pad_w:
+                pool_pad_plane(x[n, c], buffer, pad_h, pad_w)
+                max_pool2d_plane(buffer, out[n, c], k_h, k_w, stride_h, stride_w)
+            else:
+                max_pool2d_plane(x[n, c], out[n, c], k_h, k_w, stride_h, stride_w)
+
+
+def max_pool2d_backward(x, g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest, gather):
+    """Without ``gather``: out (shaped like x) = g[n, c, i, j] added at each window's first maximum of x
+    (max_pool2d_grad). With ``gather``: out (pooled) = g (shaped like x) read there (max_pool2d_gather)."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    if not gather:
+        out.fill(0)
+    buffer = np.full((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), lowest, x.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            if pad_h or pad_w:
+                pool_pad_plane(x[n, c], buffer, pad_h, pad_w)
+                max_pool2d_plane_scatter(buffer, g[n, c], out[n, c], k_h, k_w, stride_h, stride_w, pad_h, pad_w,
+                                         gather)
+            else:
+                max_pool2d_plane_scatter(x[n, c], g[n, c], out[n, c], k_h, k_w, stride_h, stride_w, 0, 0, gather)
+
+
+def avg_pool2d_plane(plane, pooled, k_h, k_w, stride_h, stride_w, count):
+    """pooled[i, j] = the sum of the window at (i * sh, j * sw) of the (zero-padded) plane / count."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    for i in range(pooled.shape[0]):
+        for j in range(pooled.shape[1]):
+            total = count - count  # zero, in the output's dtype
+            for p in range(k_h):
+                line = plane[i * stride_h + p]
+                for q in range(k_w):
+                    total += line[j * stride_w + q]
+            pooled[i, j] = total / count
+
+
+def avg_pool2d_plane_scatter(grads, target, k_h, k_w, stride_h, stride_w, count):
+    """target (padded) += grads[i, j] / count over the window at (i * sh, j * sw), for every window."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    for i in range(grads.shape[0]):
+        for j in range(grads.shape[1]):
+            share = grads[i, j] / count
+            for p in range(k_h):
+                line = target[i * stride_h + p]
+                for q in range(k_w):
+                    line[j * stride_w + q] += share
+
+
+def avg_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, count):
+    """The sum over each window of the zero-padded x, divided by ``count`` = kh * kw (the padding counts)."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    buffer = np.zeros((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), out.dtype)
+    for n in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            if pad_h or pad_w:
+                pool_pad_plane(x[n, c], buffer, pad_h, pad_w)
+                avg_pool2d_plane(buffer, out[n, c], k_h, k_w, stride_h, stride_w, count)
+            else:
+                avg_pool2d_plane(x[n, c], out[n, c], k_h, k_w, stride_h, stride_w, count)
+
+
+def avg_pool2d_backward(g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, count):
+    """out (shaped like x) = g[n, c, i, j] / count added over each window, the padding cropped."""
+    numba.literally(k_h)
+    numba.literally(k_w)
+    out.fill(0)
+    height, width = out.shape[2], out.shape[3]
+    buffer = np.empty((height + 2 * pad_h, width + 2 * pad_w), out.dtype)
+    for n in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            if pad_h or pad_w:
+                buffer.fill(0)
+                avg_pool2d_plane_scatter(g[n, c], buffer, k_h, k_w, stride_h, stride_w, count)
+                pool_crop_plane(buffer, out[n, c], pad_h, pad_w)
+            else:
+                avg_pool2d_plane_scatter(g[n, c], out[n, c], k_h, k_w, stride_h, stride_w, count)
