@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from symgraph import dtypes
-from symgraph.errors import GradientError
+from symgraph.errors import GradientError, SymgraphError
 from symgraph.graph import Constant, Node, as_node, format_shape, toposort, user_site
 from symgraph.ops import add, cast, index, mul, reshape, stack, sum, zeros_like
 from symgraph.ops.shape import unbroadcast
@@ -78,6 +78,9 @@ def jvp(y: Node, wrt, v):
     caller = "sg.jvp"
     _check_node(y, "the output", caller)
     wrt_list = _wrt_list(wrt, caller)
+    if not isinstance(wrt, Node) and not isinstance(v, (list, tuple)):
+        raise TypeError(f"{caller}: wrt is a list, so v must be a list of tangents (one per wrt node), got "
+                        f"{type(v).__name__} {v!r:.60}\n  at {user_site()}")
     v_list = [v] if isinstance(wrt, Node) else list(v)
     if len(v_list) != len(wrt_list):
         raise GradientError(f"{caller}: {len(wrt_list)} wrt nodes but {len(v_list)} tangents\n  at {user_site()}")
@@ -152,8 +155,9 @@ def _jacobian(y: Node, x: Node, caller: str) -> Node:
 
 def _reverse_accumulate(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Sequence[Node], disconnected: str,
                         caller: str) -> list:
-    if disconnected not in _DISCONNECTED_CHOICES:
-        raise ValueError(f"disconnected must be one of {_DISCONNECTED_CHOICES}, got {disconnected!r}")
+    if not isinstance(disconnected, str) or disconnected not in _DISCONNECTED_CHOICES:
+        raise ValueError(f"{caller}: disconnected must be one of {_DISCONNECTED_CHOICES}, got "
+                         f"{type(disconnected).__name__} {disconnected!r:.60}\n  at {user_site()}")
     for x in wrt:
         _check_wrt(x, caller)
     order = toposort(list(outputs))
@@ -254,7 +258,10 @@ def _check_wrt(x, caller: str) -> None:
 
 
 def _cotangent(like: Node, v, what: str, caller: str) -> Node:
-    v = as_node(v, [like])
+    try:
+        v = as_node(v, [like])
+    except SymgraphError as error:
+        raise type(error)(f"{caller}: {what}: {error}\n  at {user_site()}") from None
     if v.ndim != like.ndim or any(a is not None and b is not None and a != b for a, b in zip(v.shape, like.shape)):
         raise GradientError(f"{caller}: {what} has shape {format_shape(v.shape)} but must have the shape of "
                             f"{like.describe()}\n  at {user_site()}")
@@ -267,6 +274,8 @@ def _wrt_list(wrt, caller: str) -> list:
     if not isinstance(wrt, (list, tuple)):
         raise TypeError(f"{caller}: wrt must be a node or a list of nodes, got {type(wrt).__name__} {wrt!r:.60}\n"
                         f"  at {user_site()}")
+    for x in wrt:
+        _check_wrt(x, caller)
     return list(wrt)
 
 

@@ -22,8 +22,10 @@ def minibatches(arrays: Sequence[np.ndarray] | np.ndarray, batch_size: int, rng=
     single = isinstance(arrays, np.ndarray)
     arrays = _check_arrays([arrays] if single else arrays)
     batch_size = _check_batch_size(batch_size)
+    shuffle, drop_last = _check_flag(shuffle, "shuffle"), _check_flag(drop_last, "drop_last")
+    generator = as_generator(rng, "minibatches")  # checked even when unused, so that a wrong rng never passes
     count = len(arrays[0])
-    order = as_generator(rng, "minibatches").permutation(count) if shuffle else np.arange(count)
+    order = generator.permutation(count) if shuffle else np.arange(count)
     stop = count - count % batch_size if drop_last else count
     return _batches(arrays, order, batch_size, stop, single)
 
@@ -44,7 +46,7 @@ def _check_arrays(arrays) -> list[np.ndarray]:
     for position, a in enumerate(arrays):
         try:
             a = np.asarray(a)
-        except ValueError as error:
+        except (TypeError, ValueError) as error:  # a ragged list, a symbolic node
             raise ValueError(f"minibatches: array {position} is not an array ({error}), at {user_site()}") from None
         if a.ndim == 0:
             raise ValueError(f"minibatches: array {position} is a scalar; batches are slices along a first axis, "
@@ -54,6 +56,13 @@ def _check_arrays(arrays) -> list[np.ndarray]:
     if any(length != lengths[0] for length in lengths):
         raise ValueError(f"minibatches: arrays have different lengths: {lengths}, at {user_site()}")
     return converted
+
+
+def _check_flag(value, what: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"minibatches: {what} must be True or False, got {type(value).__name__} {value!r:.60}, "
+                        f"at {user_site()}")
+    return bool(value)
 
 
 def _check_batch_size(batch_size) -> int:

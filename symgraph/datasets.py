@@ -66,8 +66,12 @@ def mnist_cache_dir() -> Path:
 
 def mnist_search_dirs(path=None) -> list[Path]:
     """The directories searched for MNIST, in order: ``path``, ``$SYMGRAPH_DATA/mnist``, the cache."""
+    return _search_dirs(path, "mnist_search_dirs")
+
+
+def _search_dirs(path, owner: str) -> list[Path]:
     if path is not None and not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a directory (a str or os.PathLike) or None, got {path!r} "
+        raise TypeError(f"{owner}: path must be a directory (a str or os.PathLike) or None, got {path!r:.60} "
                         f"({type(path).__name__}), at {user_site()}")
     dirs = [] if path is None else [Path(path).expanduser()]
     if os.environ.get("SYMGRAPH_DATA"):
@@ -87,8 +91,12 @@ def _locate(directory: Path, base: str) -> Path | None:
 
 def find_mnist(path=None, split: str | None = None) -> Path | None:
     """The first searched directory holding the files of ``split`` (both splits when None), or None."""
-    splits = list(MNIST_FILES) if split is None else [_check_split(split)]
-    for directory in mnist_search_dirs(path):
+    return _find(path, split, "find_mnist")
+
+
+def _find(path, split, owner: str) -> Path | None:
+    splits = list(MNIST_FILES) if split is None else [_check_split(split, owner)]
+    for directory in _search_dirs(path, owner):
         if all(_locate(directory, base) for s in splits for base in MNIST_FILES[s]):
             return directory
     return None
@@ -101,61 +109,80 @@ def load_mnist(path=None, split: str = "train", *, download: bool = True, mirror
     them into :func:`mnist_cache_dir` (when ``download``) from ``mirrors`` (default ``MNIST_MIRRORS``).
     Raises DatasetNotFoundError (a FileNotFoundError) when that fails, DatasetFormatError (a ValueError) for a bad file.
     """
-    _check_split(split)
+    _check_split(split, "load_mnist")
     if not isinstance(download, (bool, np.bool_)):
-        raise TypeError(f"download must be True or False, got {download!r}, at {user_site()}")
+        raise TypeError(f"load_mnist: download must be True or False, got {download!r:.60}, at {user_site()}")
     mirrors = _check_mirrors(MNIST_MIRRORS if mirrors is None else mirrors)
-    directory = find_mnist(path, split)
+    directory = _find(path, split, "load_mnist")
     if directory is None:
         failures = _download_split(split, mirrors) if download else None
-        directory = find_mnist(path, split)
+        directory = _find(path, split, "load_mnist")
         if directory is None:
-            raise DatasetNotFoundError(_not_found_message(path, split, failures))
+            raise DatasetNotFoundError(_not_found_message(path, split, failures) + f"\n  at {user_site()}")
     image_file, label_file = (_locate(directory, base) for base in MNIST_FILES[split])
-    images, labels = read_idx(image_file, ndim=3), read_idx(label_file, ndim=1)
+    images, labels = _read_idx(image_file, 3, "load_mnist"), _read_idx(label_file, 1, "load_mnist")
     if images.shape[1:] != MNIST_IMAGE_SHAPE:
-        raise DatasetFormatError(f"{image_file}: wrong dims {images.shape}, expected (N, 28, 28) images")
+        raise _format_error("load_mnist", image_file, f"wrong dims {images.shape}, expected (N, 28, 28) images")
     if len(labels) != len(images):
-        raise DatasetFormatError(f"{label_file}: label count {len(labels)} != image count {len(images)} "
-                                 f"of {image_file.name}")
+        raise _format_error("load_mnist", label_file, f"label count {len(labels)} != image count {len(images)} of "
+                                                      f"{image_file.name}")
     if len(labels) and labels.max() > 9:
-        raise DatasetFormatError(f"{label_file}: labels outside 0..9 (found {int(labels.max())})")
+        raise _format_error("load_mnist", label_file, f"labels outside 0..9 (found {int(labels.max())})")
     return images.astype(np.float32) / np.float32(255), labels.astype(np.int64)
 
 
 def read_idx(file, ndim: int) -> np.ndarray:
     """The uint8 array of an IDX file (gzipped or raw) with ``ndim`` dimensions, validated against its header."""
-    file = Path(file)
+    if not isinstance(file, (str, os.PathLike)):
+        raise TypeError(f"read_idx: file must be a path (a str or os.PathLike), got {type(file).__name__} "
+                        f"{file!r:.60}, at {user_site()}")
+    if isinstance(ndim, (bool, np.bool_)) or not isinstance(ndim, (int, np.integer)):
+        raise TypeError(f"read_idx: ndim must be a positive int, got {type(ndim).__name__} {ndim!r:.60}, "
+                        f"at {user_site()}")
+    if not 1 <= ndim <= 255:  # the IDX header stores the number of dimensions in one byte
+        raise ValueError(f"read_idx: ndim must be in [1, 255], got {ndim!r}, at {user_site()}")
+    return _read_idx(Path(file), ndim, "read_idx")
+
+
+def _read_idx(file: Path, ndim: int, owner: str) -> np.ndarray:
+    """``read_idx`` for a checked path; format errors name ``owner`` (the function the user called) and the file."""
     data = file.read_bytes()
     if file.name.endswith(".gz") or data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except EOFError:
-            raise DatasetFormatError(f"{file}: truncated gzip stream (ends before its end-of-stream marker)") from None
+            raise _format_error(owner, file, "truncated gzip stream (ends before its end-of-stream marker)") from None
         except (OSError, zlib.error) as error:
-            raise DatasetFormatError(f"{file}: corrupt gzip stream ({error})") from None
+            raise _format_error(owner, file, f"corrupt gzip stream ({error})") from None
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
-        raise DatasetFormatError(f"{file}: {len(data)} bytes, shorter than the {header_size}-byte IDX header")
+        raise _format_error(owner, file, f"{len(data)} bytes, shorter than the {header_size}-byte IDX header")
     magic, expected = int.from_bytes(data[:4], "big"), 0x0800 + ndim
     if magic != expected:
-        raise DatasetFormatError(f"{file}: bad magic number {magic} (0x{magic:08x}), expected {expected} "
-                                 f"(unsigned bytes, {ndim} dims)")
+        raise _format_error(owner, file, f"bad magic number {magic} (0x{magic:08x}), expected {expected} "
+                                         f"(unsigned bytes, {ndim} dims)")
     dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     size, payload = int(np.prod(dims)), len(data) - header_size
     if payload < size:
-        raise DatasetFormatError(f"{file}: payload of {payload} bytes is shorter than the {size} bytes that the "
-                                 f"header's dims {dims} say (truncated file)")
+        raise _format_error(owner, file, f"payload of {payload} bytes is shorter than the {size} bytes that the "
+                                         f"header's dims {dims} say (truncated file)")
     if payload > size:
-        raise DatasetFormatError(f"{file}: {payload - size} bytes after the payload that the header's dims {dims} say")
+        raise _format_error(owner, file, f"{payload - size} bytes after the payload that the header's dims "
+                                         f"{dims} say")
     return np.frombuffer(data, np.uint8, size, header_size).reshape(dims)
 
 
-def _check_split(split: str) -> str:
+def _format_error(owner: str, file: Path, fault: str) -> DatasetFormatError:
+    """A DatasetFormatError naming the function the user called, the file, the fault and the user's line."""
+    return DatasetFormatError(f"{owner}: {file}: {fault}\n  at {user_site()}")
+
+
+def _check_split(split: str, owner: str) -> str:
     if not isinstance(split, str):
-        raise TypeError(f"split must be 'train' or 'test', got {split!r} ({type(split).__name__}), at {user_site()}")
+        raise TypeError(f"{owner}: split must be 'train' or 'test', got {split!r:.60} ({type(split).__name__}), "
+                        f"at {user_site()}")
     if split not in MNIST_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}, at {user_site()}")
+        raise ValueError(f"{owner}: split must be 'train' or 'test', got {split!r:.60}, at {user_site()}")
     return split
 
 
@@ -163,7 +190,7 @@ def _check_mirrors(mirrors) -> tuple[str, ...]:
     """Mirror URLs as a tuple; a single URL string is one mirror (not a sequence of one-character mirrors)."""
     mirrors = (mirrors,) if isinstance(mirrors, str) else mirrors
     if not isinstance(mirrors, (list, tuple)) or not all(isinstance(m, str) for m in mirrors):
-        raise TypeError(f"mirrors must be a URL or a list of URLs, got {mirrors!r}, at {user_site()}")
+        raise TypeError(f"load_mnist: mirrors must be a URL or a list of URLs, got {mirrors!r:.60}, at {user_site()}")
     return tuple(mirrors)
 
 
@@ -237,8 +264,8 @@ def _write_verified(response, fd: int, sha256: str) -> None:
 
 def _not_found_message(path, split: str, failures: list[str] | None) -> str:
     names = " and ".join(f"{base}.gz" for base in MNIST_FILES[split])
-    searched = mnist_search_dirs(path)
-    lines = [f"MNIST {split} files not found. Searched:"] + [f"  - {d}" for d in searched]
+    searched = _search_dirs(path, "load_mnist")
+    lines = [f"load_mnist: MNIST {split} files not found. Searched:"] + [f"  - {d}" for d in searched]
     if not os.environ.get("SYMGRAPH_DATA"):
         lines.append("  ($SYMGRAPH_DATA is not set)")
     if failures is None:

@@ -27,14 +27,30 @@ DEFAULT_INT = int64
 
 
 def as_dtype(dtype) -> np.dtype:
-    """Normalize a dtype spelling ("float32", np.float32, np.dtype) to a supported np.dtype."""
+    """Normalize a dtype spelling ("float32", np.float32, np.dtype, float) to a supported np.dtype.
+
+    None is refused: ``np.dtype(None)`` silently means float64, so a caller whose None means "the default" passes
+    that default explicitly. So are values that merely carry a dtype (``np.float64(0.5)``, arrays): NumPy reads their
+    dtype, which is a value's type, not a dtype spelling.
+    """
+    if dtype is None:
+        raise DTypeError(f"None is not a dtype (NumPy would read it as float64); pass one of {supported_names()}")
+    if not _is_dtype_spelling(dtype):
+        raise DTypeError(f"{dtype!r:.60} ({type(dtype).__name__}) is not a dtype; supported: {supported_names()}")
     try:
         result = np.dtype(dtype)
-    except TypeError as error:
-        raise DTypeError(f"{dtype!r} is not a dtype; supported: {supported_names()}") from error
+    except (TypeError, ValueError) as error:
+        raise DTypeError(f"{dtype!r:.60} is not a dtype; supported: {supported_names()}") from error
     if result not in SUPPORTED:
         raise DTypeError(f"dtype {result} is not supported; supported: {supported_names()}")
     return result
+
+
+def _is_dtype_spelling(dtype) -> bool:
+    """A name ("float32"), an np.dtype, or a scalar type (np.float32, float, int, bool)."""
+    if isinstance(dtype, (str, np.dtype)):
+        return True
+    return isinstance(dtype, type) and (issubclass(dtype, np.generic) or dtype in (bool, int, float))
 
 
 def supported_names() -> str:

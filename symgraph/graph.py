@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import inspect
 import itertools
 import os
 import sys
@@ -24,6 +25,7 @@ from symgraph import dtypes
 from symgraph.errors import DTypeError, FeedError, ShapeError, SymgraphError
 
 Shape = tuple  # of int or None
+MAX_DIM = int(np.iinfo(np.intp).max)  # the largest size an array dimension can have
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -377,12 +379,14 @@ def _leaf_array(value, dtype, what: str) -> np.ndarray:
 def constant(value, dtype=None, name: str | None = None) -> Constant:
     """An immutable value. Python floats become float32, Python ints int64; NumPy arrays keep their dtype."""
     site = user_site()
+    check_name(name, "sg.constant", site)
     return Constant(_leaf_array(value, dtype, _leaf_what("sg.constant", name, site)), name, site)
 
 
 def variable(value, dtype=None, name: str | None = None, trainable: bool = True) -> Variable:
     """Named state (like a Theano shared variable or a TF1 tf.Variable) with an initial value."""
     site = user_site()
+    check_name(name, "sg.variable", site)
     if not isinstance(trainable, (bool, np.bool_)):
         raise TypeError(f"{_leaf_what('sg.variable', name, site)}: trainable must be True or False, "
                         f"got {type(trainable).__name__} {trainable!r:.40}")
@@ -392,6 +396,7 @@ def variable(value, dtype=None, name: str | None = None, trainable: bool = True)
 def placeholder(shape, dtype="float32", name: str | None = None) -> Placeholder:
     """A value fed at call time; ``None`` in ``shape`` means any size, but the rank must be given."""
     site = user_site()
+    check_name(name, "sg.placeholder", site)
     if shape is None:
         raise ShapeError(f"{_leaf_what('sg.placeholder', name, site)}: shape None is not allowed: symgraph needs "
                          "the rank of every node; use () for a scalar, (None,) for a vector and (None, None) for a "
@@ -403,15 +408,24 @@ def placeholder(shape, dtype="float32", name: str | None = None) -> Placeholder:
                          f"or None, got {type(shape).__name__} {shape!r:.40}")
     dims = []
     for dim in shape:
-        if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 0):
+        if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, (bool, np.bool_))
+                                or not 0 <= dim <= MAX_DIM):
             raise ShapeError(f"{_leaf_what('sg.placeholder', name, site)}: dimensions must be non-negative ints "
-                             f"or None, got {shape!r}")
+                             f"(at most {MAX_DIM}, the largest size an array can have) or None, got {shape!r:.80}")
         dims.append(None if dim is None else int(dim))
     try:
         dtype = dtypes.as_dtype(dtype)
     except DTypeError as error:
         raise DTypeError(f"{_leaf_what('sg.placeholder', name, site)}: {error}") from None
     return Placeholder(tuple(dims), dtype, name, site)
+
+
+def check_name(name, builder_name: str, site: Site | None = None) -> None:
+    """A node's name is a str or None; anything else (a number, an array, a node) raises TypeError naming the
+    builder and the user's line."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{builder_name}: name must be a str or None, got {type(name).__name__} {name!r:.60}\n"
+                        f"  at {site or user_site()}")
 
 
 def _leaf_what(builder_name: str, name, site: Site) -> str:
@@ -444,23 +458,47 @@ def as_nodes(*values) -> list[Node]:
 
 def apply(op: Op, *inputs: Node, name: str | None = None, implied_updates: tuple = ()) -> Node:
     """Build the node ``op(*inputs)``, inferring its shape and dtype; bad inputs raise naming the user's line."""
+    check_name(name, op.name)
     try:
         shape, dtype = op.infer(*inputs)
+        _check_dims(shape)
     except SymgraphError as error:
         raise _with_context(error, op.name, inputs) from None
     return Node(op, tuple(inputs), tuple(shape), np.dtype(dtype), name, user_site(), tuple(implied_updates))
 
 
+def _check_dims(shape) -> None:
+    too_large = [d for d in shape if d is not None and d > MAX_DIM]
+    if too_large:
+        raise ShapeError(f"the result would have shape {format_shape(tuple(shape)):.120}, but an array dimension "
+                         f"holds at most {MAX_DIM} elements")
+
+
 def builder(function):
-    """Decorate an op's public builder so that errors raised while checking its arguments name the call site."""
+    """Decorate a public builder so that errors raised while checking its arguments name it and the call site.
+
+    Its ``name`` argument (when it has one) must be a str or None. An error that an inner builder raised (a composite
+    such as ``mse`` builds ``sub``, ``square`` and ``mean``) is prefixed with this builder's name, so the message
+    names the function the user called as well as the op that refused.
+    """
+    parameters = list(inspect.signature(function).parameters)
+    name_position = parameters.index("name") if "name" in parameters else None
 
     @functools.wraps(function)
     def build(*args, **kwargs):
+        if name_position is not None:
+            name = kwargs["name"] if "name" in kwargs else (args[name_position] if len(args) > name_position
+                                                            else None)
+            check_name(name, function.__name__)
         try:
             return function(*args, **kwargs)
         except SymgraphError as error:
             if getattr(error, "has_context", False):
-                raise
+                if str(error).startswith(f"{function.__name__}:"):
+                    raise
+                prefixed = type(error)(f"{function.__name__}: {error}")
+                prefixed.has_context = True
+                raise prefixed from None
             operands = [a for a in args if isinstance(a, Node)]
             operands += [n for a in args if isinstance(a, (list, tuple)) for n in a if isinstance(n, Node)]
             raise _with_context(error, function.__name__, operands) from None
@@ -483,7 +521,9 @@ def _with_context(error: SymgraphError, op_name: str, inputs) -> SymgraphError:
 # -- traversal ----------------------------------------------------------------------------------------------------
 
 def toposort(outputs: Sequence[Node]) -> list[Node]:
-    """Every node the outputs depend on, each once, inputs before consumers (iterative DFS, deterministic)."""
+    """Every node the outputs (a node or a list) depend on, each once, inputs before consumers (iterative DFS,
+    deterministic)."""
+    outputs = _output_list(outputs, "sg.toposort")
     order: list[Node] = []
     done: set[int] = set()
     for root in outputs:
@@ -508,8 +548,22 @@ def toposort(outputs: Sequence[Node]) -> list[Node]:
 
 def trainable_variables(outputs) -> list["Variable"]:
     """The trainable variables that ``outputs`` (a node or a list) depend on, in schedule order."""
-    outputs = [outputs] if isinstance(outputs, Node) else list(outputs)
+    outputs = _output_list(outputs, "sg.trainable_variables")
     return [n for n in toposort(outputs) if isinstance(n, Variable) and n.trainable]
+
+
+def _output_list(outputs, caller: str) -> list[Node]:
+    """A node or a list (or tuple) of nodes, as a list; TypeError naming ``caller`` otherwise."""
+    if isinstance(outputs, Node):
+        return [outputs]
+    if not isinstance(outputs, (list, tuple)):
+        raise TypeError(f"{caller} takes a node or a list of nodes, got {type(outputs).__name__} {outputs!r:.60}\n"
+                        f"  at {user_site()}")
+    for position, node in enumerate(outputs):
+        if not isinstance(node, Node):
+            raise TypeError(f"{caller} takes a node or a list of nodes, but item {position} is "
+                            f"{type(node).__name__} {node!r:.60}\n  at {user_site()}")
+    return list(outputs)
 
 
 def consumers(order: Sequence[Node]) -> dict[int, list[Node]]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph.errors import DTypeError
-from symgraph.graph import user_site
+from symgraph.graph import MAX_DIM, user_site
 
 SEED_OBJECTS = (np.random.SeedSequence, np.random.BitGenerator)
 
@@ -29,12 +29,20 @@ def as_generator(rng, owner: str = "rng") -> np.random.Generator:
         return rng
     if rng is None or isinstance(rng, SEED_OBJECTS):
         return np.random.default_rng(rng)
+    return np.random.default_rng(int(_check_rng(rng, owner)))
+
+
+def _check_rng(rng, owner: str = "rng"):
+    """``rng`` unchanged if it is a seed (a non-negative int), a Generator, a SeedSequence, a BitGenerator or None
+    (initializers that draw nothing, such as zeros, still refuse any other value)."""
+    if rng is None or isinstance(rng, (np.random.Generator,) + SEED_OBJECTS):
+        return rng
     if not _is_int(rng):
-        raise TypeError(f"{owner}: rng must be a seed (a non-negative int), a numpy Generator or None, got {rng!r} "
-                        f"({type(rng).__name__}), at {user_site()}")
+        raise TypeError(f"{owner}: rng must be a seed (a non-negative int), a numpy Generator or None, got "
+                        f"{rng!r:.60} ({type(rng).__name__}), at {user_site()}")
     if rng < 0:
         raise ValueError(f"{owner}: a seed must be a non-negative int, got {rng}, at {user_site()}")
-    return np.random.default_rng(int(rng))
+    return rng
 
 
 def static_shape(shape, owner: str = "sg.init") -> tuple[int, ...]:
@@ -53,6 +61,9 @@ def static_shape(shape, owner: str = "sg.init") -> tuple[int, ...]:
         if d < 0:
             raise ValueError(f"{owner}: shape must be a tuple of non-negative ints, got {tuple(dims)}, "
                              f"at {user_site()}")
+    if math.prod(int(d) for d in dims) > MAX_DIM or any(d > MAX_DIM for d in dims):
+        raise ValueError(f"{owner}: shape {tuple(dims)!r:.80} has more elements than an array can hold "
+                         f"({MAX_DIM}), at {user_site()}")
     return tuple(int(d) for d in dims)
 
 
@@ -68,8 +79,15 @@ def fans(shape) -> tuple[int, int]:
     return size, size
 
 
+def _dtype(dtype, owner: str) -> np.dtype:
+    try:
+        return dtypes.as_dtype(dtype)
+    except DTypeError as error:
+        raise DTypeError(f"{owner}: {error}, at {user_site()}") from None
+
+
 def _float_dtype(dtype, owner: str) -> np.dtype:
-    result = dtypes.as_dtype(dtype)
+    result = _dtype(dtype, owner)
     if not dtypes.is_float(result):
         raise DTypeError(f"{owner} draws floating-point values, which dtype {result} would truncate "
                          f"(use float32 or float64), at {user_site()}")
@@ -87,14 +105,21 @@ def _random(owner: str, shape, rng, dtype, sample: Callable) -> np.ndarray:
 
 def _finite(owner: str, what: str, value) -> float:
     if not (_is_int(value) or isinstance(value, (float, np.floating))):
-        raise TypeError(f"{owner}: {what} must be a real number, got {value!r}, at {user_site()}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: {what} must be finite, got {value!r}, at {user_site()}")
-    return float(value)
+        raise TypeError(f"{owner}: {what} must be a real number, got {value!r:.60}, at {user_site()}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{owner}: {what} must be finite, got {value!r:.60}, at {user_site()}")
+    return number
 
 
 def zeros(shape, rng=None, dtype="float32"):
-    return np.zeros(static_shape(shape, "zeros"), dtype=dtypes.as_dtype(dtype))
+    """Zeros (``rng`` is checked but unused)."""
+    shape, dtype = static_shape(shape, "zeros"), _dtype(dtype, "zeros")
+    _check_rng(rng, "zeros")
+    return np.zeros(shape, dtype=dtype)
 
 
 def constant(value):
@@ -103,7 +128,8 @@ def constant(value):
         raise TypeError(f"constant: value must be a number or a bool, got {value!r}, at {user_site()}")
 
     def fill(shape, rng=None, dtype="float32"):
-        shape, dtype = static_shape(shape, "constant"), dtypes.as_dtype(dtype)
+        shape, dtype = static_shape(shape, "constant"), _dtype(dtype, "constant")
+        _check_rng(rng, "constant")
         if not np.can_cast(np.asarray(value), dtype, casting="same_kind"):
             raise DTypeError(f"constant: {value!r} does not fit dtype {dtype} (NumPy same-kind casting), "
                              f"at {user_site()}")
@@ -181,7 +207,7 @@ BY_NAME = {
 
 def get(scheme, owner: str = "sg.init") -> Callable:
     """An initializer from a name of ``BY_NAME`` or a callable ``(shape, rng, dtype) -> ndarray``."""
-    if callable(scheme):
+    if callable(scheme) and not isinstance(scheme, type):
         return scheme
     if not isinstance(scheme, str):
         raise TypeError(f"{owner}: an initializer is a name or a callable (shape, rng, dtype), got {scheme!r}, "

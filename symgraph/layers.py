@@ -15,8 +15,8 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph import init as initializers
-from symgraph.errors import DTypeError, ShapeError
-from symgraph.graph import Node, as_node, user_site, variable
+from symgraph.errors import DTypeError, ShapeError, SymgraphError
+from symgraph.graph import MAX_DIM, Node, as_node, user_site, variable
 from symgraph.nn.activations import elu, leaky_relu
 from symgraph.nn.normalization import batch_norm as batch_norm_op
 from symgraph.ops.conv import conv2d as conv2d_op
@@ -71,11 +71,23 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _input(layer: str, x) -> Node:
+    """The layer's input as a node (arrays and numbers become constants); refused values name the layer."""
+    try:
+        return as_node(x)
+    except SymgraphError as error:
+        raise type(error)(f"{layer}: the input: {error}\n  at {user_site()}") from None
+
+
 def _positive_int(layer: str, what: str, value, x: Node) -> int:
     if not _is_int(value):
-        raise TypeError(_message(layer, f"{what} must be a positive int, got {value!r} ({type(value).__name__})", x))
+        raise TypeError(_message(layer, f"{what} must be a positive int, got {value!r:.60} ({type(value).__name__})",
+                                 x))
     if value < 1:
         raise ValueError(_message(layer, f"{what} must be a positive int, got {value!r}", x))
+    if value > MAX_DIM:
+        raise ValueError(_message(layer, f"{what} must be at most {MAX_DIM} (the largest array size), got "
+                                         f"{value!r}", x))
     return int(value)
 
 
@@ -83,9 +95,12 @@ def _positive_pair(layer: str, what: str, value, x: Node) -> tuple[int, int]:
     """An int or a pair of ints, each >= 1, as a pair."""
     items = value if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2 or not all(_is_int(v) for v in items):
-        raise TypeError(_message(layer, f"{what} must be an int or a pair of ints, got {value!r}", x))
+        raise TypeError(_message(layer, f"{what} must be an int or a pair of ints, got {value!r:.60}", x))
     if any(v < 1 for v in items):
         raise ValueError(_message(layer, f"{what} must be positive, got {value!r}", x))
+    if any(v > MAX_DIM for v in items):
+        raise ValueError(_message(layer, f"{what} must be at most {MAX_DIM} (the largest array size), got "
+                                         f"{value!r}", x))
     return int(items[0]), int(items[1])
 
 
@@ -102,9 +117,20 @@ def _activation(layer: str, activation, x: Node) -> Callable | None:
             raise ValueError(_message(layer, f"unknown activation {activation!r}; choose one of "
                                              f"{', '.join(ACTIVATIONS)}, None, or pass a callable", x))
         return ACTIVATIONS[activation]
-    if activation is not None and not callable(activation):
-        raise TypeError(_message(layer, f"activation must be a name, a callable or None, got {activation!r}", x))
+    if activation is not None and (not callable(activation) or isinstance(activation, type)):
+        raise TypeError(_message(layer, f"activation must be a name, a callable or None, got {activation!r:.60}", x))
     return activation
+
+
+def _activated(layer: str, activation, output: Node, x: Node) -> Node:
+    """``activation(output)``, which must be a node (a callable returning anything else is refused)."""
+    if activation is None:
+        return output
+    result = activation(output)
+    if not isinstance(result, Node):
+        raise TypeError(_message(layer, f"the activation {activation!r:.60} returned {type(result).__name__} "
+                                        f"{result!r:.40}, not a node", x))
+    return result
 
 
 def _initializers(layer: str, x: Node, fan_in: int, init, bias_init, rng):
@@ -114,6 +140,21 @@ def _initializers(layer: str, x: Node, fan_in: int, init, bias_init, rng):
         return initializers.get(init, layer), bias_initializer, initializers.as_generator(rng, layer)
     except (TypeError, ValueError) as error:
         raise type(error)(f"{error}\n  input: {x.describe()}") from None
+
+
+def _initial_value(layer: str, what: str, initializer: Callable, shape: tuple, rng, x: Node) -> np.ndarray:
+    """The initializer's array for a variable of ``shape`` (x's dtype); errors and wrong results name the layer."""
+    try:
+        value = initializer(shape, rng, x.dtype)
+    except (SymgraphError, TypeError, ValueError) as error:
+        kind = type(error) if isinstance(error, SymgraphError) else TypeError if isinstance(error, TypeError) \
+            else ValueError
+        raise kind(_message(layer, f"initializing {what} {shape}: {error}", x)) from error
+    if not isinstance(value, np.ndarray) or value.shape != shape:
+        got = f"shape {value.shape}" if isinstance(value, np.ndarray) else f"{type(value).__name__} {value!r:.40}"
+        raise ValueError(_message(layer, f"the initializer {initializer!r:.60} of {what} returned {got}, expected an "
+                                         f"array of shape {shape}", x))
+    return value
 
 
 def _bias_initializer(scheme, fan_in: int, layer: str) -> Callable:
@@ -131,7 +172,7 @@ def dense(x, units: int, activation=None, name: str | None = None, init="glorot_
     ``activation`` is a callable, None, or one of the names of ``ACTIVATIONS`` ("relu", "softmax", ...).
     """
     layer = _layer_label("dense", name, "dense")
-    x = as_node(x)
+    x = _input(layer, x)
     units = _positive_int(layer, "units", units, x)
     if x.ndim == 0 or x.shape[-1] is None:
         raise ShapeError(_message(layer, "needs an input with a known last dimension (its features)", x))
@@ -140,11 +181,11 @@ def dense(x, units: int, activation=None, name: str | None = None, init="glorot_
     features = x.shape[-1]
     weight_init, bias_initializer, rng = _initializers(layer, x, features, init, bias_init, rng)
     name = _claim_name(name, "dense")
-    weights = variable(weight_init((features, units), rng, x.dtype), name=f"{name}/W")
+    weights = variable(_initial_value(layer, "W", weight_init, (features, units), rng, x), name=f"{name}/W")
     output = x @ weights
     if bias_initializer is not None:
-        output = output + variable(bias_initializer((units,), rng, x.dtype), name=f"{name}/b")
-    return activation(output) if activation is not None else output
+        output = output + variable(_initial_value(layer, "b", bias_initializer, (units,), rng, x), name=f"{name}/b")
+    return _activated(layer, activation, output, x)
 
 
 def conv2d(x, filters: int, kernel, stride=1, padding="same", activation=None, name: str | None = None,
@@ -154,7 +195,7 @@ def conv2d(x, filters: int, kernel, stride=1, padding="same", activation=None, n
     ``kernel`` and ``stride`` are an int or a pair (kh, kw) / (sh, sw); ``activation`` as for ``dense``.
     """
     layer = _layer_label("conv2d", name, "conv")
-    x = as_node(x)
+    x = _input(layer, x)
     filters = _positive_int(layer, "filters", filters, x)
     kh, kw = _positive_pair(layer, "kernel", kernel, x)
     stride = _positive_pair(layer, "stride", stride, x)
@@ -165,19 +206,20 @@ def conv2d(x, filters: int, kernel, stride=1, padding="same", activation=None, n
     fan_in = x.shape[1] * kh * kw
     weight_init, bias_initializer, rng = _initializers(layer, x, fan_in, init, bias_init, rng)
     name = _claim_name(name, "conv")
-    weights = variable(weight_init((filters, x.shape[1], kh, kw), rng, x.dtype), name=f"{name}/W")
+    weights = variable(_initial_value(layer, "W", weight_init, (filters, x.shape[1], kh, kw), rng, x),
+                       name=f"{name}/W")
     output = conv2d_op(x, weights, stride=stride, padding=padding)
     if bias_initializer is not None:
-        bias = variable(bias_initializer((filters,), rng, x.dtype), name=f"{name}/b")
+        bias = variable(_initial_value(layer, "b", bias_initializer, (filters,), rng, x), name=f"{name}/b")
         output = output + reshape(bias, (filters, 1, 1))
-    return activation(output) if activation is not None else output
+    return _activated(layer, activation, output, x)
 
 
 def batch_norm(x, training=True, axis: int = 1, momentum: float = 0.1, eps: float = 1e-5,
                name: str | None = None) -> Node:
     """Batch normalization with a learnable scale (ones) and shift (zeros) and running statistics variables."""
     layer = _layer_label("batch_norm", name, "batch_norm")
-    x = as_node(x)
+    x = _input(layer, x)
     if not _is_int(axis):
         raise TypeError(_message(layer, f"axis must be an int, got {axis!r}", x))
     if not -x.ndim <= axis < x.ndim:

@@ -8,12 +8,12 @@ Update rules, schedules and hyperparameter checks follow PyTorch's definitions s
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from symgraph.autodiff import grad
-from symgraph.errors import DTypeError, ShapeError
+from symgraph.errors import DTypeError, ShapeError, SymgraphError
 from symgraph.graph import Node, Variable, as_node, user_site, variable
 from symgraph.ops import cast, div, exp, floor, pow, sqrt, square
 
@@ -25,9 +25,13 @@ def _real(owner: str, what: str, value) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, REAL_TYPES):
         raise TypeError(f"{owner}: {what} must be a real number, got {value!r} ({type(value).__name__}), "
                         f"at {user_site()}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: Invalid {what}: {value!r} (must be finite), at {user_site()}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{owner}: Invalid {what}: {value!r:.60} (must be finite), at {user_site()}")
+    return number
 
 
 def _in_range(owner: str, what: str, value, low: float = 0.0, high: float | None = None) -> float:
@@ -53,7 +57,7 @@ def _check_lr(owner: str, lr):
     """A learning rate: a number >= 0 (as torch.optim), a scalar numeric node, or a schedule (a callable)."""
     if isinstance(lr, Node):
         return _scalar_lr_node(owner, lr, "lr")
-    if callable(lr):
+    if callable(lr) and not isinstance(lr, type):
         return lr
     if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, REAL_TYPES):
         raise TypeError(f"{owner}: lr must be a number >= 0, a scalar node or a schedule (a callable of the step "
@@ -71,7 +75,14 @@ class Optimizer:
     def updates(self, cost: Node, params: Sequence[Variable]) -> dict:
         """The update dict of one training step on ``cost``: the step counter, each state variable and parameter."""
         params = self._check_params(params)
-        gradients = grad(cost, params, disconnected="zero")
+        owner = f"{type(self).__name__}.updates"
+        if not isinstance(cost, Node):
+            raise TypeError(f"{owner}: the cost must be a scalar node, got {type(cost).__name__} {cost!r:.60}, "
+                            f"at {user_site()}")
+        try:
+            gradients = grad(cost, params, disconnected="zero")
+        except SymgraphError as error:
+            raise type(error)(f"{owner}: {error}") from None
         step = self.iterations + 1
         result = {self.iterations: step}
         for param, gradient in zip(params, gradients):
@@ -80,8 +91,10 @@ class Optimizer:
 
     def _check_params(self, params) -> list[Variable]:
         owner = type(self).__name__
-        if isinstance(params, (Node, str)) or not isinstance(params, Iterable):
-            raise TypeError(f"{owner}.updates: params must be a list of variables, got {params!r}, at {user_site()}")
+        unordered_or_not_a_list = (Node, str, bytes, Mapping, set, frozenset, np.ndarray)
+        if isinstance(params, unordered_or_not_a_list) or not isinstance(params, Iterable):
+            raise TypeError(f"{owner}.updates: params must be a list of variables, got {type(params).__name__} "
+                            f"{params!r:.60}, at {user_site()}")
         params, seen = list(params), set()
         for p in params:
             if not isinstance(p, Variable):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from symgraph.errors import ShapeError
-from symgraph.graph import Node, apply, as_nodes, builder
+from symgraph.graph import Node, apply, as_nodes, builder, user_site
+from symgraph.nn.arguments import number_in
 from symgraph.ops import abs, softplus, square, sum
-from symgraph.ops.nn import TargetsLike, loss_shape_message, reduce_losses
+from symgraph.ops.nn import TargetsLike, check_reduction, loss_shape_message, reduce_losses
 
 
 @builder
@@ -17,6 +18,7 @@ def sigmoid_cross_entropy(logits, targets, reduction="mean", name=None) -> Node:
     -t log s(z) - (1 - t) log(1 - s(z)) = softplus(z) - t z, finite for any z. Logits and targets have one shape
     (or targets are a scalar).
     """
+    check_reduction(reduction, "sigmoid_cross_entropy")
     logits, targets = _paired("sigmoid_cross_entropy", "logits", logits, targets)
     return reduce_losses(softplus(logits) - targets * logits, reduction, name)
 
@@ -24,6 +26,7 @@ def sigmoid_cross_entropy(logits, targets, reduction="mean", name=None) -> Node:
 @builder
 def mse(predictions, targets, reduction="mean", name=None) -> Node:
     """Mean squared error; predictions and targets have one shape (or targets are a scalar)."""
+    check_reduction(reduction, "mse")
     predictions, targets = _paired("mse", "predictions", predictions, targets)
     return reduce_losses(square(predictions - targets), reduction, name)
 
@@ -31,6 +34,7 @@ def mse(predictions, targets, reduction="mean", name=None) -> Node:
 @builder
 def mae(predictions, targets, reduction="mean", name=None) -> Node:
     """Mean absolute error; predictions and targets have one shape (or targets are a scalar)."""
+    check_reduction(reduction, "mae")
     predictions, targets = _paired("mae", "predictions", predictions, targets)
     return reduce_losses(abs(predictions - targets), reduction, name)
 
@@ -51,20 +55,31 @@ def _paired(loss: str, what: str, predictions, targets) -> tuple[Node, Node]:
     return predictions, apply(TargetsLike(loss, what), targets, predictions)
 
 
+@builder
 def l2_penalty(params: Sequence[Node], scale: float = 1.0) -> Node:
-    """scale / 2 * sum of squares of all ``params`` (weight decay: its gradient is scale * w)."""
-    return _sum_over(params, square) * (scale / 2)
+    """scale / 2 * sum of squares of all ``params`` (weight decay: its gradient is scale * w).
+
+    ``params`` is a node or a list of nodes (the model's variables); ``scale`` a finite number >= 0."""
+    scale = number_in(scale, "l2_penalty: scale", None, 0.0)
+    return _sum_over(params, square, "l2_penalty") * (scale / 2)
 
 
+@builder
 def l1_penalty(params: Sequence[Node], scale: float = 1.0) -> Node:
-    """scale * sum of absolute values of all ``params`` (gradient scale * sign(w))."""
-    return _sum_over(params, abs) * scale
+    """scale * sum of absolute values of all ``params`` (gradient scale * sign(w)); arguments as ``l2_penalty``."""
+    scale = number_in(scale, "l1_penalty: scale", None, 0.0)
+    return _sum_over(params, abs, "l1_penalty") * scale
 
 
-def _sum_over(params, elementwise) -> Node:
+def _sum_over(params, elementwise, penalty: str) -> Node:
+    if isinstance(params, Node):
+        params = [params]
+    if not isinstance(params, (list, tuple)) or not all(isinstance(p, Node) for p in params):
+        raise TypeError(f"{penalty}: params must be a node or a list of nodes (the variables to penalize), got "
+                        f"{type(params).__name__} {params!r:.60}\n  at {user_site()}")
+    if not params:
+        raise ValueError(f"{penalty}: a penalty needs at least one parameter\n  at {user_site()}")
     terms = [sum(elementwise(p)) for p in params]
-    if not terms:
-        raise ValueError("a penalty needs at least one parameter")
     total = terms[0]
     for term in terms[1:]:
         total = total + term

@@ -6,7 +6,7 @@ import numpy as np
 
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, Variable, apply, as_node, builder
-from symgraph.nn.arguments import real_number, training_mode
+from symgraph.nn.arguments import number_in, training_mode
 from symgraph.ops import mean, reshape, sqrt, square, where
 from symgraph.ops.base import known_size, normalize_axis
 from symgraph.ops.elementwise import Add
@@ -26,7 +26,8 @@ def batch_norm(x, gamma, beta, running_mean: Variable, running_var: Variable, tr
     """
     x = as_node(x)
     training = training_mode(training, "batch_norm", x)
-    momentum, eps = real_number(momentum, "batch_norm: momentum", x), real_number(eps, "batch_norm: eps", x)
+    momentum = number_in(momentum, "batch_norm: momentum", x, 0.0, 1.0)
+    eps = number_in(eps, "batch_norm: eps", x, 0.0)
     axis = normalize_axis(axis, x.ndim)
     channels = x.shape[axis]
     for stat in (running_mean, running_var):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from symgraph.graph import Node, as_node, builder, user_site
-from symgraph.nn.arguments import argument_error, optional_int, real_number, training_mode
+from symgraph.graph import Node, as_node, builder
+from symgraph.nn.arguments import argument_error, number_in, optional_seed, training_mode
 from symgraph.ops import where
 from symgraph.ops.random import RandomStream, random_uniform_like
 
@@ -17,11 +17,9 @@ def dropout(x, rate: float, training=True, seed: int | None = None, stream: Rand
     fresh at every call of a compiled function and reproducible from ``seed`` (or from the given ``stream``).
     """
     x = as_node(x)
-    rate = real_number(rate, "dropout: rate", x)
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout: rate must be in [0, 1), got {rate!r}\n  input: {x.describe()}\n  at {user_site()}")
+    rate = number_in(rate, "dropout: rate", x, 0.0, 1.0, high_open=True)
     training = training_mode(training, "dropout", x)
-    seed = optional_int(seed, "dropout: seed", x)
+    seed = optional_seed(seed, "dropout: seed", x)
     if stream is not None and not isinstance(stream, RandomStream):
         raise argument_error("dropout: stream must be a RandomStream or None", stream, x)
     if training is False or rate == 0.0:

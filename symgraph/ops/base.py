@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from symgraph.errors import DTypeError, ShapeError
-from symgraph.graph import Shape, format_shape
+from symgraph.graph import MAX_DIM, Shape, format_shape
 
 
 def broadcast_shapes(*shapes: Shape) -> Shape:
@@ -60,13 +60,16 @@ def require_dtype_kind(node, kinds: str, what: str) -> None:
 
 
 def static_int_tuple(values: Sequence, what: str) -> tuple[int, ...]:
-    try:
-        result = tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise ShapeError(f"{what} must be a sequence of ints, got {values!r}") from None
-    if any(isinstance(v, bool) for v in values):
-        raise ShapeError(f"{what} must be a sequence of ints, got {values!r}")
-    return result
+    """A tuple, list or 1-D integer array of ints (NumPy's included, bools and strings not) that fit an array index
+    (|v| <= MAX_DIM), as a tuple of Python ints."""
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu":
+        values = values.tolist()
+    if not isinstance(values, (tuple, list)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+        raise ShapeError(f"{what} must be a tuple of ints, got {type(values).__name__} {values!r:.80}")
+    if any(not -MAX_DIM <= v <= MAX_DIM for v in values):
+        raise ShapeError(f"{what} {values!r:.80} holds an int beyond {MAX_DIM}, the largest array size")
+    return tuple(int(v) for v in values)
 
 
 def known_size(shape: Shape) -> int | None:

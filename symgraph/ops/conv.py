@@ -35,7 +35,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from symgraph import dtypes
 from symgraph.errors import DTypeError, ShapeError
-from symgraph.graph import Node, Op, apply, as_node, as_nodes, builder, format_shape
+from symgraph.graph import MAX_DIM, Node, Op, apply, as_node, as_nodes, builder, format_shape
 from symgraph.ops.base import require_dtype_kind
 from symgraph.ops.elementwise import cast
 from symgraph.ops.indexing import index
@@ -58,6 +58,8 @@ def _pair(value, what: str, minimum: int) -> tuple[int, int]:
         raise ShapeError(f"{what} must be an int or a pair of ints, got {value!r}")
     if any(v < minimum for v in items):
         raise ShapeError(f"{what} must be at least {minimum}, got {value!r}")
+    if any(v > MAX_DIM for v in items):
+        raise ShapeError(f"{what} must be at most {MAX_DIM} (the largest array size), got {value!r}")
     return int(items[0]), int(items[1])
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph.errors import DTypeError, ShapeError
-from symgraph.graph import builder, Constant, Node, Op, apply, as_node, format_shape
+from symgraph.graph import MAX_DIM, builder, Constant, Node, Op, apply, as_node, format_shape, user_site
 from symgraph.ops.base import broadcast_shapes, normalize_axis, require_dtype_kind
 
 
@@ -156,7 +156,8 @@ def _slice_part(part):
         return None
     if isinstance(part, (int, np.integer)) and not isinstance(part, bool):
         return int(part)
-    raise TypeError(f"slice bounds must be ints or None, got {part!r} (use integer-array indexing for computed indices)")
+    raise TypeError(f"index: slice bounds must be ints or None, got {type(part).__name__} {part!r:.60} (use "
+                    f"integer-array indexing for computed indices)\n  at {user_site()}")
 
 
 def _index_array(item) -> Node:
@@ -215,8 +216,12 @@ class OneHot(Op):
 def one_hot(labels, depth: int, dtype="float32", name=None) -> Node:
     """Integer labels of shape S to one-hot vectors of shape S + (depth,); labels outside [0, depth) are an error."""
     labels = as_node(labels)
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"one_hot depth must be a positive int, got {depth!r}")
+    if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)):
+        raise TypeError(f"one_hot: depth must be a positive int, got {type(depth).__name__} {depth!r:.60}\n"
+                        f"  at {user_site()}")
+    if not 1 <= depth <= MAX_DIM:
+        raise ValueError(f"one_hot: depth must be a positive int (at most {MAX_DIM}), got {depth!r}\n"
+                         f"  at {user_site()}")
     if dtype is None:  # np.dtype(None) would silently mean float64
         raise DTypeError(f"one_hot needs a dtype, got None; supported: {dtypes.supported_names()}")
     return apply(OneHot(int(depth), dtypes.as_dtype(dtype)), labels, name=name)
@@ -319,7 +324,8 @@ def stack(nodes, axis=0, name=None) -> Node:
 
 def _as_node_list(nodes, what):
     if isinstance(nodes, Node) or not isinstance(nodes, (list, tuple)) or not nodes:
-        raise TypeError(f"{what} takes a non-empty list of nodes")
+        raise TypeError(f"{what} takes a non-empty list of nodes, got {type(nodes).__name__} {nodes!r:.60}\n"
+                        f"  at {user_site()}")
     return [as_node(n, nodes) for n in nodes]
 
 

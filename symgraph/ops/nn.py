@@ -14,7 +14,7 @@ import scipy.special
 
 from symgraph import dtypes
 from symgraph.errors import ShapeError
-from symgraph.graph import Node, Op, apply, as_node, builder, format_shape
+from symgraph.graph import Node, Op, apply, as_node, builder, format_shape, user_site
 from symgraph.ops.base import broadcast_shapes, normalize_axes, normalize_axis, require_dtype_kind
 from symgraph.ops.elementwise import exp, neg
 from symgraph.ops.indexing import one_hot
@@ -247,6 +247,7 @@ def softmax_cross_entropy(logits, labels, reduction="mean", name=None) -> Node:
 
     Fused and stable. ``reduction`` is "mean" (default, over examples), "sum" or "none" (one loss per example).
     """
+    check_reduction(reduction, "softmax_cross_entropy")
     logits, labels = as_node(logits), as_node(labels)
     if dtypes.is_float(labels.dtype):
         losses = apply(SoftmaxCrossEntropy(), logits, labels)
@@ -255,12 +256,24 @@ def softmax_cross_entropy(logits, labels, reduction="mean", name=None) -> Node:
     return reduce_losses(losses, reduction, name)
 
 
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction, loss: str) -> str:
+    """A loss's ``reduction``, one of REDUCTIONS; TypeError/ValueError naming ``loss`` and the user's line."""
+    if not isinstance(reduction, str):
+        raise TypeError(f"{loss}: reduction must be 'mean', 'sum' or 'none', got {type(reduction).__name__} "
+                        f"{reduction!r:.60}\n  at {user_site()}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{loss}: reduction must be 'mean', 'sum' or 'none', got {reduction!r:.60}\n"
+                         f"  at {user_site()}")
+    return reduction
+
+
 def reduce_losses(losses: Node, reduction: str, name=None) -> Node:
-    """Apply a loss ``reduction``: "mean" over all elements, "sum", or "none"."""
+    """Apply a loss ``reduction`` (checked by ``check_reduction``): "mean" over all elements, "sum", or "none"."""
     if reduction == "mean":
         return mean(losses, name=name)
     if reduction == "sum":
         return sum(losses, name=name)
-    if reduction == "none":
-        return losses
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return losses

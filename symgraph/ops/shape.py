@@ -104,6 +104,8 @@ class ExpandDims(Op):
 def expand_dims(x, axis, name=None) -> Node:
     """Insert size-1 dimensions at ``axis`` (an int or a tuple, positions in the result)."""
     x = as_node(x)
+    if axis is None:
+        raise ShapeError("expand_dims needs the position of the new axis (an int or a tuple of ints), got None")
     count = 1 if not isinstance(axis, (tuple, list)) else len(axis)
     axes = normalize_axes(axis, x.ndim + count)
     return apply(ExpandDims(axes), x, name=name)
