@@ -12,7 +12,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from symgraph.errors import EvaluationError, FeedError, ShapeError, SymgraphError
-from symgraph.graph import Constant, Node, Placeholder, Variable, format_shape, toposort
+from symgraph.graph import (
+    Constant, Node, Placeholder, Variable, _output_list, _with_context, format_shape, toposort, user_site,
+)
 
 
 class NumpyProgram:
@@ -142,13 +144,27 @@ def _resolve_key(key, by_id, placeholders) -> Placeholder:
     raise FeedError(f"feed keys must be placeholders or their names, got {type(key).__name__} {key!r:.60}")
 
 
+class FeedDictTypeError(FeedError, TypeError):
+    """A feed_dict that is no mapping: a FeedError, as feeds that do not fit the graph are, and a TypeError, as the
+    other wrong argument types of sg.evaluate, sg.function and sg.optimize are (NumPy's AxisError is likewise both
+    a ValueError and an IndexError)."""
+
+
 def evaluate(outputs, feed_dict: Mapping | None = None):
     """Evaluate one node (returns an array) or a list of nodes (returns a list) with the NumPy reference backend.
 
-    ``feed_dict`` maps placeholders, or their names, to arrays. Each node is computed once per call.
+    ``feed_dict`` maps placeholders, or their names, to arrays. Each node is computed once per call. Wrong
+    arguments (outputs that are not nodes, a feed_dict that is no mapping or does not fit the graph) raise errors
+    naming sg.evaluate and the caller's line; errors while computing name the node that failed.
     """
-    if isinstance(outputs, Node):
-        return NumpyProgram([outputs]).run(feed_dict)[0]
-    if not isinstance(outputs, (list, tuple)):
-        raise TypeError(f"evaluate takes a node or a list of nodes, got {type(outputs).__name__}")
-    return NumpyProgram(list(outputs)).run(feed_dict)
+    program = NumpyProgram(_output_list(outputs, "sg.evaluate"))
+    if feed_dict is not None and not isinstance(feed_dict, Mapping):
+        raise FeedDictTypeError(f"sg.evaluate: feed_dict must be a mapping (a dict) from placeholders or their names "
+                                f"to values, or None, got {type(feed_dict).__name__} {feed_dict!r:.60}\n"
+                                f"  at {user_site()}")
+    try:
+        feeds = validate_feeds(feed_dict or {}, program.placeholders)
+    except SymgraphError as error:
+        raise _with_context(error, "sg.evaluate", []) from None
+    values = program.compute(feeds)
+    return values[0] if isinstance(outputs, Node) else values

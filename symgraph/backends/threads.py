@@ -13,9 +13,17 @@ import os
 import sys
 import threading
 
+import numpy as np
+
+from symgraph.graph import user_site
+
 _ENV_VARIABLES = ("SYMGRAPH_NUM_THREADS", "NUMBA_NUM_THREADS")
 _lock = threading.Lock()
 _requested: int | None = None
+
+
+# BLAS libraries and Numba take the count as a C int: a larger one fails inside ctypes, after it was recorded.
+MAX_THREADS = 2 ** 31 - 1
 
 
 def _from_environment() -> int:
@@ -26,9 +34,9 @@ def _from_environment() -> int:
                 count = int(value)
             except ValueError:
                 raise ValueError(f"{name}={value!r} is not a whole number of threads") from None
-            if count >= 1:
+            if 1 <= count <= MAX_THREADS:
                 return count
-            raise ValueError(f"{name}={value!r}: the number of threads must be at least 1")
+            raise ValueError(f"{name}={value!r}: the number of threads must be in [1, {MAX_THREADS}]")
     return 1
 
 
@@ -38,13 +46,22 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Let symgraph's kernels use ``n`` threads: BLAS libraries (NumPy's and SciPy's OpenBLAS) and Numba."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads needs a whole number of threads >= 1, got {n!r}")
+    """Let symgraph's kernels use ``n`` threads: BLAS libraries (NumPy's and SciPy's OpenBLAS) and Numba.
+
+    ``n`` is a Python or NumPy int in [1, MAX_THREADS]; anything else raises ValueError naming set_num_threads and
+    the caller's line, before anything changes. If the libraries refuse the limit, the previous one stays recorded.
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"set_num_threads needs a whole number of threads in [1, {MAX_THREADS}], got "
+                         f"{type(n).__name__} {n!r:.60}\n  at {user_site()}")
     global _requested
     with _lock:
-        _requested = n
-        apply(all_blas=True)
+        previous, _requested = _requested, int(n)
+        try:
+            apply(all_blas=True)
+        except BaseException:
+            _requested = previous
+            raise
 
 
 def apply(all_blas: bool = False) -> None:

@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from symgraph.errors import SymgraphError
-from symgraph.graph import Node
+from symgraph.graph import Node, _output_list, user_site
 from symgraph.passes import simplify, stabilize
 from symgraph.passes.constant_fold import fold_constants
 from symgraph.passes.dce import eliminate_dead_nodes
@@ -81,14 +81,15 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
     naming the first rule that changes a value: finite values beyond rounding, or where a value is NaN or infinite.
     """
     single = isinstance(outputs, Node)
-    current = [outputs] if single else _checked_outputs(outputs)
+    current = _output_list(outputs, "sg.optimize")
     names = _checked_passes(passes)
     if not isinstance(check, bool):
-        raise TypeError(f"sg.optimize: check must be True or False, got {type(check).__name__} {check!r:.60}")
+        raise TypeError(f"sg.optimize: check must be True or False, got {type(check).__name__} {check!r:.60}\n"
+                        f"  at {user_site()}")
     if feed_dict is not None and not isinstance(feed_dict, Mapping):
-        raise TypeError(f"sg.optimize: feed_dict must be a dict of placeholders to arrays, got "
-                        f"{type(feed_dict).__name__}")
-    checker = _Checker(feed_dict) if check else None
+        raise TypeError(f"sg.optimize: feed_dict must be a dict of placeholders (or their names) to arrays, or None, "
+                        f"got {type(feed_dict).__name__} {feed_dict!r:.60}\n  at {user_site()}")
+    checker = _Checker(feed_dict, user_site()) if check else None
     report = Report(histogram_before=op_histogram(current))
     report.nodes_before = sum(report.histogram_before.values())
     rounds = MAX_ROUNDS if passes is None else 1
@@ -109,38 +110,46 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
     return (current[0] if single else current), report
 
 
-def _checked_outputs(outputs) -> list[Node]:
-    if not isinstance(outputs, (list, tuple)):
-        raise TypeError(f"sg.optimize takes a node or a list of nodes, got {type(outputs).__name__} {outputs!r:.60}")
-    for position, node in enumerate(outputs):
-        if not isinstance(node, Node):
-            raise TypeError(f"sg.optimize takes a node or a list of nodes, but item {position} is "
-                            f"{type(node).__name__} {node!r:.60}")
-    return list(outputs)
-
-
 def _checked_passes(passes) -> list[str]:
     if passes is None:
         return DEFAULT_PIPELINE
     if isinstance(passes, str) or not isinstance(passes, (list, tuple)):
         raise TypeError(f"sg.optimize: passes must be a list of pass names (e.g. [{passes!r:.40}]), got "
-                        f"{type(passes).__name__}; available: {', '.join(PASSES)}")
+                        f"{type(passes).__name__}; {_available()}")
+    for position, name in enumerate(passes):
+        if not isinstance(name, str):  # before the lookup below, which would hash it (a list: "unhashable type")
+            raise TypeError(f"sg.optimize: passes must be pass names (str), but item {position} is "
+                            f"{type(name).__name__} {name!r:.60}; {_available()}")
     unknown = [name for name in passes if name not in PASSES]
     if unknown:
-        raise ValueError(f"sg.optimize: unknown passes {unknown}; available: {', '.join(PASSES)}")
+        raise ValueError(f"sg.optimize: unknown passes {unknown}; {_available()}")
     return list(passes)
 
 
-class _Checker:
-    """Evaluates a rewrite's before and after; finite values must agree to rounding, NaN and infinities exactly."""
+def _available() -> str:
+    return f"available: {', '.join(PASSES)}\n  at {user_site()}"
 
-    def __init__(self, feed_dict):
+
+class _Checker:
+    """Evaluates a rewrite's before and after; finite values must agree to rounding, NaN and infinities exactly.
+
+    A feed_dict that does not fit the nodes a rewrite touched (a placeholder they need left unfed, an unknown name,
+    a value the feed rule refuses) is an error of sg.optimize's argument, named with ``site``, its call's line."""
+
+    def __init__(self, feed_dict, site):
         self.feed_dict = dict(feed_dict or {})
+        self.site = site
 
     def __call__(self, rule: str, before: Node, after: Node) -> None:
-        from symgraph.backends.numpy import evaluate
+        from symgraph.backends.numpy import NumpyProgram, validate_feeds
 
-        old, new = evaluate([before, after], self.feed_dict)
+        program = NumpyProgram([before, after])
+        try:
+            feeds = validate_feeds(self.feed_dict, program.placeholders)
+        except SymgraphError as error:
+            raise type(error)(f"sg.optimize: check=True evaluates rule {rule!r} on feed_dict: {error}\n"
+                              f"  at {self.site}") from None
+        old, new = program.compute(feeds)
         old, new = np.broadcast_arrays(np.asarray(old, np.float64), np.asarray(new, np.float64))
         tolerance = 1e-3 if before.dtype == np.float32 else 1e-7
         changes = _changes(old, new, tolerance)
