@@ -99,6 +99,17 @@ def test_cnn_on_an_mnist_subset_learns(mnist_dir):
     assert test_accuracy > 0.85  # measured 92.0% after one epoch on 4,000 images
 
 
+@pytest.mark.parametrize("name,argv", [("mlp_mnist", ["--epochs", "3"]),
+                                       ("cnn_mnist", ["--epochs", "1", "--train-limit", "640", "--test-limit", "100"])])
+def test_training_on_the_numba_backend_follows_the_numpy_backend(name, argv, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path))
+    argv = ["--dataset", "digits"] + argv
+    numba_losses, numba_accuracy = run_training(name, argv + ["--backend", "numba"])
+    numpy_losses, numpy_accuracy = run_training(name, argv + ["--backend", "numpy"])
+    np.testing.assert_allclose(numba_losses, numpy_losses, rtol=1e-4)
+    assert numba_accuracy == pytest.approx(numpy_accuracy, abs=0.01)
+
+
 def test_logistic_regression_on_digits_learns():
     losses, test_accuracy = run_training("logistic_regression", ["--dataset", "digits", "--epochs", "10"])
     assert all(a > b for a, b in zip(losses, losses[1:]))

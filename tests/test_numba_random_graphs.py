@@ -3,7 +3,8 @@
 Each hypothesis example is a batch of random graphs compiled into one function (their values and their gradients
 with respect to both inputs), because every compiled function costs a Numba compile. Inputs include size-1
 broadcasting, unknown dimensions, and NaN/inf; values must agree to rounding and in their NaN/inf pattern exactly.
-TEST_NUMBA_GRAPHS sets the number of graphs (default 500).
+The default run checks 40 graphs (four compiles); the slow test (``pytest -m slow tests/test_numba_random_graphs.py``)
+checks TEST_NUMBA_GRAPHS graphs (default 500).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def numba_cache(tmp_path_factory):
     patch.undo()
 
 GRAPHS = int(os.environ.get("TEST_NUMBA_GRAPHS", 500))
-PER_FUNCTION = 50
+PER_FUNCTION = 10
 
 UNARY = {
     "sin": sg.sin, "tanh": sg.tanh, "sigmoid": sg.sigmoid, "neg": sg.neg, "square": sg.square, "exp": sg.exp,
@@ -72,11 +73,16 @@ def assert_same(got, expected, what):
     np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9, err_msg=what)
 
 
-@settings(max_examples=max(GRAPHS // PER_FUNCTION, 1), deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(programs=st.lists(program, min_size=PER_FUNCTION, max_size=PER_FUNCTION), seed=st.integers(0, 2**32 - 1),
-       rows=st.sampled_from([(3, 3), (1, 1), (3, 1)]), special=st.booleans())
-def test_random_graphs_agree_with_the_numpy_backend(programs, seed, rows, special):
+def random_graph_test(graphs):
+    """A hypothesis test of ``graphs`` random graphs, PER_FUNCTION to a compiled function."""
+    return settings(max_examples=max(graphs // PER_FUNCTION, 1), deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])(
+        given(programs=st.lists(program, min_size=PER_FUNCTION, max_size=PER_FUNCTION),
+              seed=st.integers(0, 2**32 - 1), rows=st.sampled_from([(3, 3), (1, 1), (3, 1)]),
+              special=st.booleans())(check_random_graphs))
+
+
+def check_random_graphs(programs, seed, rows, special):
     x = sg.placeholder((None, 4), "float64", name="x")
     y = sg.placeholder((None, 4), "float64", name="y")
     outputs = []
@@ -92,3 +98,17 @@ def test_random_graphs_agree_with_the_numpy_backend(programs, seed, rows, specia
     got = sg.function([x, y], outputs, backend="numba", optimize=False)(X, Y)
     for k, (a, b) in enumerate(zip(got, expected)):
         assert_same(a, b, f"output {k} (graph {k // 3}: {programs[k // 3]})")
+
+
+test_random_graphs_agree_with_the_numpy_backend = random_graph_test(40)
+test_many_random_graphs_agree_with_the_numpy_backend = pytest.mark.slow(random_graph_test(GRAPHS))
+
+
+def test_reassociation_never_turns_nan_into_a_number():
+    """y - (x - x) is NaN where x is NaN or infinite: a found case (fastmath reassociation once folded it to y)."""
+    x = sg.placeholder((None,), "float64", name="x")
+    y = sg.placeholder((None,), "float64", name="y")
+    X, Y = np.array([np.nan, np.inf, 1.0]), np.array([1.0, 2.0, 3.0])
+    got = sg.function([x, y], [y - (x - x), sg.sum(y - (x - x))], backend="numba", optimize=False)(X, Y)
+    np.testing.assert_array_equal(got[0], [np.nan, np.nan, 3.0])
+    assert np.isnan(got[1])

@@ -2,9 +2,10 @@
 
 The kernels are compiled as generated modules compile them: copied from the kernel module's source into a module
 file of their own, decorated with the code generator's @njit (error_model="numpy", its fastmath flags), and called
-from a loop ``out[i] = f(x[i])``. float32 results are compared with the correctly rounded value (the NumPy/SciPy
-function in float64, rounded to float32), float64 results with the NumPy/SciPy function in float64; errors are
-counted in ulps as the distance between the two floats' positions in the ordered set of floats.
+from a loop ``out[i] = f(x[i])``. Results are compared with the correctly rounded value (the NumPy/SciPy function
+computed in float64 for float32 results, in 80-bit long double for float64 results, then rounded), and with the
+NumPy/SciPy function computed in the result's dtype; errors are counted in ulps, the distance between the two
+floats' positions in the ordered set of floats.
 """
 
 import ast
@@ -73,17 +74,19 @@ def kernel_name(name, dtype):
 
 def _generated_source():
     """Every function of vecmath.py decorated as generated modules decorate the helpers they copy, and one
-    ``loop_<kernel>(x, out)`` per kernel; the module imports only what generated modules import."""
+    ``loop_<kernel>(x, out)`` per kernel, decorated as generated loops are; the module imports only what generated
+    modules import."""
     source = open(vecmath.__file__).read()
     tree = ast.parse(source)
-    pieces = ["import numba\nimport numpy as np\n", f"FASTMATH = {codegen.FASTMATH}\n"]
+    pieces = ["import numba\nimport numpy as np\n", f"FASTMATH = {codegen.FASTMATH}\n",
+              f"LOOP_FASTMATH = {codegen.LOOP_FASTMATH}\n"]
     for function in tree.body:
         if isinstance(function, ast.FunctionDef):
             pieces.append(f"@{codegen.NJIT}\n{ast.get_source_segment(source, function)}\n")
     for name in FUNCTIONS:
         for dtype in DTYPES:
             kernel = kernel_name(name, dtype)
-            pieces.append(f"@{codegen.NJIT}\ndef loop_{kernel}(x, out):\n"
+            pieces.append(f"@{codegen.LOOP_NJIT}\ndef loop_{kernel}(x, out):\n"
                           f"    for i in range(x.size):\n        out[i] = {kernel}(x[i])\n")
     return "\n\n".join(pieces)
 
@@ -269,19 +272,20 @@ def _host_has_avx2():
     return bool(llvm.get_host_cpu_features().get("avx2", False))
 
 
-@pytest.mark.skipif(not _host_has_avx2(), reason="the CPU has no AVX2: the loops are not expected to use ymm vectors")
+@pytest.mark.skipif(not _host_has_avx2(), reason="the CPU has no AVX2: the loops are not expected to use ymm/zmm vectors")
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_loops_are_vectorized(generated, name, dtype):
-    """The kernel is inlined into the loop and the loop vectorized: packed multiplies or FMAs on ymm registers
-    (vmulps/vfmadd...ps for float32, ...pd for float64); a kernel too costly to inline stays a scalar call."""
+    """The kernel is inlined into the loop and the loop vectorized: packed multiplies or FMAs on ymm registers, or
+    zmm where the CPU has AVX-512 (vmulps/vfmadd...ps for float32, ...pd for float64); a kernel too costly to
+    inline stays a scalar call."""
     loop = getattr(generated, "loop_" + kernel_name(name, dtype))
     x = np.ones(64, dtype)
     loop(x, np.empty_like(x))
     assembly = loop.inspect_asm(loop.signatures[0])
     suffix = "ps" if dtype == np.float32 else "pd"
-    packed = re.findall(rf"\b(?:vmul{suffix}|vfn?m(?:add|sub)\d+{suffix})\s+[^\n]*ymm", assembly)
-    assert len(packed) >= 8, f"loop_{kernel_name(name, dtype)} has {len(packed)} packed ymm multiplies"
+    packed = re.findall(rf"\b(?:vmul{suffix}|vfn?m(?:add|sub)\d+{suffix})\s+[^\n]*[yz]mm", assembly)
+    assert len(packed) >= 8, f"loop_{kernel_name(name, dtype)} has {len(packed)} packed ymm/zmm multiplies"
 
 
 def test_kernel_module_is_only_undecorated_functions():

@@ -24,6 +24,19 @@ def _arithmetic(template, closed=True):
     return ScalarLowering(expr, broadcast_shape, closed=closed)
 
 
+def _vector_math(name, template):
+    """A float32/float64 op through kernels/vecmath.py's ``<name>_f32``/``_f64``, which LLVM inlines and vectorizes
+    in the loop (np.exp and friends stay scalar libm calls); other dtypes compute ``template`` as NumPy does."""
+    fallback = _arithmetic(template).expr
+
+    def expr(node, args, ctx, index):
+        if node.dtype.name not in ("float32", "float64"):
+            return fallback(node, args, ctx, index)
+        (x,) = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+        return f"{ctx.helper('vecmath', f'{name}_f{node.dtype.itemsize * 8}')}({x})"
+    return ScalarLowering(expr, broadcast_shape, closed=True)
+
+
 def _comparison(symbol):
     def expr(node, args, ctx, index):
         return f"({args[0]} {symbol} {args[1]})"
@@ -33,19 +46,19 @@ def _comparison(symbol):
 register(_arithmetic("(-{0})"), ew.Neg)
 register(_arithmetic("np.abs({0})"), ew.Abs)
 register(_arithmetic("np.sign({0})"), ew.Sign)
-register(_arithmetic("np.exp({0})"), ew.Exp)
-register(_arithmetic("np.log({0})"), ew.Log)
-register(_arithmetic("np.log1p({0})"), ew.Log1p)
-register(_arithmetic("np.expm1({0})"), ew.Expm1)
+register(_vector_math("exp", "np.exp({0})"), ew.Exp)
+register(_vector_math("log", "np.log({0})"), ew.Log)
+register(_vector_math("log1p", "np.log1p({0})"), ew.Log1p)
+register(_vector_math("expm1", "np.expm1({0})"), ew.Expm1)
 register(_arithmetic("np.sqrt({0})"), ew.Sqrt)
 register(_arithmetic("({0} * {0})"), ew.Square)
 register(_arithmetic("np.reciprocal({0})"), ew.Reciprocal)
 register(_arithmetic("np.sin({0})"), ew.Sin)
 register(_arithmetic("np.cos({0})"), ew.Cos)
-register(_arithmetic("np.tanh({0})"), ew.Tanh)
-register(_arithmetic("({one} / ({one} + np.exp(-{0})))"), ew.Sigmoid)
+register(_vector_math("tanh", "np.tanh({0})"), ew.Tanh)
+register(_vector_math("sigmoid", "({one} / ({one} + np.exp(-{0})))"), ew.Sigmoid)
 register(_arithmetic("np.maximum({0}, {zero})"), ew.Relu)
-register(_arithmetic("np.logaddexp({0}, {zero})"), ew.Softplus)
+register(_vector_math("softplus", "np.logaddexp({0}, {zero})"), ew.Softplus)
 register(_arithmetic("np.floor({0})"), ew.Floor)
 register(_arithmetic("np.ceil({0})"), ew.Ceil)
 

@@ -38,14 +38,16 @@ def _extreme(dtype, largest: bool):
     return info.min if largest else info.max
 
 
+def _accumulate(node, acc, v, ctx):
+    return f"{ctx.helper('reduce', 'accumulate')}({acc}, {v})"
+
+
 def _lowering(shape, initial, combine, finish=None):
     return ReductionLowering(shape, _reduction_axes, initial, combine, finish)
 
 
-register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype),
-                   lambda node, acc, v, ctx: f"{acc} + {v}"), rd.Sum)
-register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype),
-                   lambda node, acc, v, ctx: f"{acc} + {v}",
+register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype), _accumulate), rd.Sum)
+register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype), _accumulate,
                    lambda node, acc, count, ctx: f"{acc} / {ctx.typed(count, np.dtype('int64'), node.dtype)}"),
          rd.Mean)
 register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(1, node.dtype),
@@ -77,7 +79,7 @@ def _sum_to_output_map(node, index, out):
 
 
 register(ReductionLowering(_sum_to_shape, lambda node: None, lambda node, ctx: ctx.literal(0, node.dtype),
-                           lambda node, acc, v, ctx: f"{acc} + {v}", output_map=_sum_to_output_map), SumTo)
+                           _accumulate, output_map=_sum_to_output_map), SumTo)
 
 
 def _arg_shape(node, shapes, ctx):
