@@ -55,6 +55,34 @@ def gradient_origin(node: Node) -> GradientOrigin | None:
     return _ORIGINS.get(node)
 
 
+_GRADIENT_OF: "weakref.WeakKeyDictionary[Node, Node]" = weakref.WeakKeyDictionary()
+
+
+def gradient_of(node: Node) -> Node | None:
+    """The forward node whose gradient a node of a reverse pass helps compute (printers and generated code say
+    "grad of ..."), or None for a node no reverse pass created."""
+    return _GRADIENT_OF.get(node)
+
+
+def inherit_gradient_of(new: Node, old: Node) -> None:
+    """A rewrite replaced ``old`` with ``new``: ``new`` computes the same gradient (if ``old`` computed one)."""
+    forward = _GRADIENT_OF.get(old)
+    if forward is not None and new is not old and new not in _GRADIENT_OF:
+        _GRADIENT_OF[new] = forward
+
+
+def _mark_gradient_nodes(gradient: Node, of: Node, forward: set) -> None:
+    """Tag the nodes that computing ``gradient`` (the gradient of ``of``) created: those reachable from it that are
+    neither forward nodes nor tagged already."""
+    stack = [gradient]
+    while stack:
+        node = stack.pop()
+        if id(node) in forward or node in _GRADIENT_OF:
+            continue
+        _GRADIENT_OF[node] = of
+        stack.extend(node.inputs)
+
+
 def grad(cost: Node, wrt, disconnected: str = "raise"):
     """The gradient of a scalar ``cost`` with respect to ``wrt`` (a node or a list), as new graph nodes.
 
@@ -167,16 +195,19 @@ def _reverse_accumulate(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Seq
         if id(output) in wanted:
             contributions.setdefault(id(output), []).append(seed)
     totals: dict[int, Node] = {}
+    forward = {id(n) for n in order} | {id(s) for s in seeds}
     for node in reversed(order):
         pending = contributions.pop(id(node), None)
         if pending is None:
             continue
         total = _sum_all(pending)
         totals[id(node)] = total
+        for term in pending:
+            _mark_gradient_nodes(term, node, forward)
+        _mark_gradient_nodes(total, node, forward)
         if node.inputs and _carries_gradient(node):
             _propagate(node, total, wanted, contributions)
     results = [_result_for(x, totals, order, disconnected, caller) for x in wrt]
-    forward = {id(n) for n in order}
     for x, result in zip(wrt, results):
         if result is not None and id(result) not in forward and result not in _ORIGINS:
             _ORIGINS[result] = GradientOrigin(tuple(outputs), tuple(seeds), x)

@@ -7,6 +7,7 @@ cases where the graph is the same; the cache directory is the session's (conftes
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -92,6 +93,11 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     assert "np.dot(x, h1_W" in source  # BLAS, operands named after the graph's nodes
     assert f"{__file__.rsplit('/', 1)[-1]}:" in source  # comments name the user's file:line
     assert "@numba.njit(cache=True" in source
+    # gradient statements say whose gradient they compute; forward statements do not
+    assert re.search(r"# matmul \(8, 16\) float32 at .*, grad of h1_W$", source, re.M)
+    assert re.search(r"# sum\(axes=\(0,\), keepdims=False\) \(16,\) float32 at .*, grad of h1_b$", source, re.M)
+    forward_lines = [line for line in source.splitlines() if "= np.maximum(" in line]  # the forward relu
+    assert forward_lines and not any("grad of" in line for line in forward_lines)
     with open(f.source_path) as file:
         assert file.read() == source
 

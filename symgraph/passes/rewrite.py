@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from symgraph.autodiff import inherit_gradient_of
 from symgraph.errors import SymgraphError
 from symgraph.graph import Node, attributed_to, toposort
 
@@ -29,7 +30,9 @@ def rebuild(node: Node, inputs: Sequence[Node]) -> Node:
     shape, dtype = node.op.infer(*inputs)
     if np.dtype(dtype) != node.dtype or len(shape) != len(node.shape):
         raise RewriteError(f"rebuilding {node.describe()} changed its type to {shape} {dtype}")
-    return Node(node.op, tuple(inputs), tuple(shape), node.dtype, node.name, node.site, node.implied_updates)
+    rebuilt = Node(node.op, tuple(inputs), tuple(shape), node.dtype, node.name, node.site, node.implied_updates)
+    inherit_gradient_of(rebuilt, node)
+    return rebuilt
 
 
 class Rewriter:
@@ -61,6 +64,7 @@ class Rewriter:
                 return node
             rule, replacement = fired
             check_replacement(rule, node, replacement)
+            inherit_gradient_of(replacement, node)
             self.on_rewrite(rule.__name__, node, replacement)
             node = replacement
         return node

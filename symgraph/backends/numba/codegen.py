@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from symgraph.autodiff import gradient_of
 from symgraph.backends.numba import kernels as kernel_package
 from symgraph.backends.numba.fusion import (
     Schedule, array_source, is_leaf, is_scalar_constant, loop_index, reads_of, resolve,
@@ -245,7 +246,13 @@ class ModuleWriter:
         name = f" {node.name!r}" if node.name else ""
         attributes = ", ".join(f"{k}={v!r}" for k, v in node.op.attributes().items())
         op = f"{node.op.name}({attributes})" if attributes else node.op.name
-        return f"{op}{name} {format_shape(node.shape)} {node.dtype.name} at {_short_site(node)}"
+        forward = gradient_of(node)
+        gradient = f", grad of {self._display_name(forward)}" if forward is not None else ""
+        return f"{op}{name} {format_shape(node.shape)} {node.dtype.name} at {_short_site(node)}{gradient}"
+
+    def _display_name(self, node: Node) -> str:
+        """The module's identifier of ``node`` if it has one, else its own name or op (it may be optimized away)."""
+        return self.names.by_id.get(id(node)) or (repr(node.name) if node.name else node.op.name)
 
     def array_name(self, node: Node) -> str:
         return self.output_names.get(id(node)) or self.names(node)
