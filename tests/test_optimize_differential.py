@@ -88,7 +88,10 @@ def test_optimized_graphs_agree_with_the_original(program, seed):
     assert [o.shape for o in optimized] == [o.shape for o in outputs]
     assert_close(sg.evaluate(optimized, feeds), before)
     again, second_report = sg.optimize(optimized)
-    assert all(a is b for a, b in zip(again, optimized)), second_report  # idempotent
+    # idempotent, unless the first run's sympy time limits left regions for the second (machine load decides)
+    event(f"sympy regions left by the time limits: {report.sympy_regions_skipped > 0}")
+    if report.sympy_regions_skipped == 0:
+        assert all(a is b for a, b in zip(again, optimized)), second_report
 
 
 @SETTINGS
