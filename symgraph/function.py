@@ -25,7 +25,8 @@ from symgraph.passes import optimize as optimize_graph
 class Function:
     """The callable that ``sg.function`` returns. ``f(*arrays)`` gives the outputs (one array or a list)."""
 
-    def __init__(self, inputs: Sequence[Placeholder], outputs, updates, backend: str, optimize: bool):
+    def __init__(self, inputs: Sequence[Placeholder], outputs, updates, backend: str, optimize: bool,
+                 profile: bool = False):
         self.inputs = _check_inputs(inputs)
         self.single_output = isinstance(outputs, Node)
         self.outputs = [outputs] if self.single_output else _check_outputs(outputs)
@@ -35,7 +36,8 @@ class Function:
         self.report = None
         if optimize:
             targets, self.report = optimize_graph(targets)
-        self._program = make_program(backend, targets, self.inputs, _title(self.inputs, self.outputs, self.updates))
+        self._program = make_program(backend, targets, self.inputs, _title(self.inputs, self.outputs, self.updates),
+                                     profile=profile)
         missing = [p for p in self._program.placeholders if not any(p is i for i in self.inputs)]
         if missing:
             listed = "\n  ".join(p.describe() for p in missing)
@@ -61,6 +63,11 @@ class Function:
     def source_path(self) -> str | None:
         """Where the generated source lives on disk (it runs with NumPy and Numba alone)."""
         return getattr(self._program, "source_path", None)
+
+    @property
+    def profile(self):
+        """With ``profile=True``: seconds and calls per kernel over every call so far (``print`` it); else None."""
+        return self._program.profile
 
     @property
     def cache_info(self):
@@ -126,7 +133,8 @@ def _update_what(variable: Variable, expression: Node):
     return lambda: f"the update of {variable.describe()} (computed by {expression.describe()})"
 
 
-def function(inputs, outputs, updates=None, backend: str = "numpy", optimize: bool = True) -> Function:
+def function(inputs, outputs, updates=None, backend: str = "numpy", optimize: bool = True,
+             profile: bool = False) -> Function:
     """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (placeholders, in call order).
 
     ``updates`` maps variables to nodes (a dict or a list of pairs): after each call every variable takes its node's
@@ -134,13 +142,16 @@ def function(inputs, outputs, updates=None, backend: str = "numpy", optimize: bo
     Updates implied by the graph (random streams advance, training-mode batch_norm updates its running statistics)
     are added unless given explicitly. ``optimize`` runs ``sg.optimize`` over outputs and updates together first (its
     report is ``f.report``). A call with updates is atomic with respect to every other call that updates the same
-    variables; calls without updates run concurrently.
+    variables; calls without updates run concurrently. ``profile`` times every kernel of every call
+    (``print(f.profile)``; the Numba backend then compiles one kernel per generated function).
     """
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"{_where()}: unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     if not isinstance(optimize, bool):
         raise TypeError(f"{_where()}: optimize must be True or False, got {type(optimize).__name__} {optimize!r:.40}")
-    return Function(inputs, outputs, updates, backend, optimize)
+    if not isinstance(profile, bool):
+        raise TypeError(f"{_where()}: profile must be True or False, got {type(profile).__name__} {profile!r:.40}")
+    return Function(inputs, outputs, updates, backend, optimize, profile)
 
 
 def _with_implied_updates(outputs, explicit):

@@ -4,6 +4,8 @@ Any test taking a ``backend`` argument runs once per entry of BACKENDS (a parame
 that hypothesis tests take it too). Adding a backend is adding its ``sg.function`` name here.
 """
 
+import pytest
+
 import symgraph as sg
 
 BACKENDS = ["numpy"]
@@ -27,3 +29,12 @@ class Backend:
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", [Backend(name) for name in BACKENDS], ids=BACKENDS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def numba_cache(tmp_path_factory):
+    """Compiled modules go to one directory of this test session (per xdist worker), never the user's cache; a
+    function that one test file compiled is found by the next. Tests of the cache itself set their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
+        yield

@@ -20,15 +20,6 @@ from symgraph.backends.numba.fusion import build_schedule
 from symgraph.backends.numba.program import module_name
 
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numba_cache(tmp_path_factory):
-    """Compiled modules go to a directory of this test session, not the user's cache."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
-    yield
-    patch.undo()
-
 RNG = np.random.default_rng(0)
 
 

@@ -23,15 +23,6 @@ RNG = np.random.default_rng(0)
 TOLERANCE = {"float32": 2e-5, "float64": 1e-12}  # relative to each value and to the array's largest finite value
 
 
-@pytest.fixture(scope="module", autouse=True)
-def numba_cache(tmp_path_factory):
-    """Compiled modules go to a directory of this test module, not the user's cache."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-conv-cache")))
-    yield
-    patch.undo()
-
-
 class Section:
     """A group of cases in a suite: placeholders, outputs, and ``arrays(**options)`` giving feeds for them."""
 
@@ -111,12 +102,6 @@ CONV_CASES = [
     ((1, 4, 8, 9), (5, 4, 2, 3), dict(padding=(2, 0), stride=(1, 2), dilation=(2, 1)), ""),
     ((3, 16, 5, 5), (4, 16, 5, 5), dict(padding="same"), ""),
 ]
-
-
-def _placeholder(shape, unknown, axes, dtype, name):
-    """A placeholder whose batch dimension and those named in ``unknown`` (spatial, kernel) are None."""
-    static = tuple(None if axes[k] == "batch" or (axes[k] and axes[k] in unknown) else d for k, d in enumerate(shape))
-    return sg.placeholder(static, dtype, name=name)
 
 
 def _placeholder(shape, unknown, axes, dtype, name):

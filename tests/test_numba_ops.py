@@ -24,14 +24,6 @@ from test_op_values import DTYPE_ERROR, RUNTIME_ERROR, assert_values, inputs_for
 pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def numba_cache(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
-    yield
-    patch.undo()
-
-
 # Rows whose mixed dtype combinations run by default (the code generator's casts are shared by all ops).
 MIXED_DTYPES_BY_DEFAULT = {"add", "where", "matmul", "cast"}
 # The default run's samples per row, evenly spread over the row's (each is a node of its own in the compiled function).

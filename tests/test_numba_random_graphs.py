@@ -19,15 +19,6 @@ from hypothesis import strategies as st
 import symgraph as sg
 
 
-
-@pytest.fixture(scope="module", autouse=True)
-def numba_cache(tmp_path_factory):
-    """Compiled modules go to a directory of this test session, not the user's cache."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
-    yield
-    patch.undo()
-
 GRAPHS = int(os.environ.get("TEST_NUMBA_GRAPHS", 500))
 PER_FUNCTION = 10
 

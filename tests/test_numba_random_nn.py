@@ -25,13 +25,6 @@ ATOL = {np.float32: 1e-6, np.float64: 1e-14}
 FLOATS = [np.float32, np.float64]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def numba_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
-        yield
-
-
 _programs = {}
 
 

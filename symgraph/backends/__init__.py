@@ -11,14 +11,15 @@ from __future__ import annotations
 BACKENDS = ("numba", "numpy")
 
 
-def make_program(backend: str, outputs: list, inputs: list, title: str):
-    """The program of ``backend`` computing ``outputs`` from ``inputs`` (placeholders, in call order)."""
+def make_program(backend: str, outputs: list, inputs: list, title: str, profile: bool = False):
+    """The program of ``backend`` computing ``outputs`` from ``inputs`` (placeholders, in call order); with
+    ``profile``, it times its kernels (its ``profile`` property)."""
     if backend == "numpy":
         from symgraph.backends.numpy import NumpyProgram
 
-        return NumpyProgram(outputs)
+        return NumpyProgram(outputs, profile=profile)
     if backend == "numba":
         from symgraph.backends.numba import NumbaProgram
 
-        return NumbaProgram(outputs, inputs, title=title)
+        return NumbaProgram(outputs, inputs, title=title, profile=profile)
     raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")

@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from symgraph.backends.profile import Profile, Timer, node_label
 from symgraph.errors import EvaluationError, FeedError, ShapeError, SymgraphError
 from symgraph.graph import (
     Constant, Node, Placeholder, Variable, _output_list, _with_context, format_shape, toposort, user_site,
@@ -20,7 +21,7 @@ from symgraph.graph import (
 class NumpyProgram:
     """A fixed schedule for computing ``outputs``; call ``run`` with feeds as many times as needed."""
 
-    def __init__(self, outputs: Sequence[Node]):
+    def __init__(self, outputs: Sequence[Node], profile: bool = False):
         for output in outputs:
             if not isinstance(output, Node):
                 raise TypeError(f"outputs must be nodes, got {type(output).__name__} {output!r:.60}")
@@ -28,6 +29,12 @@ class NumpyProgram:
         self.order = toposort(self.outputs)
         self.placeholders = [n for n in self.order if isinstance(n, Placeholder)]
         self._release = _release_plan(self.order, self.outputs)
+        self._timer = Timer([node_label(n) for n in self.order]) if profile else None
+
+    @property
+    def profile(self) -> Profile | None:
+        """Seconds per node computed, over every call so far (None unless built with ``profile=True``)."""
+        return self._timer.profile("numpy") if self._timer else None
 
     def run(self, feed_dict: Mapping | None = None) -> list[np.ndarray]:
         """Check ``feed_dict`` (placeholders or names to values), then compute the outputs."""
@@ -37,11 +44,20 @@ class NumpyProgram:
         """The outputs from checked feeds (placeholder id to array, as ``Placeholder.checked_value`` returns them),
         reading the variables' current values. Results never alias feeds, variables, constants or each other."""
         values: dict[int, np.ndarray] = {}
+        times = [None] * len(self.order) if self._timer else None
         with np.errstate(all="ignore"):
             for step, node in enumerate(self.order):
-                values[id(node)] = _value_of(node, values, feeds)
+                if times is None:
+                    values[id(node)] = _value_of(node, values, feeds)
+                else:
+                    started = Timer.clock()
+                    values[id(node)] = _value_of(node, values, feeds)
+                    if node.inputs:
+                        times[step] = Timer.clock() - started
                 for released in self._release[step]:
                     del values[released]
+        if times is not None:
+            self._timer.add(times)
         results: list[np.ndarray] = []
         for output in self.outputs:
             results.append(_fresh(values[id(output)], [*feeds.values(), *results]))

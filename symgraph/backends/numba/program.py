@@ -21,6 +21,7 @@ from symgraph.backends.numba import cache as disk
 from symgraph.backends.numba.codegen import ModuleWriter, Signature
 from symgraph.backends.numba.fusion import build_schedule
 from symgraph.backends.numba.lowering import lowering_of
+from symgraph.backends.profile import Profile, Timer
 from symgraph.errors import EvaluationError, SymgraphError
 from symgraph.graph import Constant, Placeholder, Variable, format_shape, toposort
 
@@ -45,8 +46,10 @@ def check_lowerings(order) -> None:
 class NumbaProgram:
     """A graph compiled into a generated, cached Numba module."""
 
-    def __init__(self, outputs, inputs, title="symgraph function"):
+    def __init__(self, outputs, inputs, title="symgraph function", profile=False):
         self.outputs = list(outputs)
+        self._profile = profile
+        self._timers = {}  # module file -> Timer of its stages, when profiling
         order = toposort(self.outputs)
         check_lowerings(order)
         self.placeholders = [n for n in order if isinstance(n, Placeholder)]
@@ -66,7 +69,7 @@ class NumbaProgram:
     # -- building ---------------------------------------------------------------------------------------------------
     def _source(self, guards: bool) -> str:
         schedule = build_schedule(self.outputs, fuse=not guards)
-        return ModuleWriter(schedule, self._signature, guards, self.title).write()
+        return ModuleWriter(schedule, self._signature, guards, self.title, profile=self._profile).write()
 
     def _load(self, guards: bool):
         source = self._source(guards)
@@ -156,9 +159,36 @@ class NumbaProgram:
             self.cache_info.reason = "entry corrupted: Numba's cached code could not be loaded, recompiled"
         return self._checked_run(module, arrays)
 
+    @property
+    def profile(self) -> Profile | None:
+        """Seconds per generated stage (one kernel each when profiling), over every call so far but each module's
+        first, which compiles; None unless built with ``profile=True``. Stages of the guarded variant, if it ran,
+        are marked "guarded"."""
+        if not self._profile:
+            return None
+        kernels, calls = [], 0
+        for guarded, timer in self._timers.values():
+            part = timer.profile("numba")
+            for k in part.kernels:
+                k.label = ("guarded: " if guarded else "") + k.label
+            kernels += part.kernels
+            calls += part.calls
+        return Profile("numba", kernels, calls)
+
+    def _timer_of(self, module) -> Timer:
+        entry = self._timers.get(module.__file__)
+        if entry is None:
+            with self._lock:
+                entry = self._timers.setdefault(module.__file__, (module is self._guarded,
+                                                                 Timer(list(module.PROFILE_LABELS))))
+        return entry[1]
+
     def _checked_run(self, module, arrays):
         try:
-            return module.run(*arrays)
+            results = module.run(*arrays)
+            if self._profile and getattr(module, "__symgraph_called__", False):  # the first call compiles
+                self._timer_of(module).add(module._local.times)
+            return results
         except ValueError as error:
             # The plan's run-time shape checks (ShapeMismatch) and value checks inside kernels (labels, indices)
             # name their node; both are evaluation failures, as in the NumPy backend.
