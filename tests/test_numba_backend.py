@@ -39,6 +39,22 @@ def test_a_reduction_consumes_its_elementwise_producer_in_one_loop():
     np.testing.assert_allclose(f(A, B), np.sum(A * B), rtol=1e-12)
 
 
+def test_inner_reduced_axes_accumulate_in_a_register_before_joining_the_output():
+    """sum over (0, 2, 3) keeps axis 1: the inner axes (2, 3) are summed into a scalar, added to the output element
+    once per (i0, i1), so the innermost loop carries no memory dependence; NaN still reaches the result."""
+    x = sg.placeholder((None, 3, 4, 5), "float64", name="x")
+    outputs = [sg.sum(x * 2.0, axis=(0, 2, 3)), sg.max(x, axis=(0, 3), keepdims=True), sg.mean(x, axis=(0, 2, 3))]
+    f = sg.function([x], outputs, backend="numba", optimize=False)
+    assert re.search(r"acc_sum_\d+ = accumulate\(acc_sum_\d+, ", f.source)
+    assert re.search(r"out_sum_\d+\[i1\] = accumulate\(out_sum_\d+\[i1\], acc_sum_\d+\)", f.source)
+    X = RNG.standard_normal((6, 3, 4, 5))
+    X[2, 1, 3, 4] = np.nan
+    expected = [np.sum(X * 2.0, axis=(0, 2, 3)), np.max(X, axis=(0, 3), keepdims=True), np.mean(X, axis=(0, 2, 3))]
+    for got, want in zip(f(X), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert got.shape == want.shape
+
+
 def test_values_read_elsewhere_or_at_another_index_are_stored():
     x = sg.placeholder((4, 3), "float64", name="x")
     e = sg.exp(x)

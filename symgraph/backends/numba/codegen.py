@@ -501,8 +501,10 @@ class LoopWriter:
         space_node = _space_node(loop.members[0])
         reductions = [m for m in loop.members if id(m) in loop.reductions]
         levels = {id(r): self._accumulator_level(r) for r in reductions}
+        partial = {id(r): self._partial_level(r) for r in reductions if levels[id(r)] is None}
+        scalar_levels = {**levels, **{k: v for k, v in partial.items() if v is not None}}
         # The body first: array views it reads are emitted before the loop header as it is written.
-        body = [line for member in loop.members for line in self._member_lines(member, levels)]
+        body = [line for member in loop.members for line in self._member_lines(member, scalar_levels)]
         stage.lines.append(f"    # loop over {format_shape(loop.space)}: " +
                            ", ".join(f"{m.op.name} {writer.names(m)}" for m in loop.members))
         if self.rank:
@@ -514,7 +516,7 @@ class LoopWriter:
         for level in range(self.rank + 1):
             indent = "    " * (1 + level)
             for r in reductions:
-                if levels[id(r)] == level:
+                if scalar_levels[id(r)] == level:
                     stage.lines.append(f"{indent}{self._accumulator(r)} = {lowering_of(r.op).initial(r, self.ctx)}")
             if level < self.rank:
                 stage.lines.append(f"{indent}for i{level} in range(n{level}):")
@@ -525,6 +527,10 @@ class LoopWriter:
             for r in reductions:
                 if levels[id(r)] == level:
                     stage.lines.append(f"{indent}{self._store(r, self._finished(r, self._accumulator(r)))}")
+                elif partial.get(id(r)) == level:  # the inner axes' partial result joins the output's
+                    target = f"{stage.array(r)}[{_subscript(self._output_index(r))}]"
+                    combined = lowering_of(r.op).combine(r, target, self._accumulator(r), self.ctx)
+                    stage.lines.append(f"{indent}{target} = {combined}")
         for r in reductions:
             if levels[id(r)] is None and lowering_of(r.op).finish is not None:
                 array = stage.array(r)
@@ -544,6 +550,20 @@ class LoopWriter:
         if axes == tuple(range(self.rank - len(axes), self.rank)):
             return self.rank - len(axes)
         return None
+
+    def _partial_level(self, reduction: Node):
+        """For a reduction accumulating into its output array whose innermost axes are reduced too: the level at
+        which a scalar accumulates those axes (in a register, vectorized) before joining the output element; else
+        None."""
+        lowering = lowering_of(reduction.op)
+        if lowering.output_map is not None or not self.rank:
+            return None
+        axes = lowering.axes(reduction)
+        axes = set(range(self.rank) if axes is None else axes)
+        level = self.rank
+        while level - 1 in axes:
+            level -= 1
+        return level if level < self.rank else None
 
     def _accumulator(self, reduction: Node) -> str:
         return "acc_" + self.writer.names(reduction)
