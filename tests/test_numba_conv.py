@@ -323,3 +323,22 @@ def test_run_time_shape_errors_name_the_node_and_the_line(name, shape, node, mes
 
 SECTIONS = {"conv": conv_section, "pool": pool_section, "mixed": mixed_section, "network": network_section,
             "errors": error_section}
+
+
+def test_convolutions_over_runs_of_images_match_the_numpy_backend():
+    """The channels-last layout takes one GEMM per run of images (about 1024 output pixels): 13 images of 14x14
+    run in chunks of 6 and a tail of 1 (stride 1), 13 of 7x7 in chunks of 13 (stride 2)."""
+    rng = np.random.default_rng(5)
+    x = sg.placeholder((None, 8, 14, 14), "float64", name="x")
+    w = sg.placeholder((6, 8, 3, 3), "float64", name="w")
+    g = sg.placeholder((None, 6, 14, 14), "float64", name="g")
+    g2 = sg.placeholder((None, 6, 7, 7), "float64", name="g2")
+    outputs = [sg.nn.conv2d(x, w, padding="same"), conv.conv2d_backprop_input(g, w, x, padding="same"),
+               conv.conv2d_backprop_filter(x, g, w, padding="same"), sg.nn.conv2d(x, w, stride=2, padding="same"),
+               conv.conv2d_backprop_input(g2, w, x, stride=2, padding="same"),
+               conv.conv2d_backprop_filter(x, g2, w, stride=2, padding="same")]
+    arrays = [rng.standard_normal(shape) for shape in [(13, 8, 14, 14), (6, 8, 3, 3), (13, 6, 14, 14), (13, 6, 7, 7)]]
+    got = sg.function([x, w, g, g2], outputs, backend="numba", optimize=False)(*arrays)
+    expected = sg.function([x, w, g, g2], outputs, backend="numpy", optimize=False)(*arrays)
+    for value, reference in zip(got, expected):
+        np.testing.assert_allclose(value, reference, rtol=1e-10, atol=1e-10)

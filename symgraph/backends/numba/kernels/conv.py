@@ -223,11 +223,26 @@ def conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_
                                   scatter)
 
 
-def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
-    """out[n] = filters (O, C kh kw) @ im2col(x[n]): one GEMM per image.
+def conv_images_per_gemm(pixels, n_images):
+    """How many images one GEMM covers in the channels-last layout: enough for about 1024 output pixels, so that
+    BLAS gets a matrix it can block and split between threads (one small GEMM per image cannot)."""
+    return max(1, min(n_images, -(-1024 // max(pixels, 1))))
 
-    Channels-last, the GEMM computes the output image channels-last (cols @ filters.T, then stored as NCHW): this
-    orientation measured faster than writing NCHW directly for the CNN's second layer."""
+
+def conv_gradient_rows(g, first, count, rows):
+    """rows[b * Ho Wo + p, o] = g[first + b, o, p]: a run of images' gradients, channels-last, for one GEMM."""
+    out_channels, pixels = g.shape[1], g.shape[2] * g.shape[3]
+    for b in range(count):
+        image = g[first + b].reshape((out_channels, pixels))
+        for o in range(out_channels):
+            for p in range(pixels):
+                rows[b * pixels + p, o] = image[o, p]
+
+
+def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
+    """out[n] = filters (O, C kh kw) @ im2col(x[n]): one GEMM per image in the rows layout; channels-last, one GEMM
+    per run of images (conv_images_per_gemm), computing the output channels-last (cols @ filters.T, then stored as
+    NCHW): this orientation measured faster than writing NCHW directly for the CNN's second layer."""
     n_images, out_channels, out_h, out_w = out.shape
     channels, height, width, k_h, k_w = x.shape[1], x.shape[2], x.shape[3], w.shape[2], w.shape[3]
     depth = channels * k_h * k_w
@@ -243,18 +258,25 @@ def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilatio
             conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, False)
             np.dot(filters, cols, out[n].reshape((out_channels, out_h * out_w)))
         return
+    pixels = out_h * out_w
+    chunk = conv_images_per_gemm(pixels, n_images)
     image = np.empty((height, width, channels), out.dtype)
-    cols = np.zeros((out_h * out_w, depth), out.dtype)
-    product = np.empty((out_h, out_w, out_channels), out.dtype)
-    for n in range(n_images):
-        conv_channels_last_image(x, n, image)
-        conv_im2col(image, cols, out_w, k_h, k_w, stride_h, stride_w, top, left, dilation_h, dilation_w, False)
-        np.dot(cols, filters.T, product.reshape((out_h * out_w, out_channels)))
-        conv_channels_first_image(product, out, n)
+    cols = np.zeros((chunk * pixels, depth), out.dtype)
+    product = np.empty((chunk, out_h, out_w, out_channels), out.dtype)
+    for first in range(0, n_images, chunk):
+        count = min(chunk, n_images - first)
+        for b in range(count):
+            conv_channels_last_image(x, first + b, image)
+            conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top, left,
+                        dilation_h, dilation_w, False)
+        np.dot(cols[:count * pixels], filters.T, product[:count].reshape((count * pixels, out_channels)))
+        for b in range(count):
+            conv_channels_first_image(product[b], out, first + b)
 
 
 def conv2d_backprop_input(g, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
-    """out[n] = col2im(filters.T (C kh kw, O) @ g[n] (O, Ho Wo)): the transposed convolution, image by image."""
+    """out[n] = col2im(filters.T (C kh kw, O) @ g[n] (O, Ho Wo)): the transposed convolution (channels-last, one
+    GEMM per run of images)."""
     n_images, channels, height, width = out.shape
     out_channels, out_h, out_w, k_h, k_w = g.shape[1], g.shape[2], g.shape[3], w.shape[2], w.shape[3]
     depth = channels * k_h * k_w
@@ -270,13 +292,20 @@ def conv2d_backprop_input(g, w, out, stride_h, stride_w, top, left, dilation_h, 
             np.dot(filters.T, g[n].reshape((out_channels, out_h * out_w)), cols)
             conv_im2col_rows(out, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, True)
         return
+    pixels = out_h * out_w
+    chunk = conv_images_per_gemm(pixels, n_images)
     image = np.empty((height, width, channels), out.dtype)
-    cols = np.empty((out_h * out_w, depth), out.dtype)
-    for n in range(n_images):
-        np.dot(g[n].reshape((out_channels, out_h * out_w)).T, filters, cols)
-        image.fill(0)
-        conv_im2col(image, cols, out_w, k_h, k_w, stride_h, stride_w, top, left, dilation_h, dilation_w, True)
-        conv_channels_first_image(image, out, n)
+    cols = np.empty((chunk * pixels, depth), out.dtype)
+    gradients = np.empty((chunk * pixels, out_channels), out.dtype)
+    for first in range(0, n_images, chunk):
+        count = min(chunk, n_images - first)
+        conv_gradient_rows(g, first, count, gradients)
+        np.dot(gradients[:count * pixels], filters, cols[:count * pixels])
+        for b in range(count):
+            image.fill(0)
+            conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top, left,
+                        dilation_h, dilation_w, True)
+            conv_channels_first_image(image, out, first + b)
 
 
 def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
@@ -289,18 +318,27 @@ def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h,
     total = np.zeros((out_channels, depth), out.dtype)
     if out.size and out_h * out_w and n_images:
         partial = np.empty((out_channels, depth), out.dtype)
-        image = np.empty((height, width, channels), out.dtype)
-        cols = np.zeros((depth, out_h * out_w) if rows else (out_h * out_w, depth), out.dtype)
-        for n in range(n_images):
-            if rows:
+        if rows:
+            cols = np.zeros((depth, out_h * out_w), out.dtype)
+            for n in range(n_images):
                 conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, False)
                 np.dot(g[n].reshape((out_channels, out_h * out_w)), cols.T, partial)
-            else:
-                conv_channels_last_image(x, n, image)
-                conv_im2col(image, cols, out_w, k_h, k_w, stride_h, stride_w, top, left, dilation_h, dilation_w,
-                            False)
-                np.dot(g[n].reshape((out_channels, out_h * out_w)), cols, partial)
-            total += partial
+                total += partial
+        else:
+            pixels = out_h * out_w
+            chunk = conv_images_per_gemm(pixels, n_images)
+            image = np.empty((height, width, channels), out.dtype)
+            cols = np.zeros((chunk * pixels, depth), out.dtype)
+            gradients = np.empty((chunk * pixels, out_channels), out.dtype)
+            for first in range(0, n_images, chunk):
+                count = min(chunk, n_images - first)
+                for b in range(count):
+                    conv_channels_last_image(x, first + b, image)
+                    conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top,
+                                left, dilation_h, dilation_w, False)
+                conv_gradient_rows(g, first, count, gradients)
+                np.dot(gradients[:count * pixels].T, cols[:count * pixels], partial)
+                total += partial
     conv_filters_from_matrix(total, out, rows)
 
 
