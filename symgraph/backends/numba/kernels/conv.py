@@ -229,6 +229,16 @@ def conv_images_per_gemm(pixels, n_images):
     return max(1, min(n_images, -(-1024 // max(pixels, 1))))
 
 
+def conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
+                       dilation_h, dilation_w):
+    """Channels-last im2col of images first .. first + count - 1 of x into consecutive blocks of ``pixels`` (Ho Wo)
+    rows of cols, through ``image``, an HWC buffer."""
+    for b in range(count):
+        conv_channels_last_image(x, first + b, image)
+        conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top, left,
+                    dilation_h, dilation_w, False)
+
+
 def conv_gradient_rows(g, first, count, rows):
     """rows[b * Ho Wo + p, o] = g[first + b, o, p]: a run of images' gradients, channels-last, for one GEMM."""
     out_channels, pixels = g.shape[1], g.shape[2] * g.shape[3]
@@ -265,10 +275,8 @@ def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilatio
     product = np.empty((chunk, out_h, out_w, out_channels), out.dtype)
     for first in range(0, n_images, chunk):
         count = min(chunk, n_images - first)
-        for b in range(count):
-            conv_channels_last_image(x, first + b, image)
-            conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top, left,
-                        dilation_h, dilation_w, False)
+        conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
+                           dilation_h, dilation_w)
         np.dot(cols[:count * pixels], filters.T, product[:count].reshape((count * pixels, out_channels)))
         for b in range(count):
             conv_channels_first_image(product[b], out, first + b)
@@ -332,10 +340,8 @@ def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h,
             gradients = np.empty((chunk * pixels, out_channels), out.dtype)
             for first in range(0, n_images, chunk):
                 count = min(chunk, n_images - first)
-                for b in range(count):
-                    conv_channels_last_image(x, first + b, image)
-                    conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top,
-                                left, dilation_h, dilation_w, False)
+                conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top,
+                                   left, dilation_h, dilation_w)
                 conv_gradient_rows(g, first, count, gradients)
                 np.dot(gradients[:count * pixels].T, cols[:count * pixels], partial)
                 total += partial
