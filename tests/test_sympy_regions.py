@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 import symgraph as sg
-from symgraph.passes import sympy_regions
+from symgraph.passes import sympy_forms, sympy_regions
 from symgraph.passes.report import op_histogram
 
 rng = np.random.default_rng(7)
@@ -120,6 +120,12 @@ def test_stable_ops_stay_opaque():
     np.testing.assert_allclose(sg.evaluate(out, feed), expected, rtol=1e-12)
 
 
+def test_every_region_op_has_a_sympy_form():
+    """sympy_regions picks regions by op name without importing sympy; sympy_forms must translate each of those ops."""
+    assert sympy_forms.NATIVE.keys() == sympy_regions.NATIVE_OPS
+    assert sympy_forms.OPAQUE_FUNCTIONS.keys() == sympy_regions.OPAQUE.keys()
+
+
 def test_minimal_regions_are_left_alone_and_the_pass_is_idempotent():
     x, y, z = placeholders()
     out = sg.tanh(x) * y + z
@@ -191,7 +197,7 @@ def test_a_slow_region_is_interrupted_and_left_as_it_was(monkeypatch):
         time.sleep(30)  # interrupted after REGION_TIME_LIMIT
         return expr
 
-    monkeypatch.setattr(sympy_regions.sympy, "simplify", slow_simplify)
+    monkeypatch.setattr(sympy, "simplify", slow_simplify)
     monkeypatch.setattr(sympy_regions, "REGION_TIME_LIMIT", 0.5)
     x, y, out = deep_chain()
     new, report = sg.optimize(out, passes=["simplify"])
@@ -236,7 +242,7 @@ def test_the_time_limit_holds_when_the_alarm_arrives_in_a_gc_callback(monkeypatc
     monkeypatch.setattr(sympy_regions, "_cache", {})
     monkeypatch.setattr(sympy_regions, "REGION_TIME_LIMIT", 0.5)
     simplify = BusySimplify(slow_gc_callback=True)
-    monkeypatch.setattr(sympy_regions.sympy, "simplify", simplify)
+    monkeypatch.setattr(sympy, "simplify", simplify)
     callbacks = list(gc.callbacks)
     x, y, out = deep_chain()
     new, report = sg.optimize(out, passes=["simplify"])
@@ -259,7 +265,7 @@ def test_an_interrupt_swallowed_by_the_interrupted_code_is_repeated(monkeypatch)
                 if len(swallowed) > 1:
                     raise
 
-    monkeypatch.setattr(sympy_regions.sympy, "simplify", simplify_that_swallows_everything)
+    monkeypatch.setattr(sympy, "simplify", simplify_that_swallows_everything)
     x, y, out = deep_chain()
     new, report = sg.optimize(out, passes=["simplify"])
     assert len(swallowed) == 2 and len(busy.started) == 2 and not busy.finished

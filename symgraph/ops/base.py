@@ -1,4 +1,4 @@
-"""Helpers shared by the op families: static broadcasting, axis normalization, dtype checks."""
+"""Helpers shared by the op families: static broadcasting, axis normalization, dtype checks, lazy scipy.special."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ import numpy as np
 
 from symgraph.errors import DTypeError, ShapeError
 from symgraph.graph import MAX_DIM, Shape, format_shape
+
+
+def scipy_special():
+    """``scipy.special``, imported on first use: only a few ops' NumPy references need it (sigmoid and the softmax
+    family), and importing it takes about 0.4 s, which ``import symgraph`` should not pay."""
+    import scipy.special
+
+    return scipy.special
 
 
 def broadcast_shapes(*shapes: Shape) -> Shape:

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import scipy.special
 
 from symgraph import dtypes
 from symgraph.errors import DTypeError
 from symgraph.graph import builder, Constant, Node, Op, apply, as_node, as_nodes
-from symgraph.ops.base import broadcast_shapes, require_dtype_kind
+from symgraph.ops.base import broadcast_shapes, require_dtype_kind, scipy_special
 
 
 class Elementwise(Op):
@@ -126,7 +125,7 @@ class Tanh(Unary):
 @dataclass(frozen=True)
 class Sigmoid(Unary):
     name: ClassVar[str] = "sigmoid"
-    def compute(self, x): return scipy.special.expit(x)  # stable for large |x|
+    def compute(self, x): return scipy_special().expit(x)  # stable for large |x|
     def grad(self, node, g): return [g * (node * (1 - node))]  # sigma' = sigma (1 - sigma)
 
 

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import scipy.special
 
 from symgraph import dtypes
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, Op, apply, as_node, builder, format_shape, user_site
-from symgraph.ops.base import broadcast_shapes, normalize_axes, normalize_axis, require_dtype_kind
+from symgraph.ops.base import broadcast_shapes, normalize_axes, normalize_axis, require_dtype_kind, scipy_special
 from symgraph.ops.elementwise import exp, neg
 from symgraph.ops.indexing import one_hot
 from symgraph.ops.reduce import bool_argument, mean, reduced_shape, sum
@@ -34,7 +33,7 @@ class Softmax(Op):
     def compute(self, x):
         if not x.size:  # scipy's max-shift refuses empty arrays; the softmax of nothing is empty
             return np.empty_like(x)
-        return scipy.special.softmax(x, axis=self.axis).astype(x.dtype, copy=False)
+        return scipy_special().softmax(x, axis=self.axis).astype(x.dtype, copy=False)
 
     def grad(self, node, g):
         return [node * (g - sum(g * node, self.axis, keepdims=True))]  # J^T g = y * (g - <g, y>)
@@ -69,7 +68,7 @@ class LogSumExp(Op):
     def compute(self, x):
         if not x.size:  # log of an empty sum: -inf over each empty axis, as NumPy's log(sum(exp(x)))
             return np.full(reduced_shape(x.shape, self.axes, self.keepdims), -np.inf, x.dtype)
-        return np.asarray(scipy.special.logsumexp(x, axis=self.axes, keepdims=self.keepdims), dtype=x.dtype)
+        return np.asarray(scipy_special().logsumexp(x, axis=self.axes, keepdims=self.keepdims), dtype=x.dtype)
 
     def grad(self, node, g):
         x = node.inputs[0]
@@ -208,7 +207,7 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """scipy's stable log_softmax in x's dtype; empty for an empty x (scipy's max-shift refuses those)."""
     if not x.size:
         return np.empty_like(x)
-    return scipy.special.log_softmax(x, axis=axis).astype(x.dtype, copy=False)
+    return scipy_special().log_softmax(x, axis=axis).astype(x.dtype, copy=False)
 
 
 def _compatible(a, b):
