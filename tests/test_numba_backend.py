@@ -97,7 +97,7 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     f = sg.function([x, labels], loss, updates=updates, backend="numba")
     source = f.source
     assert "def run(x, labels, h1_W, h1_b" in source
-    assert "np.dot(x, h1_W" in source  # BLAS, operands named after the graph's nodes
+    assert "matmul_into(x, h1_W" in source  # BLAS, operands named after the graph's nodes
     assert f"{__file__.rsplit('/', 1)[-1]}:" in source  # comments name the user's file:line
     assert "@numba.njit(cache=True" in source
     # gradient statements say whose gradient they compute; forward statements do not

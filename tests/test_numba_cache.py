@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent("""
     dtype = sys.argv[1] if len(sys.argv) > 1 else "float64"
     x = sg.placeholder((None, 3), dtype, name="x")
     w = sg.variable(np.arange(6.0, dtype=dtype).reshape(3, 2), name="w")
-    y = sg.sum(sg.tanh(x @ w), axis=1)
+    y = sg.sum(sg.tanh(x @ w) * sg.nn.softmax(x @ w, axis=1), axis=1)  # softmax: a helper called from Python
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         f = sg.function([x], y, backend="numba")
@@ -33,7 +33,9 @@ SCRIPT = textwrap.dedent("""
                       "value": value.tolist(), "path": f.source_path,
                       "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]}))
 """)
-EXPECTED = np.sum(np.tanh(np.arange(6.0).reshape(2, 3) @ np.arange(6.0).reshape(3, 2)), axis=1)
+PRODUCT = np.arange(6.0).reshape(2, 3) @ np.arange(6.0).reshape(3, 2)
+SOFTMAX = np.exp(PRODUCT - PRODUCT.max(axis=1, keepdims=True))
+EXPECTED = np.sum(np.tanh(PRODUCT) * SOFTMAX / SOFTMAX.sum(axis=1, keepdims=True), axis=1)
 
 
 @pytest.fixture
@@ -91,6 +93,49 @@ def test_a_corrupted_numba_entry_is_recompiled_with_one_warning(run, damage):
     assert len([w for w in again["warnings"] if "recompiled" in w]) == 1
     healed = run()
     assert healed["hit"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_corrupted_entry_of_a_helper_kernel_is_recompiled_with_one_warning(run, damage):
+    run()
+    pycache = run.cache / "numba" / "kernels" / "__pycache__"
+    names = [n for n in os.listdir(pycache) if n.startswith("nn_") and ".softmax_middle-" in n]
+    assert names  # the graph's softmax helper was cached in its kernel file's entry
+    for name in names:
+        path = pycache / name
+        content = path.read_bytes()
+        path.write_bytes(content[: len(content) // 2] if damage == "truncate" else os.urandom(len(content)))
+    again = run()
+    assert not again["hit"] and "corrupted" in again["reason"]
+    assert len([w for w in again["warnings"] if "recompiled" in w]) == 1
+    assert run()["hit"]
+
+
+def test_a_damaged_helper_kernel_file_is_written_again(run):
+    run()
+    kernels = run.cache / "numba" / "kernels"
+    (path,) = [p for p in kernels.iterdir() if p.name.startswith("nn_")]  # kernels/nn.py's file
+    with open(path, "a") as file:
+        file.write("\nraise SystemExit('damaged')\n")
+    run()
+    assert "raise SystemExit('damaged')" not in path.read_text()
+
+
+def test_graphs_share_their_helper_kernels(tmp_path, monkeypatch):
+    """A helper is loaded from one kernel file by every module that calls it: compiled once, by the first graph."""
+    import symgraph as sg
+
+    monkeypatch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path))
+    x = sg.placeholder((None, 4), "float64", name="x")
+    first = sg.function([x], sg.nn.softmax(x, axis=1), backend="numba")
+    second = sg.function([x], sg.nn.softmax(2.0 * x, axis=1) + 1.0, backend="numba")
+    value = np.arange(8.0).reshape(2, 4)
+    first(value)
+    second(value)
+    assert "softmax_middle" in first.cache_info.compiled
+    assert "softmax_middle" not in second.cache_info.compiled and second.cache_info.compiled  # its own stages only
+    assert first._program._module.softmax_middle is second._program._module.softmax_middle
+    assert "softmax_middle = _kernels('nn', " in second.source
 
 
 def test_a_damaged_module_file_is_written_again(run):

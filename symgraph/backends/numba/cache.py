@@ -1,8 +1,10 @@
 """The disk cache of generated modules and of Numba's compiled code for them.
 
 Each module lives at ``<cache>/numba/<key>/module.py``; Numba keeps its compiled code beside it (``__pycache__``), so
-a second process importing the same path compiles nothing. The key hashes the generated source (which contains every
-helper it calls, so a changed lowering changes it) with the symgraph, Numba, llvmlite and NumPy versions and the CPU.
+a second process importing the same path compiles nothing. The helper kernels modules call live in
+``<cache>/numba/kernels/<stem>_<digest>.py`` (a module of kernels/, or a wrapper binding constants), shared by every
+module (the digest hashes the file, and modules name the digest: a changed helper is a new file). The key hashes the generated source (so a changed lowering or helper
+changes it) with the symgraph, Numba, llvmlite and NumPy versions and the CPU.
 A module file is created once, exclusively (a temporary file hard-linked into place), and never rewritten, so that
 processes compiling the same graph at once cannot interleave their writes.
 
@@ -32,7 +34,7 @@ class CacheInfo:
     key: str
     reason: str | None = None
     path: str | None = None
-    compiled: list = field(default_factory=list)  # stage functions Numba compiled in this process
+    compiled: list = field(default_factory=list)  # compiled functions (stages, helpers) Numba compiled in this process
 
     def __str__(self) -> str:
         state = "hit" if self.hit else f"miss ({self.reason})"
@@ -108,19 +110,28 @@ class ModuleCache:
         status = "repaired" if os.path.exists(path) else "written"
         if status == "repaired":  # start the entry again: its compiled code belongs to the damaged file
             self.discard(key)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".module-", suffix=".py")
-        with os.fdopen(handle, "w") as file:
-            file.write(source)
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)  # exclusive: another process may have created it meanwhile
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(temporary)
+        _write_once(directory, path, source)
         return path, status
+
+    def store_kernel(self, file_name: str, source: str) -> str:
+        """The path of a helper kernel file (``kernels/<file_name>``), written if missing or damaged."""
+        directory = os.path.join(self.root, "kernels")
+        path = os.path.join(directory, file_name)
+        if not (os.path.exists(path) and _reads_back(path, source)):
+            if os.path.exists(path):
+                self.discard_kernel(file_name)
+                _quietly(os.unlink, path)
+            _write_once(directory, path, source)
+        return path
+
+    def discard_kernel(self, file_name: str) -> None:
+        """Remove Numba's cached code of a helper kernel file."""
+        cache = os.path.join(self.root, "kernels", "__pycache__")
+        stem = file_name[:-len(".py")] + "."
+        if os.path.isdir(cache):
+            for name in os.listdir(cache):
+                if name.startswith(stem):
+                    _quietly(os.unlink, os.path.join(cache, name))
 
     def discard(self, key: str) -> None:
         """Remove an entry's files (a corrupted Numba cache, a damaged module)."""
@@ -187,6 +198,23 @@ def _private_directories(path: str) -> None:
             os.chmod(directory, 0o700)
         except FileExistsError:  # another process made it meanwhile
             pass
+
+
+def _write_once(directory: str, path: str, source: str) -> None:
+    """Write ``path`` exclusively (a temporary file hard-linked into place): processes writing the same file at once
+    never interleave, and the first one's complete file wins."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".write-", suffix=".py")
+    with os.fdopen(handle, "w") as file:
+        file.write(source)
+        file.flush()
+        os.fsync(file.fileno())
+    try:
+        os.link(temporary, path)  # exclusive: another process may have created it meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)
 
 
 def _reads_back(path: str, source: str) -> bool:

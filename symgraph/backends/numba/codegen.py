@@ -2,13 +2,19 @@
 
 The module has four parts, in the order a reader meets them:
 
-1. helpers: the kernel functions its calls use (softmax, im2col, ...), copied from ``kernels/`` so that the file
-   stands alone and Numba's cache, keyed by the file's contents, can never pair it with a changed helper;
+1. helpers: the kernel functions its calls use (softmax, im2col, ...), loaded from the kernel files beside the
+   module's folder (``<cache>/numba/kernels/<kernel module>_<digest>.py``, a module of ``kernels/`` with each
+   function @njit). Every module calling a helper loads the same file, so Numba compiles it once per process and
+   caches it once per machine, for all graphs; the digest, a hash of the file, is written into the module, so that
+   a changed helper is a new file and a new module, never a stale pairing in Numba's cache;
 2. ``_plan(inputs)``: plain Python, run once per input-shape signature: the shape of every value (checked as the
    ops combine them) and the buffers of the memory plan;
-3. ``stage_k(...)``: ``@njit`` functions holding the kernels, one statement or loop nest per kernel, commented with
-   the op, its shape and the user's line; a long schedule is split into several stages, because Numba's compile time
-   grows faster than linearly with the loops in one function;
+3. ``stage_k(...)``: the kernels, one statement or loop nest per kernel, commented with the op, its shape and the
+   user's line. Fused loops are ``@njit`` stages; a long run of them is split into several, because Numba's compile
+   time grows faster than linearly with the loops in one function. Calls (BLAS, convolution, softmax, ...) are plain
+   Python stages calling the compiled helpers: compiled into a stage, a helper's code would be linked into the
+   stage's module and optimized again with it (a CNN step took 35 s to compile that way), while called from Python
+   it is compiled once, at a cost of about a microsecond per call;
 4. ``run(...)``: the driver: finds the plan, allocates the outputs, calls the stages, returns the outputs.
    Variables are arguments (never globals: a global array would be frozen into the compiled code). Their new
    values are outputs like any other, written into fresh arrays that symgraph then makes the variables' values
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import importlib
 import inspect
 import keyword
@@ -150,9 +157,12 @@ class Context:
     def dtype(self, dtype) -> str:
         return dtype_constructor(dtype)
 
-    def helper(self, module: str, name: str) -> str:
-        """Copy the @njit helper ``name`` of ``kernels/<module>.py`` (and the helpers it calls) into the module."""
-        return self.writer.include_helper(module, name)
+    def helper(self, module: str, name: str, constants: dict | None = None) -> str:
+        """The @njit helper ``name`` of ``kernels/<module>.py``, loaded by the module from its kernel file. With
+        ``constants`` (parameter -> int), a wrapper of it without those parameters, which passes them as literals:
+        for helpers compiled per value (numba.literally), whose dispatch from Python would otherwise cost
+        milliseconds per call."""
+        return self.writer.include_helper(module, name, tuple(sorted((constants or {}).items())))
 
     def plan_helper(self, module: str, name: str) -> str:
         """Copy the plain-Python function ``name`` of ``kernels/<module>.py`` into the module, for shape rules."""
@@ -194,6 +204,8 @@ class Stage:
     arrays: dict = field(default_factory=dict)   # parameter name -> node, for arrays received
     shapes: dict = field(default_factory=dict)   # parameter name -> node, for shapes received
     views: dict = field(default_factory=dict)    # id(view node) -> local name
+    compiled: bool = True  # an @njit stage of loops, or a Python stage of calls
+    kernels: int = 0
     loops: int = 0
     label: str = ""  # what the stage computes, for profiles: its first kernel's comment
 
@@ -228,7 +240,7 @@ class ModuleWriter:
         self.names = Names()
         self.descriptions: list[str] = []
         self.described: dict[int, int] = {}
-        self.helpers: dict[tuple, str] = {}
+        self.kernel_files: dict[str, KernelFile] = {}  # helper name -> the kernel file the module loads it from
         self.plan_helpers: dict[tuple, str] = {}
         self.plan_lines: list[str] = []
         self.output_names: dict[int, str] = {}  # id(computed output) -> the output array it is computed into
@@ -260,14 +272,10 @@ class ModuleWriter:
         return self.output_names.get(id(node)) or self.names(node)
 
     # -- helpers ----------------------------------------------------------------------------------------------------
-    def include_helper(self, module: str, name: str) -> str:
-        key = (module, name)
-        if key not in self.helpers:
-            source, calls = _helper_source(module, name)
-            self.helpers[key] = source
-            for callee in calls:
-                self.include_helper(module, callee)
-        return name
+    def include_helper(self, module: str, name: str, constants: tuple = ()) -> str:
+        entry, kernel = kernel_file(module, name, constants)
+        self.kernel_files[entry] = kernel
+        return entry
 
     def include_plan_helper(self, module: str, name: str) -> str:
         key = ("plan", module, name)
@@ -291,14 +299,14 @@ class ModuleWriter:
         stages = self._stages()
         buffers, slabs = self._memory_plan()
         plan = self._plan(buffers, slabs)
-        parts = [self._header(), *self.helpers.values(), plan, *(self._stage_source(s, buffers) for s in stages),
+        parts = [self._header(), self._kernel_imports(), plan, *(self._stage_source(s, buffers) for s in stages),
                  self._driver(stages, buffers)]
         return "\n\n".join(part.rstrip() for part in parts) + "\n"
 
     def _header(self) -> str:
         descriptions = "\n".join(f"    {d!r}," for d in self.descriptions)
         return (f'"""{self.title}\n\nGenerated by symgraph; runs with NumPy and Numba alone. `run(inputs, variables, '
-                f'constants)`\nreturns the outputs, then the new values of updated variables, each in a fresh array.\n"""\n\nimport threading\n{"import time" + chr(10) if self.profile else ""}\nimport numba\nimport numpy as np\n\n'
+                f'constants)`\nreturns the outputs, then the new values of updated variables, each in a fresh array.\n"""\n\nimport importlib.util\nimport os\nimport sys\nimport threading\n{"import time" + chr(10) if self.profile else ""}\nimport numba\nimport numpy as np\n\n'
                 f"LOOP_FASTMATH = {LOOP_FASTMATH}\nFASTMATH = {FASTMATH}\n\n_NODES = (  # the nodes that errors name\n{descriptions}\n)\n\n\n"
                 "class NeedsGuards(Exception):\n"
                 '    """Unknown dimensions broadcast against each other at run time: the fused loops assume they do '
@@ -306,14 +314,24 @@ class ModuleWriter:
                 "class ShapeMismatch(ValueError):\n"
                 '    """Input shapes that the graph\'s ops cannot combine (found by the plan, before any kernel runs)."""')
 
+    def _kernel_imports(self) -> str:
+        lines = [KERNEL_LOADER]
+        for name, kernel in sorted(self.kernel_files.items()):
+            lines.append(f"{name} = _kernels({kernel.stem!r}, {kernel.digest!r}).{name}")
+        return "\n".join(lines)
+
     # -- stages -----------------------------------------------------------------------------------------------------
     def _stages(self) -> list:
         stages = [Stage(self, 0)]
         for kernel in self.schedule.kernels:
-            loops = len(kernel.space) if kernel.kind == "loop" else 1
-            if stages[-1].loops and (self.profile or stages[-1].loops + loops > LOOPS_PER_STAGE):
+            compiled = kernel.kind == "loop"
+            loops = len(kernel.space) if compiled else 0
+            last = stages[-1]
+            if last.kernels and (self.profile or last.compiled != compiled or last.loops + loops > LOOPS_PER_STAGE):
                 stages.append(Stage(self, len(stages)))
             stage = stages[-1]
+            stage.compiled = compiled
+            stage.kernels += 1
             stage.loops += loops
             if kernel.kind == "loop":
                 self._emit_loop(stage, kernel)
@@ -427,8 +445,13 @@ class ModuleWriter:
     # -- stage and driver sources -----------------------------------------------------------------------------------
     def _stage_source(self, stage: Stage, buffers) -> str:
         params = self._stage_params(stage)
-        doc = f'    """Kernels {stage.index}: {stage.loops} loops."""'
-        return f"@{LOOP_NJIT}\ndef stage_{stage.index}({', '.join(params)}):\n{doc}\n" + "\n".join(stage.lines) + "\n"
+        if stage.compiled:
+            header = f"@{LOOP_NJIT}\ndef stage_{stage.index}"
+            doc = f'    """Kernels {stage.index}: {stage.loops} loops."""'
+        else:
+            header = f"def stage_{stage.index}"
+            doc = f'    """Kernels {stage.index}: {stage.kernels} calls, run by Python (each a compiled helper or BLAS)."""'
+        return f"{header}({', '.join(params)}):\n{doc}\n" + "\n".join(stage.lines) + "\n"
 
     def _stage_params(self, stage: Stage) -> list:
         ordered = [self.names(n) for n in self.signature.inputs + self.signature.variables + self.signature.constants]
@@ -674,10 +697,88 @@ def _function_source(module: str, name: str):
     return text, tuple(calls)
 
 
-def _helper_source(module: str, name: str):
-    """The @njit source of helper ``name`` and the names of the helpers it calls."""
-    text, calls = _function_source(module, name)
-    return f"@{NJIT}\n{text}\n", calls
+KERNEL_LOADER = '''_KERNELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+
+
+def _kernels(stem, digest):
+    """The kernel file kernels/<stem>_<digest>.py beside this module's folder: every generated module calling its
+    helpers loads the same file, so Numba compiles each once per process and caches it once per machine."""
+    module_name = f"symgraph_kernel_{stem}_{digest}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, os.path.join(_KERNELS, f"{stem}_{digest}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # registered before it runs, as Numba's cache of callers needs
+        spec.loader.exec_module(module)
+    return module
+
+'''
+
+
+@dataclass(frozen=True)
+class KernelFile:
+    """Helper kernels as one file that generated modules load (see KERNEL_LOADER): all of a kernels/ module, or a
+    wrapper passing constants with the helpers it calls."""
+
+    stem: str
+    source: str
+    digest: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.stem}_{self.digest}.py"
+
+    @property
+    def module_name(self) -> str:
+        return f"symgraph_kernel_{self.stem}_{self.digest}"
+
+
+def _kernel_source(title: str, functions) -> tuple[str, str]:
+    """A kernel file's source, each function @njit, and its digest."""
+    source = (f'"""{title}: loaded by generated modules."""\n\nimport numba\nimport numpy as np\n\n'
+              f"FASTMATH = {FASTMATH}\n\n\n" + "\n\n".join(f"@{NJIT}\n{text}\n" for text in functions))
+    return source, hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, KernelFile]:
+    """Where helper ``name`` of ``kernels/<module>.py`` comes from: its name and kernel file. Without ``constants``
+    the file is the whole module, each function @njit, so that the module's helpers share the helpers they call;
+    with ``constants`` ((parameter, int) pairs), a wrapper passing them, in a file with the helpers it calls."""
+    if not constants:
+        source = _helper_module_source(module)
+        functions = [f for f in ast.parse(source).body if isinstance(f, ast.FunctionDef)]
+        if name not in {f.name for f in functions}:
+            raise KeyError(f"kernels/{module}.py has no function {name!r}")
+        texts = [ast.get_source_segment(source, f) for f in functions]
+        text, digest = _kernel_source(f"symgraph's helper kernels of kernels/{module}.py", texts)
+        return name, KernelFile(module, text, digest)
+    order, pending = [], [name]
+    while pending:
+        helper = pending.pop(0)
+        if helper not in order:
+            order.append(helper)
+            pending += _function_source(module, helper)[1]
+    entry, wrapper = _constant_wrapper(module, name, dict(constants))
+    text, digest = _kernel_source(f"symgraph's helper kernel {name} (kernels/{module}.py) for {entry}",
+                                  [_function_source(module, helper)[0] for helper in order] + [wrapper])
+    return entry, KernelFile(entry, text, digest)
+
+
+def _constant_wrapper(module: str, name: str, constants: dict) -> tuple[str, str]:
+    """The name and @njit source of a wrapper of helper ``name`` that passes ``constants`` as literals."""
+    text, _ = _function_source(module, name)
+    params = [a.arg for a in ast.parse(text).body[0].args.args]
+    unknown = set(constants) - set(params)
+    if unknown:
+        raise KeyError(f"kernels/{module}.py: {name} has no parameters {sorted(unknown)}")
+    entry = name + "".join(f"_{param}{value}" for param, value in constants.items())
+    kept = [p for p in params if p not in constants]
+    passed = [repr(int(constants[p])) if p in constants else p for p in params]
+    bound = ", ".join(f"{p}={constants[p]}" for p in params if p in constants)
+    return entry, (f"def {entry}({', '.join(kept)}):\n"
+                   f'    """{name} with {bound}: compiled for these values, called from Python at plain-call cost."""\n'
+                   f"    return {name}({', '.join(passed)})")
 
 
 @functools.lru_cache(maxsize=None)

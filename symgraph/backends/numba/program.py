@@ -15,6 +15,7 @@ import threading
 import warnings
 
 import numpy as np
+from numba.core.dispatcher import Dispatcher
 
 from symgraph.backends import threads
 from symgraph.backends.numba import cache as disk
@@ -67,15 +68,20 @@ class NumbaProgram:
         self._guarded = None
 
     # -- building ---------------------------------------------------------------------------------------------------
-    def _source(self, guards: bool) -> str:
+    def _source(self, guards: bool):
+        """The module's source and the kernel files it loads."""
         schedule = build_schedule(self.outputs, fuse=not guards)
-        return ModuleWriter(schedule, self._signature, guards, self.title, profile=self._profile).write()
+        writer = ModuleWriter(schedule, self._signature, guards, self.title, profile=self._profile)
+        source = writer.write()
+        return source, list(writer.kernel_files.values())
 
     def _load(self, guards: bool):
-        source = self._source(guards)
+        source, kernels = self._source(guards)
         env = disk.environment()
         key = disk.module_key(source, env)
         store = disk.ModuleCache()
+        for kernel in kernels:
+            store.store_kernel(kernel.file_name, kernel.source)
         components = dict(env, lowerings=disk.lowering_sources_hash(), inputs=_input_signature(self.inputs),
                           variables=_input_signature(self.variables + self.constants))
         fingerprint = self._fingerprint + ("-guarded" if guards else "")
@@ -90,7 +96,7 @@ class NumbaProgram:
         info = disk.CacheInfo(hit=reason is None, key=key, reason=reason, path=path)
         if not guards:
             self.cache_info = info
-        self._entry = (store, key, path)
+        self._entry = (store, key, path, kernels)
         store.record(fingerprint, components)
         module.__symgraph_source__ = source
         return module
@@ -110,6 +116,7 @@ class NumbaProgram:
         arrays += [c.value for c in self.constants]
         module = self._guarded or self._module
         first = not getattr(module, "__symgraph_called__", False)
+        misses = _compile_counts(module) if first else None
         try:
             results = self._call(module, arrays)
         except Exception as error:
@@ -121,14 +128,15 @@ class NumbaProgram:
             else:
                 raise
         if first:
-            self._count_compiled(self._guarded or self._module)
+            self._count_compiled(self._guarded or self._module, misses)
         return list(results)
 
-    def _count_compiled(self, module) -> None:
-        """After a module's first call: which stages Numba compiled (none when the disk cache served them)."""
+    def _count_compiled(self, module, before: dict) -> None:
+        """After a module's first call: which of its compiled functions (stages and helpers) Numba compiled during
+        it, none when the disk cache (or another module of this process, for helpers) served them all."""
         module.__symgraph_called__ = True
-        compiled = [name for name in sorted(vars(module)) if name.startswith("stage_")
-                    and getattr(module, name).stats.cache_misses]
+        after = _compile_counts(module)
+        compiled = [name for name, count in sorted(after.items()) if count > before.get(name, 0)]
         info = self.cache_info
         if info is not None and module is self._module:
             info.compiled = compiled
@@ -145,9 +153,12 @@ class NumbaProgram:
                 raise
         # Numba could not load its cached code for this module (truncated or garbage files, or a module imported
         # under another name by hand, which Numba's cache records): start the entry again and compile.
-        store, key, path = self._entry
+        store, key, path, kernels = self._entry
         _warn_once(f"symgraph: the compiled code cached for {path} could not be loaded; it is being recompiled")
         disk.discard_compiled(path)
+        for kernel in kernels:  # its helpers' cached code may be the damaged part: they are loaded again too
+            store.discard_kernel(kernel.file_name)
+            sys.modules.pop(kernel.module_name, None)
         module = _import(path, key, fresh=True)
         module.__symgraph_source__ = self._module.__symgraph_source__
         if module.__file__ == self._module.__file__:
@@ -190,9 +201,18 @@ class NumbaProgram:
                 self._timer_of(module).add(module._local.times)
             return results
         except ValueError as error:
+            if _from_numba_cache(error):  # unpickling damaged cached code can raise ValueError too
+                raise
             # The plan's run-time shape checks (ShapeMismatch) and value checks inside kernels (labels, indices)
             # name their node; both are evaluation failures, as in the NumPy backend.
             raise EvaluationError(str(error)) from None
+
+
+def _compile_counts(module) -> dict:
+    """How many signatures each compiled function of a module (its stages and the helpers it loads) has compiled in
+    this process rather than loaded from the disk cache."""
+    return {name: sum(value.stats.cache_misses.values()) for name, value in vars(module).items()
+            if isinstance(value, Dispatcher)}
 
 
 def _has_compiled(directory: str) -> bool:

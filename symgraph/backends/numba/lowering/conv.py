@@ -54,7 +54,7 @@ def _conv_lowering(shape_helper: str, kernel: str, data: int, filters: int) -> C
 
     def shape(node, shapes, ctx):
         op = node.op
-        helper = ctx.plan_helper("conv", shape_helper)
+        helper = ctx.plan_helper("conv_shapes", shape_helper)
         return f"{helper}({ctx.what(node)}, {', '.join(shapes)}, {op.stride!r}, {op.padding!r}, {op.dilation!r})"
 
     def emit(node, args, out, ctx):
@@ -81,7 +81,7 @@ def _pool_shape(shape_helper: str, order):
 
     def shape(node, shapes, ctx):
         op = node.op
-        helper = ctx.plan_helper("conv", shape_helper)
+        helper = ctx.plan_helper("conv_shapes", shape_helper)
         listed = ", ".join(shapes[k] for k in order)
         return f"{helper}({ctx.what(node)}, {listed}, {op.kernel!r}, {op.stride!r}, {op.padding!r})"
 
@@ -90,13 +90,14 @@ def _pool_shape(shape_helper: str, order):
 
 def _pool_emit(kernel: str, arrays, extra):
     """Statements calling ``kernel`` with the inputs at positions ``arrays``, the output, the geometry and
-    ``extra(node, ctx)``. The kernel sizes are literals: the pooling kernels are compiled for them."""
+    ``extra(node, ctx)``. The pooling kernels are compiled for the kernel sizes: a wrapper binds them."""
 
     def emit(node, args, out, ctx):
         op = node.op
-        geometry = ", ".join([str(k) for k in op.kernel] + [_run_time(v) for v in op.stride + op.padding])
+        geometry = ", ".join(_run_time(v) for v in op.stride + op.padding)
         listed = ", ".join(_contiguous(args[k]) for k in arrays)
-        return [f"{ctx.helper('conv', kernel)}({listed}, {out}, {geometry}, {extra(node, ctx)})"]
+        helper = ctx.helper("conv", kernel, {"k_h": op.kernel[0], "k_w": op.kernel[1]})
+        return [f"{helper}({listed}, {out}, {geometry}, {extra(node, ctx)})"]
 
     return emit
 

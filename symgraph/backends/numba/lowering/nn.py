@@ -73,7 +73,7 @@ register(CallLowering(_logsumexp_shape, _logsumexp_emit), nn.LogSumExp)
 
 def _sparse_shape(node, shapes, ctx):
     logits, labels = shapes
-    return f"{ctx.plan_helper('nn', 'labels_shape')}({ctx.what(node)}, {logits}, {labels})"
+    return f"{ctx.plan_helper('nn_shapes', 'labels_shape')}({ctx.what(node)}, {logits}, {labels})"
 
 
 def _sparse_emit(node, args, out, ctx):
@@ -91,7 +91,7 @@ register(CallLowering(_sparse_shape, _sparse_emit), nn.SparseSoftmaxCrossEntropy
 
 def _targets_shape(node, shapes, ctx):
     logits, targets = shapes
-    return f"{ctx.plan_helper('nn', 'targets_shape')}({ctx.what(node)}, {logits}, {targets})"
+    return f"{ctx.plan_helper('nn_shapes', 'targets_shape')}({ctx.what(node)}, {logits}, {targets})"
 
 
 def _dense_emit(node, args, out, ctx):
@@ -107,7 +107,7 @@ register(CallLowering(_targets_shape, _dense_emit), nn.SoftmaxCrossEntropy)
 
 def _paired_shape(node, shapes, ctx):
     targets, predictions = shapes
-    helper = ctx.plan_helper("nn", "paired_shape")
+    helper = ctx.plan_helper("nn_shapes", "paired_shape")
     return f"{helper}({ctx.what(node)}, {node.op.loss!r}, {node.op.predictions!r}, {predictions}, {targets})"
 
 
