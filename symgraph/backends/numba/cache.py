@@ -1,10 +1,11 @@
 """The disk cache of generated modules and of Numba's compiled code for them.
 
 Each module lives at ``<cache>/numba/<key>/module.py``; Numba keeps its compiled code beside it (``__pycache__``), so
-a second process importing the same path compiles nothing. The helper kernels modules call live in
+a second process importing the same path compiles nothing. The helper kernels that modules call live in
 ``<cache>/numba/kernels/<stem>_<digest>.py`` (a module of kernels/, or a wrapper binding constants), shared by every
-module (the digest hashes the file, and modules name the digest: a changed helper is a new file). The key hashes the generated source (so a changed lowering or helper
-changes it) with the symgraph, Numba, llvmlite and NumPy versions and the CPU.
+module (the digest hashes the file, and modules name the digest: a changed helper is a new file). The key hashes the
+generated source (so a changed lowering or helper changes it) with the symgraph, Numba, llvmlite and NumPy versions
+and the CPU.
 A module file is created once, exclusively (a temporary file hard-linked into place), and never rewritten, so that
 processes compiling the same graph at once cannot interleave their writes.
 
@@ -74,6 +75,7 @@ class ModuleCache:
     the cache directory cannot be written."""
 
     _warned: set = set()
+    _checked_kernels: set = set()  # kernel files read back in this process: checked once, not per function
 
     def __init__(self, root: str | None = None):
         self.root = os.path.join(root or cache_root(), "numba")
@@ -117,11 +119,14 @@ class ModuleCache:
         """The path of a helper kernel file (``kernels/<file_name>``), written if missing or damaged."""
         directory = os.path.join(self.root, "kernels")
         path = os.path.join(directory, file_name)
+        if path in self._checked_kernels:
+            return path
         if not (os.path.exists(path) and _reads_back(path, source)):
             if os.path.exists(path):
                 self.discard_kernel(file_name)
                 _quietly(os.unlink, path)
             _write_once(directory, path, source)
+        self._checked_kernels.add(path)
         return path
 
     def discard_kernel(self, file_name: str) -> None:

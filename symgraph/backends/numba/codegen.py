@@ -450,7 +450,7 @@ class ModuleWriter:
             doc = f'    """Kernels {stage.index}: {stage.loops} loops."""'
         else:
             header = f"def stage_{stage.index}"
-            doc = f'    """Kernels {stage.index}: {stage.kernels} calls, run by Python (each a compiled helper or BLAS)."""'
+            doc = f'    """Kernels {stage.index}: {stage.kernels} calls, run by Python (each a compiled helper)."""'
         return f"{header}({', '.join(params)}):\n{doc}\n" + "\n".join(stage.lines) + "\n"
 
     def _stage_params(self, stage: Stage) -> list:
