@@ -17,7 +17,9 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph.errors import GradientError, SymgraphError
-from symgraph.graph import Constant, Node, as_node, format_shape, toposort, user_site
+from symgraph.graph import (
+    Constant, Node, Provenance, as_node, format_shape, provenance, record_provenance, toposort, user_site,
+)
 from symgraph.ops import add, cast, index, mul, reshape, stack, sum, zeros_like
 from symgraph.ops.shape import unbroadcast
 
@@ -55,31 +57,22 @@ def gradient_origin(node: Node) -> GradientOrigin | None:
     return _ORIGINS.get(node)
 
 
-_GRADIENT_OF: "weakref.WeakKeyDictionary[Node, Node]" = weakref.WeakKeyDictionary()
-
-
 def gradient_of(node: Node) -> Node | None:
-    """The forward node whose gradient a node of a reverse pass helps compute (printers and generated code say
-    "grad of ..."), or None for a node no reverse pass created."""
-    return _GRADIENT_OF.get(node)
+    """The forward node whose adjoint a node of a reverse pass computes or helps compute (printers and generated code
+    say "grad of ..."), or None for a node no reverse pass created."""
+    origin = provenance(node)
+    return origin.wrt if origin is not None else None
 
 
-def inherit_gradient_of(new: Node, old: Node) -> None:
-    """A rewrite replaced ``old`` with ``new``: ``new`` computes the same gradient (if ``old`` computed one)."""
-    forward = _GRADIENT_OF.get(old)
-    if forward is not None and new is not old and new not in _GRADIENT_OF:
-        _GRADIENT_OF[new] = forward
-
-
-def _mark_gradient_nodes(gradient: Node, of: Node, forward: set) -> None:
-    """Tag the nodes that computing ``gradient`` (the gradient of ``of``) created: those reachable from it that are
-    neither forward nodes nor tagged already."""
+def _mark_gradient_nodes(gradient: Node, origin: Provenance, forward: set) -> None:
+    """Record ``origin`` on the nodes that building ``gradient`` created: those reachable from it that are neither
+    forward nodes nor recorded already."""
     stack = [gradient]
     while stack:
         node = stack.pop()
-        if id(node) in forward or node in _GRADIENT_OF:
+        if id(node) in forward or provenance(node) is not None:
             continue
-        _GRADIENT_OF[node] = of
+        record_provenance(node, origin)
         stack.extend(node.inputs)
 
 
@@ -202,19 +195,21 @@ def _reverse_accumulate(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Seq
             continue
         total = _sum_all(pending)
         totals[id(node)] = total
-        for term in pending:
-            _mark_gradient_nodes(term, node, forward)
-        _mark_gradient_nodes(total, node, forward)
+        _mark_gradient_nodes(total, Provenance(outputs[0], node, None), forward)
         if node.inputs and _carries_gradient(node):
-            _propagate(node, total, wanted, contributions)
+            _propagate(node, total, wanted, contributions, outputs[0], forward)
     results = [_result_for(x, totals, order, disconnected, caller) for x in wrt]
     for x, result in zip(wrt, results):
+        if result is not None:
+            _mark_gradient_nodes(result, Provenance(outputs[0], x, None), forward)
         if result is not None and id(result) not in forward and result not in _ORIGINS:
             _ORIGINS[result] = GradientOrigin(tuple(outputs), tuple(seeds), x)
     return results
 
 
-def _propagate(node: Node, total: Node, wanted: set, contributions: dict) -> None:
+def _propagate(node: Node, total: Node, wanted: set, contributions: dict, output: Node, forward: set) -> None:
+    """Apply ``node``'s gradient rule to its adjoint ``total``, adding each input's term to ``contributions`` and
+    recording on the new nodes that they come from that rule."""
     input_grads = node.op.grad(node, total)
     if len(input_grads) != len(node.inputs):
         raise GradientError(f"the {node.op.name} gradient rule returned {len(input_grads)} gradients for "
@@ -230,6 +225,7 @@ def _propagate(node: Node, total: Node, wanted: set, contributions: dict) -> Non
                                 f"({node.describe()})")
         if g.dtype != x.dtype:
             g = cast(g, x.dtype)
+        _mark_gradient_nodes(g, Provenance(output, x, node), forward)
         contributions.setdefault(id(x), []).append(g)
 
 

@@ -16,6 +16,7 @@ import itertools
 import os
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Sequence
 
@@ -41,16 +42,20 @@ class Site(NamedTuple):
 
 
 _site_override: contextvars.ContextVar = contextvars.ContextVar("site_override", default=None)
+_provenance_override: contextvars.ContextVar = contextvars.ContextVar("provenance_override", default=None)
 
 
 @contextlib.contextmanager
-def attributed_to(site: Site):
-    """Nodes built inside this block record ``site`` (a rewrite's new nodes keep the replaced node's user line)."""
-    token = _site_override.set(site)
+def attributed_to(node: "Node"):
+    """Nodes built inside this block record ``node``'s creation site and gradient provenance: a rewrite's new nodes
+    keep the user line and the provenance of the node they replace."""
+    site_token = _site_override.set(node.site)
+    provenance_token = _provenance_override.set(provenance(node))
     try:
         yield
     finally:
-        _site_override.reset(token)
+        _provenance_override.reset(provenance_token)
+        _site_override.reset(site_token)
 
 
 def user_site() -> Site:
@@ -120,6 +125,53 @@ class Leaf(Op):
 CONSTANT, VARIABLE, PLACEHOLDER = Leaf("constant"), Leaf("variable"), Leaf("placeholder")
 
 
+class Provenance(NamedTuple):
+    """How a reverse pass (sg.grad, vjp, jvp, hessian, ...) built a gradient node.
+
+    The node computes, or contributes to, the adjoint d ``output`` / d ``wrt``; ``through`` is the forward node whose
+    gradient rule built it, or None for the sum of the contributions of several consumers (and for the zeros of a
+    disconnected input). Rewrites keep it: a node built to replace a gradient node records the replaced node's.
+    """
+
+    output: "Node"
+    wrt: "Node"
+    through: "Node | None"
+
+    def __str__(self) -> str:
+        adjoint = f"d {_label(self.output)} / d {_label(self.wrt)}"
+        if self.through is None:
+            return f"{adjoint} (sum of its contributions)"
+        through = self.through.op.name + (f" {self.through.name!r}" if self.through.name else "")
+        return f"{adjoint} through {through} at {self.through.site}"
+
+
+def _label(node: "Node") -> str:
+    """A node as an adjoint's text names it: its name, else its op."""
+    return node.name or node.op.name
+
+
+_provenance: "weakref.WeakKeyDictionary[Node, Provenance]" = weakref.WeakKeyDictionary()
+
+
+def provenance(node: "Node") -> Provenance | None:
+    """The provenance of a node that a reverse pass built (or that replaced one in a rewrite); None for forward
+    nodes."""
+    return _provenance.get(node)
+
+
+def record_provenance(node: "Node", origin: Provenance) -> None:
+    """Record how a gradient node was built; a node keeps the first provenance recorded for it."""
+    if node not in _provenance:
+        _provenance[node] = origin
+
+
+def inherit_provenance(new: "Node", old: "Node") -> None:
+    """A rewrite replaced ``old`` with ``new``, which it built: ``new`` keeps the provenance ``old`` had (if any)."""
+    origin = _provenance.get(old)
+    if origin is not None and new is not old:
+        record_provenance(new, origin)
+
+
 class Node:
     """One value in a graph. Build nodes with ``sg.constant``, ``sg.variable``, ``sg.placeholder`` or an op."""
 
@@ -137,11 +189,19 @@ class Node:
         # (variable, node) pairs that every compiled function computing this node applies after each call:
         # a random op advances its stream, a training-mode batch_norm updates its running statistics.
         set_(self, "implied_updates", implied_updates)
+        inherited = _provenance_override.get()
+        if inherited is not None:
+            _provenance[self] = inherited
 
     def __setattr__(self, key, value):
         raise AttributeError(f"nodes are immutable: cannot set {key!r} on {self.describe()}")
 
     # -- description ----------------------------------------------------------------------------------------------
+    @property
+    def provenance(self) -> Provenance | None:
+        """How a reverse pass built this node (``sg.grad``'s nodes), or None for a forward node."""
+        return _provenance.get(self)
+
     @property
     def ndim(self) -> int:
         return len(self.shape)

@@ -2,7 +2,8 @@
 
 Nodes are immutable, so rewriting builds new nodes and returns new outputs; nodes a user holds never change. A node
 whose inputs changed is rebuilt with the same op (its shape and dtype re-inferred and checked). New nodes a rule
-builds are attributed to the replaced node's creation site, so errors still point at the user's line.
+builds are attributed to the replaced node's creation site and gradient provenance, so errors still point at the user's
+line and a rewritten gradient still says which rule of which forward node it comes from.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from symgraph.autodiff import inherit_gradient_of
 from symgraph.errors import SymgraphError
-from symgraph.graph import Node, attributed_to, toposort
+from symgraph.graph import Node, attributed_to, inherit_provenance, toposort
 
 Rule = Callable[[Node], "Node | None"]
 MAX_FIRINGS_PER_NODE = 32
@@ -31,7 +31,7 @@ def rebuild(node: Node, inputs: Sequence[Node]) -> Node:
     if np.dtype(dtype) != node.dtype or len(shape) != len(node.shape):
         raise RewriteError(f"rebuilding {node.describe()} changed its type to {shape} {dtype}")
     rebuilt = Node(node.op, tuple(inputs), tuple(shape), node.dtype, node.name, node.site, node.implied_updates)
-    inherit_gradient_of(rebuilt, node)
+    inherit_provenance(rebuilt, node)
     return rebuilt
 
 
@@ -58,13 +58,12 @@ class Rewriter:
             rules = self.by_op.get(node.op.name, []) + self.general
             if not rules:
                 return node
-            with attributed_to(node.site):
+            with attributed_to(node):
                 fired = self._first_firing(rules, node)
             if fired is None:
                 return node
             rule, replacement = fired
             check_replacement(rule, node, replacement)
-            inherit_gradient_of(replacement, node)
             self.on_rewrite(rule.__name__, node, replacement)
             node = replacement
         return node

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from symgraph.graph import Constant, Node, toposort
+from symgraph.graph import Constant, Node, attributed_to, toposort
 from symgraph.passes import time_limit
 from symgraph.passes.patterns import always_finite
 from symgraph.passes.rewrite import rebuild
@@ -73,7 +73,8 @@ def simplify_regions(outputs, context) -> list[Node]:
     for node in nodes:
         current = rebuild(node, [mapping[id(i)] for i in node.inputs])
         if _in_region(node) and id(node) not in inner:
-            replacement = _simplify_root(node, consumers, mapping, budget)
+            with attributed_to(node):
+                replacement = _simplify_root(node, consumers, mapping, budget)
             if replacement is not None:
                 context.record("sympy_region", current, replacement)
                 current = replacement
