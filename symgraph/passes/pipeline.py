@@ -90,7 +90,7 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
         raise TypeError(f"sg.optimize: feed_dict must be a dict of placeholders (or their names) to arrays, or None, "
                         f"got {type(feed_dict).__name__} {feed_dict!r:.60}\n  at {user_site()}")
     checker = _Checker(feed_dict, user_site()) if check else None
-    report = Report(histogram_before=op_histogram(current))
+    report = Report(histogram_before=op_histogram(current), outputs_before=tuple(current))
     report.nodes_before = sum(report.histogram_before.values())
     rounds = MAX_ROUNDS if passes is None else 1
     sympy_budget = Budget()
@@ -107,6 +107,7 @@ def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | Non
     report.sympy_regions_skipped = sympy_budget.skipped
     report.histogram_after = op_histogram(current)
     report.nodes_after = sum(report.histogram_after.values())
+    report.outputs_after = tuple(current)
     return (current[0] if single else current), report
 
 

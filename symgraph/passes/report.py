@@ -69,6 +69,8 @@ class Report:
     histogram_before: Counter = field(default_factory=Counter)
     histogram_after: Counter = field(default_factory=Counter)
     sympy_regions_skipped: int = 0  # regions left unsimplified by the sympy time limits
+    outputs_before: tuple = ()  # the graph given to sg.optimize (its outputs), for before/after views
+    outputs_after: tuple = ()  # the optimized outputs
 
     @property
     def rewrites(self) -> list:
