@@ -74,27 +74,25 @@ def _mnist_downloadable(args) -> bool:
 def train(step, predict, train_data, test_data, epochs: int, batch_size: int, seed: int, progress: bool = True):
     """Run ``epochs`` of shuffled minibatch steps; print per-epoch loss and accuracy, then test accuracy.
 
-    ``step(images, labels) -> loss`` applies one update; ``predict(images) -> logits``. Returns the history of
-    (epoch, mean loss, train accuracy) and the final test accuracy. The examples/sec printed at the end measure the
-    training steps alone, not the accuracy passes.
+    ``step`` is the training function (``step(images, labels) -> loss`` applies one update); each epoch runs in one
+    ``step.epoch`` call. ``predict(images) -> logits``. Returns the history of (epoch, mean loss, train accuracy) and
+    the final test accuracy. The examples/sec printed at the end measure the training steps alone, not the accuracy
+    passes.
     """
     rng = np.random.default_rng(seed)
     images, labels = train_data
     history = []
     seen, training_seconds = 0, 0.0
     for epoch in range(1, epochs + 1):
-        batches = sg.minibatches([images, labels], batch_size, rng)
         total_batches = -(-len(labels) // batch_size)
-        bar = tqdm(batches, total=total_batches, desc=f"epoch {epoch}/{epochs}", leave=False) \
-            if progress and tqdm is not None else batches
-        losses = []
+        bar = tqdm(total=total_batches, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False) \
+            if progress and tqdm is not None else None
         started = time.perf_counter()
-        for batch_images, batch_labels in bar:
-            losses.append(float(step(batch_images, batch_labels)))
-            seen += len(batch_labels)
-            if progress and tqdm is not None:
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
+        losses = step.epoch([images, labels], batch_size, rng, progress=bar)
         training_seconds += time.perf_counter() - started
+        if bar is not None:
+            bar.close()
+        seen += len(labels)
         correct = accuracy(predict, images, labels, batch_size=1000)
         history.append((epoch, float(np.mean(losses)), correct))
         print(f"epoch {epoch}: loss {np.mean(losses):.4f}, train accuracy {correct:.2%}")

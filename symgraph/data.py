@@ -21,13 +21,19 @@ def minibatches(arrays: Sequence[np.ndarray] | np.ndarray, batch_size: int, rng=
     """
     single = isinstance(arrays, np.ndarray)
     arrays = _check_arrays([arrays] if single else arrays)
-    batch_size = _check_batch_size(batch_size)
-    shuffle, drop_last = _check_flag(shuffle, "shuffle"), _check_flag(drop_last, "drop_last")
-    generator = as_generator(rng, "minibatches")  # checked even when unused, so that a wrong rng never passes
-    count = len(arrays[0])
+    batch_size = check_batch_size(batch_size)
+    shuffle, drop_last = check_flag(shuffle, "shuffle"), check_flag(drop_last, "drop_last")
+    order, stop = epoch_order(len(arrays[0]), batch_size, rng, shuffle, drop_last, "minibatches")
+    return _batches(arrays, order, batch_size, stop, single)
+
+
+def epoch_order(count: int, batch_size: int, rng, shuffle: bool, drop_last: bool, caller: str):
+    """The example order of one epoch and where its batches stop: what ``minibatches`` draws, shared by
+    ``Function.epoch`` so that both visit the same batches for the same generator state."""
+    generator = as_generator(rng, caller)  # checked even when unused, so that a wrong rng never passes
     order = generator.permutation(count) if shuffle else np.arange(count)
     stop = count - count % batch_size if drop_last else count
-    return _batches(arrays, order, batch_size, stop, single)
+    return order, stop
 
 
 def _batches(arrays, order, batch_size, stop, single) -> Iterator:
@@ -58,17 +64,17 @@ def _check_arrays(arrays) -> list[np.ndarray]:
     return converted
 
 
-def _check_flag(value, what: str) -> bool:
+def check_flag(value, what: str, caller: str = "minibatches") -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"minibatches: {what} must be True or False, got {type(value).__name__} {value!r:.60}, "
+        raise TypeError(f"{caller}: {what} must be True or False, got {type(value).__name__} {value!r:.60}, "
                         f"at {user_site()}")
     return bool(value)
 
 
-def _check_batch_size(batch_size) -> int:
+def check_batch_size(batch_size, caller: str = "minibatches") -> int:
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"minibatches: batch_size must be a positive int, got {batch_size!r} "
+        raise TypeError(f"{caller}: batch_size must be a positive int, got {batch_size!r} "
                         f"({type(batch_size).__name__}), at {user_site()}")
     if batch_size < 1:
-        raise ValueError(f"minibatches: batch_size must be positive, got {batch_size}, at {user_site()}")
+        raise ValueError(f"{caller}: batch_size must be positive, got {batch_size}, at {user_site()}")
     return int(batch_size)

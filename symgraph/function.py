@@ -16,7 +16,11 @@ from __future__ import annotations
 import contextlib
 from typing import Mapping, Sequence
 
+import numpy as np
+
+from symgraph import dtypes
 from symgraph.backends import BACKENDS, make_program
+from symgraph.data import check_batch_size, check_flag, epoch_order
 from symgraph.errors import DTypeError, FeedError, ShapeError
 from symgraph.graph import Node, Placeholder, Variable, as_node, format_shape, toposort, user_site
 from symgraph.passes import optimize as optimize_graph
@@ -53,6 +57,89 @@ class Function:
             values = self._program.compute(feeds)
             self._apply_updates(values[len(self.outputs):])
         return self._results(values)
+
+    def epoch(self, arrays, batch_size: int, rng=None, shuffle: bool = True, drop_last: bool = False,
+              progress=None):
+        """Run a whole epoch in one call: one step per minibatch of ``arrays`` (the full data set, one array per
+        input, examples along the first axis), with every update applied after each step, as calls would.
+
+        The batches are those ``sg.minibatches(arrays, batch_size, rng, shuffle, drop_last)`` draws (same order for
+        the same generator state), so the result is bitwise that of calling the function on each of them. The data
+        is checked and converted once, not at every step, and the variables' locks are held for the whole epoch.
+        ``progress``: True for a tqdm bar (tqdm must be installed), or any object with ``update(steps)`` (a tqdm bar
+        you made), advanced between chunks of steps; a bar with ``set_postfix`` also shows the last value of the
+        first output when it is a scalar. Returns, per output, an array of its value at every step (shape
+        ``(steps, *shape)``), or a list of the per-step arrays when its shape changes between steps (an uneven last
+        batch); one such result for a single output, else a list.
+        """
+        caller = "Function.epoch"
+        data = self._checked_epoch_data(arrays, caller)
+        batch_size = check_batch_size(batch_size, caller)
+        shuffle, drop_last = check_flag(shuffle, "shuffle", caller), check_flag(drop_last, "drop_last", caller)
+        order, stop = epoch_order(len(data[0]), batch_size, rng, shuffle, drop_last, caller)
+        self._check_fixed_batch_dims(batch_size, stop, caller)
+        starts = range(0, stop, batch_size)
+        if not starts:
+            raise ValueError(f"{caller}: the epoch has no batches: {len(data[0])} examples"
+                             + (f", fewer than batch_size={batch_size} with drop_last=True" if len(data[0]) else "")
+                             + f", at {user_site()}")
+        bar, owned = _progress_bar(progress, len(starts), caller)
+        chunk = max(1, len(starts) // 100)  # the bar moves about a hundred times per epoch
+        per_step, reported = [[] for _ in self.outputs], 0
+        try:
+            with _holding(self._locks):
+                for step, start in enumerate(starts, 1):
+                    chosen = order[start:start + batch_size]
+                    values = self._program.compute({id(p): a[chosen] for p, a in zip(self.inputs, data)})
+                    self._apply_updates(values[len(self.outputs):])
+                    for collected, value in zip(per_step, values):
+                        collected.append(value)
+                    if bar is not None and (step - reported >= chunk or step == len(starts)):
+                        _advance(bar, step - reported, values[0] if self.outputs else None)
+                        reported = step
+        finally:
+            if owned:
+                bar.close()
+        stacked = [_stacked(values) for values in per_step]
+        return stacked[0] if self.single_output else stacked
+
+    def _checked_epoch_data(self, arrays, caller: str) -> list:
+        """One array per input, each converted by its placeholder's feed rule once, of one length."""
+        if not isinstance(arrays, (list, tuple)):
+            raise TypeError(f"{caller}: arrays must be a list or tuple with one array per input (the whole data set), "
+                            f"got {type(arrays).__name__}, at {user_site()}")
+        if len(arrays) != len(self.inputs) or not self.inputs:
+            names = ", ".join(p.name or f"input {k}" for k, p in enumerate(self.inputs))
+            raise TypeError(f"{caller}: this function takes {len(self.inputs)} inputs ({names}): pass one array per "
+                            f"input, got {len(arrays)}, at {user_site()}")
+        data = []
+        for position, (placeholder, value) in enumerate(zip(self.inputs, arrays)):
+            what = lambda: f"{caller}: array {position} for {placeholder.describe()}"  # noqa: E731
+            if placeholder.ndim == 0:
+                raise ShapeError(f"{what()}: a scalar placeholder cannot be sliced into batches (an epoch slices every "
+                                 f"input along its first axis); make it a variable or a constant, at {user_site()}")
+            array = dtypes.convert_exactly(value, placeholder.dtype, what)
+            rest = placeholder.shape[1:]
+            if array.ndim != placeholder.ndim or any(e is not None and e != g for e, g in zip(rest, array.shape[1:])):
+                raise ShapeError(f"{what()}: expected (examples,) + {format_shape(rest)} per example, got shape "
+                                 f"{array.shape}, at {user_site()}")
+            data.append(array)
+        lengths = [len(a) for a in data]
+        if any(length != lengths[0] for length in lengths):
+            raise ValueError(f"{caller}: the arrays have different lengths {lengths}: each holds one entry per "
+                             f"example, at {user_site()}")
+        return data
+
+    def _check_fixed_batch_dims(self, batch_size: int, stop: int, caller: str) -> None:
+        """Inputs of a fixed first dimension only take batches of that size."""
+        last = stop % batch_size or batch_size
+        for placeholder in self.inputs:
+            fixed = placeholder.shape[0]
+            if fixed is not None and (fixed != batch_size or last != batch_size):
+                sizes = f"batches of {batch_size}" + (f" and a last one of {last}" if last != batch_size else "")
+                raise ShapeError(f"{caller}: {placeholder.describe()} takes batches of exactly {fixed} examples, but "
+                                 f"this epoch has {sizes}; use batch_size={fixed} (with drop_last=True if the data "
+                                 f"does not divide), or a None first dimension, at {user_site()}")
 
     @property
     def source(self) -> str | None:
@@ -116,6 +203,36 @@ def _holding(locks):
     finally:
         for lock in reversed(taken):
             lock.release()
+
+
+def _progress_bar(progress, total: int, caller: str):
+    """The bar that ``progress`` asks for, and whether this call made it (and so closes it)."""
+    if progress is None or progress is False:
+        return None, False
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            raise ImportError(f"{caller}: progress=True draws a tqdm bar, but tqdm is not installed (pip install "
+                              f"tqdm); pass progress=None, or an object with an update(steps) method") from None
+        return tqdm(total=total, unit="step"), True
+    if not callable(getattr(progress, "update", None)):
+        raise TypeError(f"{caller}: progress must be None, True or an object with an update(steps) method (a tqdm "
+                        f"bar), got {type(progress).__name__} {progress!r:.60}, at {user_site()}")
+    return progress, False
+
+
+def _advance(bar, steps: int, first_output) -> None:
+    if first_output is not None and getattr(first_output, "ndim", None) == 0 and hasattr(bar, "set_postfix"):
+        bar.set_postfix(value=f"{float(first_output):.4g}", refresh=False)
+    bar.update(steps)
+
+
+def _stacked(values: list):
+    """Per-step values as one array (steps first) when they share a shape, else as the list."""
+    if values and all(v.shape == values[0].shape for v in values):
+        return np.stack(values)
+    return values
 
 
 def _title(inputs, outputs, updates) -> str:
