@@ -91,8 +91,12 @@ def flops(workload: str) -> float | None:
 # -- the systems: each builds ``step()`` running one training step on the workload ----------------------------------
 
 def symgraph_step(workload, backend):
-    import numpy as np
+    f, data = symgraph_function(workload, backend)
+    return lambda: f(*data)
 
+
+def symgraph_function(workload, backend):
+    """The compiled training step (for elementwise: the value and gradient) and the arrays it takes."""
     import symgraph as sg
 
     weights = {name: sg.variable(value, name=name) for name, value in initial_weights(workload).items()}
@@ -100,8 +104,7 @@ def symgraph_step(workload, backend):
     if workload == "elementwise":
         x = sg.placeholder((ELEMENTS,), name="x")
         total = sg.sum(sg.tanh(x * 0.5 + 0.1) * sg.sigmoid(x) + sg.exp(-x * x))
-        f = sg.function([x], [total, sg.grad(total, x)], backend=backend)
-        return lambda: f(*data)
+        return sg.function([x], [total, sg.grad(total, x)], backend=backend), data
     labels = sg.placeholder((None,), "int64", name="labels")
     if workload.startswith("mlp"):
         x = sg.placeholder((None, 784), name="x")
@@ -117,8 +120,7 @@ def symgraph_step(workload, backend):
         logits = h @ weights["W4"] + weights["b4"]
     loss = sg.nn.softmax_cross_entropy(logits, labels)
     updates = sg.optim.SGD(LR).updates(loss, list(weights.values()))
-    f = sg.function([x, labels], loss, updates=updates, backend=backend)
-    return lambda: f(*data)
+    return sg.function([x, labels], loss, updates=updates, backend=backend), data
 
 
 def numpy_step(workload):
