@@ -260,9 +260,9 @@ class Node:
     # -- evaluation -----------------------------------------------------------------------------------------------
     def eval(self, feed_dict=None) -> np.ndarray:
         """Evaluate this node with the NumPy reference backend."""
-        from symgraph.backends.numpy import evaluate
+        from symgraph.backends.numpy import evaluate_for
 
-        return evaluate(self, feed_dict)
+        return evaluate_for(self, feed_dict, "node.eval")
 
     # -- operators (NumPy-like); == and != stay identity, as in Theano and TF1: use sg.equal / sg.not_equal --------
     def __add__(self, other): return _ops().add(self, other)

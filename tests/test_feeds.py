@@ -293,3 +293,11 @@ def test_constants_and_variables_follow_the_rule_without_dtype(value, pattern):
         with pytest.raises(sg.DTypeError, match=pattern):
             make(value)
     assert sg.constant(1e40, "float64").value == 1e40
+
+
+def test_node_eval_errors_name_node_eval():
+    x = sg.placeholder((2,), name="x")
+    with pytest.raises(sg.DTypeError, match=r"^node\.eval: feed for placeholder node 'x'"):
+        sg.exp(x).eval({x: np.ones(3)})
+    with pytest.raises(TypeError, match=r"^node\.eval: feed_dict must be a mapping"):
+        sg.exp(x).eval([1])

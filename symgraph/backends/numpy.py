@@ -173,14 +173,19 @@ def evaluate(outputs, feed_dict: Mapping | None = None):
     arguments (outputs that are not nodes, a feed_dict that is no mapping or does not fit the graph) raise errors
     naming sg.evaluate and the caller's line; errors while computing name the node that failed.
     """
-    program = NumpyProgram(_output_list(outputs, "sg.evaluate"))
+    return evaluate_for(outputs, feed_dict, "sg.evaluate")
+
+
+def evaluate_for(outputs, feed_dict, caller: str):
+    """``sg.evaluate`` with its errors naming ``caller`` (``node.eval`` for the method)."""
+    program = NumpyProgram(_output_list(outputs, caller))
     if feed_dict is not None and not isinstance(feed_dict, Mapping):
-        raise FeedDictTypeError(f"sg.evaluate: feed_dict must be a mapping (a dict) from placeholders or their names "
+        raise FeedDictTypeError(f"{caller}: feed_dict must be a mapping (a dict) from placeholders or their names "
                                 f"to values, or None, got {type(feed_dict).__name__} {feed_dict!r:.60}\n"
                                 f"  at {user_site()}")
     try:
         feeds = validate_feeds(feed_dict or {}, program.placeholders)
     except SymgraphError as error:
-        raise _with_context(error, "sg.evaluate", []) from None
+        raise _with_context(error, caller, []) from None
     values = program.compute(feeds)
     return values[0] if isinstance(outputs, Node) else values
