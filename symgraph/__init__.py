@@ -13,6 +13,7 @@ from symgraph.errors import (
 from symgraph.function import Function, function
 from symgraph.data import minibatches
 from symgraph.passes import optimize
+from symgraph.printing.stats import stats
 from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "set_num_threads", "get_num_threads",
     "Node", "constant", "variable", "placeholder", "evaluate", "toposort", "function", "Function", "optimize",
+    "stats",
     "float32", "float64", "int32", "int64", "bool_",
     "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",

@@ -79,6 +79,7 @@ class Op:
     - ``grad(node, output_grad)``: one gradient node (or None: no gradient flows) per input, built from ops.
       Ops with ``broadcasts = True`` may return gradients in the output's broadcast shape: the differentiator sums
       them back to each input's shape. All other ops return gradients of exactly their inputs' shapes.
+    - ``flops(node, input_shapes, output_shape)``: the cost rule of ``sg.stats``, for concrete shapes (tuples of ints).
     """
 
     name: ClassVar[str]
@@ -92,6 +93,11 @@ class Op:
 
     def grad(self, node: "Node", output_grad: "Node") -> Sequence["Node | None"]:
         raise TypeError(f"{type(self).__name__} has no gradient rule")
+
+    def flops(self, node: "Node", input_shapes: Sequence[tuple], output_shape: tuple) -> int:
+        """The floating-point operations computing ``node`` takes when its inputs and output have these shapes
+        (a multiply-add counts 2; the conventions are in symgraph/printing/stats.py)."""
+        raise TypeError(f"{type(self).__name__} has no cost rule")
 
     def broadcast_peers(self, node: "Node", position: int) -> list:
         """For broadcasting ops: the shapes input ``position`` was broadcast against (by default the other inputs')."""
@@ -117,6 +123,9 @@ class Leaf(Op):
     @property
     def name(self) -> str:  # type: ignore[override]
         return self.kind
+
+    def flops(self, node, input_shapes, output_shape) -> int:
+        return 0  # a leaf's value is given, not computed
 
     def __str__(self) -> str:
         return self.kind

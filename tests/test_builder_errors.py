@@ -425,6 +425,8 @@ case("sg.optimize", sg.optimize, lambda: dict(outputs=COST, passes=["merge"], ch
      dict(outputs=NODES, passes=PASSES, check=BOOL, feed_dict=MAPPING), names=("sg.optimize",))
 case("sg.evaluate", sg.evaluate, lambda: dict(outputs=[COST, X], feed_dict={X: np.ones((2, 3), F32)}),
      dict(outputs=NODES, feed_dict=MAPPING), names=("sg.evaluate",))
+case("sg.stats", sg.stats, lambda: dict(nodes=[COST, X], input_shapes={X: (2, 3)}),
+     dict(nodes=NODES, input_shapes=MAPPING), names=("sg.stats",))
 
 
 def _set_num_threads_and_restore(n):

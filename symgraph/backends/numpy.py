@@ -28,7 +28,7 @@ class NumpyProgram:
         self.outputs = list(outputs)
         self.order = toposort(self.outputs)
         self.placeholders = [n for n in self.order if isinstance(n, Placeholder)]
-        self._release = _release_plan(self.order, self.outputs)
+        self._release = release_plan(self.order, self.outputs)
         self._timer = Timer([node_label(n) for n in self.order]) if profile else None
 
     @property
@@ -98,7 +98,7 @@ def _check_result(node: Node, result: np.ndarray) -> None:
                               f"the {node.op.name} op's reference)")
 
 
-def _release_plan(order: Sequence[Node], outputs: Sequence[Node]) -> list[list[int]]:
+def release_plan(order: Sequence[Node], outputs: Sequence[Node]) -> list[list[int]]:
     """For each step, the values no later step needs (outputs are kept to the end)."""
     last_use = {id(n): i for i, n in enumerate(order)}
     for step, node in enumerate(order):

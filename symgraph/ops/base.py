@@ -1,4 +1,5 @@
-"""Helpers shared by the op families: static broadcasting, axis normalization, dtype checks, lazy scipy.special."""
+"""Helpers shared by the op families: static broadcasting, axis normalization, dtype checks, lazy scipy.special,
+the cost rule of ops that compute nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def scipy_special():
     import scipy.special
 
     return scipy.special
+
+
+def no_flops(op, node, input_shapes, output_shape) -> int:
+    """The cost rule (``Op.flops``) of ops that move, select, cast or describe elements without arithmetic."""
+    return 0
 
 
 def broadcast_shapes(*shapes: Shape) -> Shape:

@@ -23,10 +23,16 @@ Backprop ops take the forward operand whose shape they produce as a reference in
 ``broadcast_like``), so unknown (None) dimensions are resolved at run time; no gradient flows into a reference.
 The NumPy references are im2col style: strided window views (``sliding_window_view``) copied once into a matrix and
 multiplied with one matmul; scatters, gathers and pooling loop over the kh * kw kernel taps, never over pixels.
+
+FLOPs: conv2d and both its backprop ops make one multiply-add (2 FLOPs) per pair of an output position and a filter
+tap, for every input and output channel: 2 * N * O * Ho * Wo * C * kh * kw, taps over the padding included (the
+im2col product computes them, as cuDNN's and PyTorch's flop counter count them). Pooling costs one FLOP per window
+tap (a comparison or an addition; the average's division is the last of its kh * kw operations, as for ``mean``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -148,6 +154,11 @@ class ConvGeometry(Op):
     def check_grad_shape(self, g_shape, in_hw, k_hw) -> None:
         for axis, (expected, actual) in enumerate(zip(self.output_hw(in_hw, k_hw), g_shape[2:])):
             _merge_dim(expected, actual, f"the gradient's {_AXES[axis]} and the convolution output's")
+
+    @staticmethod
+    def multiply_add_flops(out_shape, w_shape) -> int:
+        """2 * N * O * Ho * Wo * C * kh * kw for a convolution output (or its gradient) and the OIHW filter shape."""
+        return 2 * math.prod(out_shape) * math.prod(w_shape[1:])
 
 
 def _at_run_time(check, *shapes):
@@ -276,6 +287,9 @@ class Conv2d(ConvGeometry):
         pads = self.pads(x.shape[2:], w.shape[2:])
         return _conv_forward(x, w, self.stride, pads, self.dilation).astype(np.result_type(x, w), copy=False)
 
+    def flops(self, node, input_shapes, output_shape):
+        return self.multiply_add_flops(output_shape, input_shapes[1])
+
     def grad(self, node, g):
         x, w = node.inputs
         # bilinear: dx = J_x^T g (transposed convolution of g with w), dw = J_w^T g (correlation of x with g)
@@ -310,6 +324,9 @@ class Conv2dBackpropInput(ConvGeometry):
         in_hw = x.shape[2:]
         pads = self.pads(in_hw, w.shape[2:])
         return _conv_backprop_input(g, w, in_hw, self.stride, pads, self.dilation, np.result_type(g, w))
+
+    def flops(self, node, input_shapes, output_shape):
+        return self.multiply_add_flops(input_shapes[0], input_shapes[1])
 
     def grad(self, node, h):
         g, w, x = node.inputs
@@ -346,6 +363,9 @@ class Conv2dBackpropFilter(ConvGeometry):
         pads = self.pads(x.shape[2:], k_hw)
         result = _conv_backprop_filter(x, g, k_hw, self.stride, pads, self.dilation)
         return result.astype(np.result_type(x, g), copy=False)
+
+    def flops(self, node, input_shapes, output_shape):
+        return self.multiply_add_flops(input_shapes[1], output_shape)
 
     def grad(self, node, h):
         x, g, w = node.inputs
@@ -477,6 +497,10 @@ class PoolGeometry(Op):
     def pooled_shape(self, x_shape) -> tuple:
         return tuple(x_shape[:2]) + self.output_hw(x_shape[2:])
 
+    def tap_flops(self, pooled_shape) -> int:
+        """One FLOP per tap of every window (N * C * Ho * Wo windows of kh * kw taps)."""
+        return math.prod(pooled_shape) * self.kernel[0] * self.kernel[1]
+
     def check_pooled(self, shape, x_shape, what) -> tuple:
         """The pooled shape of x, merged with ``shape`` (which must be it)."""
         expected = self.pooled_shape(x_shape)
@@ -531,6 +555,9 @@ class MaxPool2d(PoolGeometry):
             result = tap.copy() if result is None else np.maximum(result, tap, out=result)
         return result
 
+    def flops(self, node, input_shapes, output_shape):
+        return self.tap_flops(output_shape)  # a comparison per tap
+
     def grad(self, node, g):
         return [max_pool2d_grad(node.inputs[0], g, *self.attrs())]  # g goes to each window's first maximum
 
@@ -555,6 +582,10 @@ class MaxPool2dGrad(PoolGeometry):
         winners = self.argmax(x)
         k_w = self.kernel[1]
         return self.scatter(g, x.shape[2:], lambda p, q: np.where(winners == p * k_w + q, g, 0))
+
+    def flops(self, node, input_shapes, output_shape):
+        g_shape = input_shapes[1]
+        return self.tap_flops(g_shape) + math.prod(g_shape)  # each window's argmax search, then one addition
 
     def grad(self, node, h):
         x, g = node.inputs
@@ -590,6 +621,9 @@ class MaxPool2dGather(PoolGeometry):
             np.copyto(result, tap, where=winners == k)
         return result
 
+    def flops(self, node, input_shapes, output_shape):
+        return self.tap_flops(output_shape)  # each window's argmax search; reading h there is indexing
+
     def grad(self, node, g):
         x, h = node.inputs
         # linear in h: the adjoint scatters g back to the argmax positions; piecewise constant in x
@@ -616,6 +650,9 @@ class AvgPool2d(PoolGeometry):
             total = tap.copy() if total is None else np.add(total, tap, out=total)
         return total / np.asarray(self.kernel[0] * self.kernel[1], x.dtype)
 
+    def flops(self, node, input_shapes, output_shape):
+        return self.tap_flops(output_shape)  # kh * kw - 1 additions and a division per window
+
     def grad(self, node, g):
         return [avg_pool2d_grad(g, node.inputs[0], *self.attrs())]  # each window spreads g / (kh kw) over itself
 
@@ -640,6 +677,10 @@ class AvgPool2dGrad(PoolGeometry):
         _at_run_time(self.check_pooled, g.shape, x.shape, "the gradient")
         share = g / np.asarray(self.kernel[0] * self.kernel[1], g.dtype)
         return self.scatter(g, x.shape[2:], lambda p, q: share)
+
+    def flops(self, node, input_shapes, output_shape):
+        g_shape = input_shapes[0]
+        return self.tap_flops(g_shape) + math.prod(g_shape)  # a division per window, an addition per tap
 
     def grad(self, node, h):
         return [avg_pool2d(h, *self.attrs()), None]  # linear in g: the adjoint of the adjoint is avg_pool2d

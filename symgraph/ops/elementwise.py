@@ -2,11 +2,13 @@
 
 Each op is one class: its NumPy reference (``compute``) and its gradient rule side by side; shapes follow
 broadcasting and dtypes are whatever the NumPy reference returns for the input dtypes. Gradient rules return
-gradients in the output's (broadcast) shape; the differentiator sums them back to each input's shape.
+gradients in the output's (broadcast) shape; the differentiator sums them back to each input's shape. Every op here
+costs one FLOP per output element (transcendental functions and comparisons too), except cast and stop_gradient (0).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,13 +17,16 @@ import numpy as np
 from symgraph import dtypes
 from symgraph.errors import DTypeError
 from symgraph.graph import builder, Constant, Node, Op, apply, as_node, as_nodes
-from symgraph.ops.base import broadcast_shapes, require_dtype_kind, scipy_special
+from symgraph.ops.base import broadcast_shapes, no_flops, require_dtype_kind, scipy_special
 
 
 class Elementwise(Op):
     """Ops whose output element i depends only on input elements i (after broadcasting)."""
 
     broadcasts: ClassVar[bool] = True
+
+    def flops(self, node, input_shapes, output_shape):
+        return math.prod(output_shape)  # one operation per output element, whatever the function
 
 
 # -- unary ----------------------------------------------------------------------------------------------------------
@@ -397,6 +402,8 @@ class Cast(Elementwise):
     def compute(self, x):
         return np.asarray(x).astype(self.dtype)
 
+    flops = no_flops  # a conversion, not arithmetic
+
     def grad(self, node, g):
         x = node.inputs[0]
         if x.dtype.kind == "f" and self.dtype.kind == "f":
@@ -419,6 +426,7 @@ def cast(x, dtype, name=None) -> Node:
 @dataclass(frozen=True)
 class StopGradient(Unary):
     name: ClassVar[str] = "stop_gradient"
+    flops = no_flops
     def compute(self, x): return np.asarray(x)
     def grad(self, node, g): return [None]  # by definition: identity forward, no gradient back
 

@@ -2,11 +2,13 @@
 
 An index expression is stored as a hashable template, one item per index position:
 ``("int", i)``, ``("slice", start, stop, step)``, ``("newaxis",)`` or ``("array", k)``, where ``k`` numbers the
-integer-array inputs that follow ``x``. Shapes follow NumPy's basic and advanced indexing rules.
+integer-array inputs that follow ``x``. Shapes follow NumPy's basic and advanced indexing rules. Selecting and
+assembling costs 0 FLOPs; only index_grad's scatter-add (for integer-array indices) adds.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,7 +17,7 @@ import numpy as np
 from symgraph import dtypes
 from symgraph.errors import DTypeError, ShapeError
 from symgraph.graph import MAX_DIM, builder, Constant, Node, Op, apply, as_node, format_shape, user_site
-from symgraph.ops.base import broadcast_shapes, normalize_axis, require_dtype_kind
+from symgraph.ops.base import broadcast_shapes, no_flops, normalize_axis, require_dtype_kind
 
 
 # -- index ----------------------------------------------------------------------------------------------------------
@@ -81,6 +83,7 @@ def index_shape(x_shape, template, array_shapes):
 class Index(Op):
     template: tuple
     name: ClassVar[str] = "index"
+    flops = no_flops
 
     def infer(self, x, *arrays):
         for array in arrays:
@@ -113,6 +116,10 @@ class IndexGrad(Op):
         else:
             result[key] = g  # basic indexing never selects an element twice
         return result
+
+    def flops(self, node, input_shapes, output_shape):
+        arrays = len(input_shapes) > 2
+        return math.prod(input_shapes[1]) if arrays else 0  # np.add.at adds each element of g; a slice is a copy
 
     def grad(self, node, g):
         x, _, *arrays = node.inputs
@@ -196,6 +203,7 @@ class OneHot(Op):
     depth: int
     dtype: np.dtype
     name: ClassVar[str] = "one_hot"
+    flops = no_flops
 
     def infer(self, labels):
         require_dtype_kind(labels, "iu", "one_hot labels")
@@ -247,6 +255,7 @@ def _check_same_shapes(inputs, skip_axis=None):
 class Concatenate(Op):
     axis: int
     name: ClassVar[str] = "concatenate"
+    flops = no_flops
 
     def infer(self, *inputs):
         shape = _check_same_shapes(inputs, skip_axis=self.axis)
@@ -273,6 +282,7 @@ class ConcatenatePart(Op):
     axis: int
     part: int
     name: ClassVar[str] = "concatenate_part"
+    flops = no_flops
 
     def infer(self, g, *inputs):
         return inputs[self.part].shape, g.dtype
@@ -300,6 +310,7 @@ def concatenate(nodes, axis=0, name=None) -> Node:
 class Stack(Op):
     axis: int
     name: ClassVar[str] = "stack"
+    flops = no_flops
 
     def infer(self, *inputs):
         shape = _check_same_shapes(inputs)
@@ -337,6 +348,7 @@ def _scalar_axis_error(what):
 class ZerosLike(Op):
     dtype: np.dtype
     name: ClassVar[str] = "zeros_like"
+    flops = no_flops
 
     def infer(self, x):
         return x.shape, self.dtype

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -42,6 +43,10 @@ class Matmul(Op):
             raise ValueError(f"batch dimensions {batch_a} and {batch_b} of {a.shape} @ {b.shape} cannot be "
                              "broadcast together at run time")
         return np.matmul(a, b)
+
+    def flops(self, node, input_shapes, output_shape):
+        # every output element is a dot product of length K: K multiply-adds (2 * M * N * K per batch element)
+        return 2 * math.prod(output_shape) * input_shapes[0][-1]
 
     def grad(self, node, g):
         # With A and B lifted to matrices: dA = G @ B^T, dB = A^T @ G, batch axes summed back.

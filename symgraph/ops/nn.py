@@ -1,11 +1,13 @@
 """Softmax-family ops and fused cross-entropy losses, each stable for logits of any magnitude.
 
 They are ops of their own (not compositions) so that their gradients are the short, stable forms
-(softmax - onehot) and so that graph rewrites can recognize and produce them.
+(softmax - onehot) and so that graph rewrites can recognize and produce them. Their FLOPs are those of the stable
+formulas the kernels evaluate, one per elementwise step and per element reduced (``_normalizer_flops``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -14,7 +16,9 @@ import numpy as np
 from symgraph import dtypes
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, Op, apply, as_node, builder, format_shape, user_site
-from symgraph.ops.base import broadcast_shapes, normalize_axes, normalize_axis, require_dtype_kind, scipy_special
+from symgraph.ops.base import (
+    broadcast_shapes, no_flops, normalize_axes, normalize_axis, require_dtype_kind, scipy_special,
+)
 from symgraph.ops.elementwise import exp, neg
 from symgraph.ops.indexing import one_hot
 from symgraph.ops.reduce import bool_argument, mean, reduced_shape, sum
@@ -35,6 +39,9 @@ class Softmax(Op):
             return np.empty_like(x)
         return scipy_special().softmax(x, axis=self.axis).astype(x.dtype, copy=False)
 
+    def flops(self, node, input_shapes, output_shape):
+        return 5 * math.prod(input_shapes[0])  # per element: the row's max, x - max, exp, the row's sum, / sum
+
     def grad(self, node, g):
         return [node * (g - sum(g * node, self.axis, keepdims=True))]  # J^T g = y * (g - <g, y>)
 
@@ -50,6 +57,11 @@ class LogSoftmax(Op):
 
     def compute(self, x):
         return _log_softmax(x, self.axis)
+
+    def flops(self, node, input_shapes, output_shape):
+        elements, length = math.prod(input_shapes[0]), input_shapes[0][self.axis]
+        rows = elements // length if length else 0
+        return _normalizer_flops(elements, rows) + elements  # (x - max) - log(sum(exp(x - max)))
 
     def grad(self, node, g):
         return [g - exp(node) * sum(g, self.axis, keepdims=True)]  # d log_softmax = I - softmax
@@ -69,6 +81,10 @@ class LogSumExp(Op):
         if not x.size:  # log of an empty sum: -inf over each empty axis, as NumPy's log(sum(exp(x)))
             return np.full(reduced_shape(x.shape, self.axes, self.keepdims), -np.inf, x.dtype)
         return np.asarray(scipy_special().logsumexp(x, axis=self.axes, keepdims=self.keepdims), dtype=x.dtype)
+
+    def flops(self, node, input_shapes, output_shape):
+        elements, rows = math.prod(input_shapes[0]), math.prod(output_shape)
+        return _normalizer_flops(elements, rows) + rows if elements else 0  # max + log(sum(exp(x - max)))
 
     def grad(self, node, g):
         x = node.inputs[0]
@@ -104,6 +120,10 @@ class SparseSoftmaxCrossEntropy(Op):
         picked = np.take_along_axis(log_probabilities, labels[..., None].astype(np.intp), axis=-1)[..., 0]
         return (-picked).astype(logits.dtype, copy=False)
 
+    def flops(self, node, input_shapes, output_shape):
+        rows = math.prod(output_shape)  # -(z[label] - max - log(sum(exp(z - max)))) per row
+        return _normalizer_flops(math.prod(input_shapes[0]), rows) + 2 * rows
+
     def grad(self, node, g):
         logits, labels = node.inputs
         targets = one_hot(labels, logits.shape[-1], dtype=logits.dtype)
@@ -129,6 +149,11 @@ class SoftmaxCrossEntropy(Op):
         dtype = np.result_type(logits.dtype, targets.dtype)
         return np.asarray(-np.sum(targets * log_probabilities, axis=-1), dtype=dtype)
 
+    def flops(self, node, input_shapes, output_shape):
+        elements, rows = math.prod(input_shapes[0]), math.prod(output_shape)
+        # -sum(t * ((z - max) - normalizer)): per element a subtraction, a product and an addition; per row a negation
+        return _normalizer_flops(elements, rows) + 3 * elements + rows
+
     def grad(self, node, g):
         logits, targets = node.inputs
         g = expand_dims(g, -1)
@@ -147,6 +172,7 @@ class TargetsLike(Op):
     loss: str
     predictions: str
     name: ClassVar[str] = "targets_like"
+    flops = no_flops  # checks shapes only
 
     def infer(self, targets, predictions):
         return _merge(targets.shape, predictions.shape), targets.dtype
@@ -183,6 +209,7 @@ class ValuesPerChannel(Op):
 
     axes: tuple
     name: ClassVar[str] = "values_per_channel"
+    flops = no_flops  # reads the shape
 
     def infer(self, x, *training):
         return (), x.dtype
@@ -201,6 +228,12 @@ def one_value_per_channel_message(shape, axes) -> str:
     return (f"batch_norm in training mode needs more than 1 value per channel (PyTorch: \"Expected more than 1 value "
             f"per channel when training\"), but the input of shape {format_shape(tuple(shape))} has 1 over axes "
             f"{tuple(axes)}; use a larger batch, or inference mode")
+
+
+def _normalizer_flops(elements: int, rows: int) -> int:
+    """The log-normalizers log(sum(exp(x - max))) of ``rows`` rows holding ``elements`` values in all: the max, a
+    subtraction, an exp and an addition per element, a log per row (nothing for empty rows)."""
+    return 4 * elements + rows if elements else 0
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:

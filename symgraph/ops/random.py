@@ -16,7 +16,7 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph.graph import Node, Op, apply, as_node, variable
-from symgraph.ops.base import require_dtype_kind
+from symgraph.ops.base import no_flops, require_dtype_kind
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class RandomUniform(Op):
     salt: int
     dtype: np.dtype
     name: ClassVar[str] = "random_uniform"
+    flops = no_flops  # Philox is integer work, not floating-point arithmetic
 
     def infer(self, state, like):
         return like.shape, self.dtype

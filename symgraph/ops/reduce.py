@@ -1,11 +1,13 @@
 """Reductions over axes: sum, mean, max, min, prod (with keepdims), argmax and argmin, and the run-time size op.
 
 ``axes`` is a sorted tuple of non-negative axes, or None for all axes; dtypes follow NumPy (sum of bools is int64,
-mean of ints is float64). Max/min gradients split evenly among tied elements.
+mean of ints is float64). Max/min gradients split evenly among tied elements. A reduction (argmax and argmin too)
+costs one FLOP per input element: n - 1 additions or comparisons per n values reduced, and mean's division.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -14,7 +16,7 @@ import numpy as np
 from symgraph import dtypes
 from symgraph.errors import ShapeError
 from symgraph.graph import builder, Node, Op, apply, as_node, user_site
-from symgraph.ops.base import known_size, normalize_axes, normalize_axis
+from symgraph.ops.base import known_size, no_flops, normalize_axes, normalize_axis
 from symgraph.ops.elementwise import cast, equal, not_equal, where
 from symgraph.ops.shape import broadcast_like, expand_dims
 
@@ -34,6 +36,11 @@ def bool_argument(value, what: str, node: Node | None = None) -> bool:
     raise TypeError(f"{what} must be True or False, got {type(value).__name__} {value!r:.60}{of}\n  at {user_site()}")
 
 
+def one_per_input_element(op, node, input_shapes, output_shape) -> int:
+    """The cost rule of reductions."""
+    return math.prod(input_shapes[0])
+
+
 def _empty_axes(shape, axes) -> list[int]:
     """The reduced axes of size 0 (a reduction over them combines no values)."""
     return [a for a in (range(len(shape)) if axes is None else axes) if shape[a] == 0]
@@ -41,6 +48,7 @@ def _empty_axes(shape, axes) -> list[int]:
 
 class Reduction(Op):
     reference: ClassVar = None
+    flops = one_per_input_element
 
     def infer(self, x):
         return reduced_shape(x.shape, self.axes, self.keepdims), dtypes.result_dtype(type(self).reference, x.dtype)
@@ -155,6 +163,7 @@ class Argmax(Op):
     axis: int | None
     keepdims: bool
     name: ClassVar[str] = "argmax"
+    flops = one_per_input_element
 
     def infer(self, x):
         axes = None if self.axis is None else (self.axis,)
@@ -173,6 +182,7 @@ class Argmin(Op):
     axis: int | None
     keepdims: bool
     name: ClassVar[str] = "argmin"
+    flops = one_per_input_element
 
     def infer(self, x):
         axes = None if self.axis is None else (self.axis,)
@@ -192,6 +202,7 @@ class Size(Op):
 
     axes: tuple | None
     name: ClassVar[str] = "size"
+    flops = no_flops  # reads the shape
 
     def infer(self, x):
         return (), dtypes.int64

@@ -1,4 +1,4 @@
-"""Ops that rearrange or broadcast elements without computing new values.
+"""Ops that rearrange or broadcast elements without computing new values (0 FLOPs; sum_to adds).
 
 ``broadcast_like``, ``sum_to`` and ``reshape_like`` are the run-time-shaped duals the differentiator uses when a static
 shape has unknown (``None``) dimensions: they take a reference node whose run-time shape they follow.
@@ -6,6 +6,7 @@ shape has unknown (``None``) dimensions: they take a reference node whose run-ti
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -14,7 +15,7 @@ import numpy as np
 from symgraph.errors import ShapeError
 from symgraph.graph import builder, Node, Op, Shape, apply, as_node, format_shape
 from symgraph.ops.base import (
-    broadcast_shapes, known_size, normalize_axes, static_int_tuple,
+    broadcast_shapes, known_size, no_flops, normalize_axes, static_int_tuple,
 )
 
 
@@ -22,6 +23,7 @@ from symgraph.ops.base import (
 class Reshape(Op):
     shape: tuple
     name: ClassVar[str] = "reshape"
+    flops = no_flops
 
     def infer(self, x):
         target = list(self.shape)
@@ -63,6 +65,7 @@ class ReshapeLike(Op):
     """Reshape x to the run-time shape of ``reference`` (used by gradients when that shape is not static)."""
 
     name: ClassVar[str] = "reshape_like"
+    flops = no_flops
 
     def infer(self, x, reference):
         return reference.shape, x.dtype
@@ -86,6 +89,7 @@ def reshape_to_input(g: Node, x: Node) -> Node:
 class ExpandDims(Op):
     axes: tuple
     name: ClassVar[str] = "expand_dims"
+    flops = no_flops
 
     def infer(self, x):
         shape = list(x.shape)
@@ -115,6 +119,7 @@ def expand_dims(x, axis, name=None) -> Node:
 class Squeeze(Op):
     axes: tuple
     name: ClassVar[str] = "squeeze"
+    flops = no_flops
 
     def infer(self, x):
         for axis in self.axes:
@@ -144,6 +149,7 @@ def squeeze(x, axis=None, name=None) -> Node:
 class Transpose(Op):
     axes: tuple
     name: ClassVar[str] = "transpose"
+    flops = no_flops
 
     def infer(self, x):
         if sorted(self.axes) != list(range(x.ndim)):
@@ -177,6 +183,7 @@ def broadcasts_to(shape: Shape, target: Shape) -> bool:
 class BroadcastTo(Op):
     shape: tuple
     name: ClassVar[str] = "broadcast_to"
+    flops = no_flops
     broadcasts: ClassVar[bool] = True
 
     def broadcast_peers(self, node, position):
@@ -210,6 +217,7 @@ class BroadcastLike(Op):
     """Broadcast x to the run-time shape of ``reference``."""
 
     name: ClassVar[str] = "broadcast_like"
+    flops = no_flops
     broadcasts: ClassVar[bool] = True
 
     def infer(self, x, reference):
@@ -246,6 +254,10 @@ class SumTo(Op):
 
     def compute(self, x, reference):
         return sum_to_shape(x, np.shape(reference))
+
+    def flops(self, node, input_shapes, output_shape):
+        summed = math.prod(input_shapes[0]) != math.prod(output_shape)
+        return math.prod(input_shapes[0]) if summed else 0  # a reduction, or a reshape when nothing was broadcast
 
     def grad(self, node, g):
         return [broadcast_like(g, node.inputs[0]), None]
