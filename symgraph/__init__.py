@@ -8,12 +8,14 @@ from symgraph.backends.numpy import evaluate
 from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
-    DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError,
+    DTypeError, EvaluationError, FeedError, GradientError, GraphvizError, ShapeError, SymgraphError,
 )
 from symgraph.function import Function, function
 from symgraph.data import minibatches
 from symgraph.passes import optimize
 from symgraph.printing.stats import stats
+from symgraph.printing.dot import to_dot, to_networkx
+from symgraph.printing.render import GraphView, graph_view, render
 from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
@@ -31,7 +33,7 @@ __all__ = [
     "Node", "constant", "variable", "placeholder", "evaluate", "toposort", "function", "Function", "optimize",
     "stats",
     "float32", "float64", "int32", "int64", "bool_",
-    "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError",
+    "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError", "GraphvizError",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
     "sigmoid", "relu", "softplus", "floor", "ceil",
     "add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -40,5 +42,6 @@ __all__ = [
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
+    "to_networkx", "to_dot", "render", "graph_view", "GraphView",
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
 ]

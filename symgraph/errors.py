@@ -23,3 +23,7 @@ class EvaluationError(SymgraphError, ValueError):
 
 class GradientError(SymgraphError, ValueError):
     """A gradient that cannot be built: non-scalar cost, disconnected or non-differentiable inputs."""
+
+
+class GraphvizError(SymgraphError, RuntimeError):
+    """Drawing a picture needs Graphviz's ``dot`` program, and it is not installed (or it failed)."""

@@ -428,6 +428,19 @@ case("sg.evaluate", sg.evaluate, lambda: dict(outputs=[COST, X], feed_dict={X: n
 case("sg.stats", sg.stats, lambda: dict(nodes=[COST, X], input_shapes={X: (2, 3)}),
      dict(nodes=NODES, input_shapes=MAPPING), names=("sg.stats",))
 
+# inspection: highlight takes nodes of the graph drawn (COST's); render's path must name a format (.dot needs no
+# Graphviz, so the valid call runs everywhere)
+_COST_GRAPH = {id(n) for n in sg.toposort([COST])}
+HIGHLIGHT = Kind(lambda v: v is None or (is_nodes(v) and all(id(n) in _COST_GRAPH for n in (
+    [v] if isinstance(v, sg.Node) else v))))
+RENDER_PATH = Kind(lambda v: isinstance(v, (str, os.PathLike)) and os.path.splitext(os.fspath(v))[1].lower() in (
+    ".svg", ".png", ".pdf", ".html", ".dot"), os_errors=True)
+case("sg.to_networkx", sg.to_networkx, lambda: dict(nodes=[COST]), dict(nodes=NODES))
+case("sg.to_dot", sg.to_dot, lambda: dict(nodes=COST, highlight=[X]), dict(nodes=NODES, highlight=HIGHLIGHT))
+case("sg.render", sg.render, lambda: dict(nodes=COST, path=Path(_DATA_DIR.name) / "graph.dot", highlight=None),
+     dict(nodes=NODES, path=RENDER_PATH, highlight=HIGHLIGHT))
+case("sg.graph_view", sg.graph_view, lambda: dict(nodes=COST, highlight=P), dict(nodes=NODES, highlight=HIGHLIGHT))
+
 
 def _set_num_threads_and_restore(n):
     """sg.set_num_threads(n): a refused n must leave the count as it was; an accepted one is undone after the call,
@@ -565,6 +578,7 @@ EXCLUDED = {
     # classes that users get from builders rather than construct
     "sg.Node": "the node class: nodes are made by sg.constant/variable/placeholder and the ops, all covered",
     "sg.Function": "made by sg.function (covered); its calls follow the feed rule, tested in test_feeds.py",
+    "sg.GraphView": "made by sg.graph_view (covered)",
     "sg.optim.Optimizer": "the abstract base of SGD, Adam and RMSProp (covered, with their updates)",
     "sg.get_num_threads": "takes no arguments",
     "sg.layers.reset_names": "takes no arguments",
