@@ -210,23 +210,36 @@ def _reverse_accumulate(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Seq
 def _propagate(node: Node, total: Node, wanted: set, contributions: dict, output: Node, forward: set) -> None:
     """Apply ``node``'s gradient rule to its adjoint ``total``, adding each input's term to ``contributions`` and
     recording on the new nodes that they come from that rule."""
-    input_grads = node.op.grad(node, total)
+    for position, (x, g) in enumerate(zip(node.inputs, apply_rule(node, total))):
+        if g is None or id(x) not in wanted or not _carries_gradient(x):
+            continue
+        g = gradient_for_input(node, position, g)
+        _mark_gradient_nodes(g, Provenance(output, x, node), forward)
+        contributions.setdefault(id(x), []).append(g)
+
+
+def apply_rule(node: Node, output_grad: Node) -> list:
+    """The gradients ``node``'s op rule gives its inputs for ``output_grad``, one per input (None where no gradient
+    flows); GradientError for a rule that returns another number of gradients."""
+    input_grads = node.op.grad(node, output_grad)
     if len(input_grads) != len(node.inputs):
         raise GradientError(f"the {node.op.name} gradient rule returned {len(input_grads)} gradients for "
                             f"{len(node.inputs)} inputs ({node.describe()})")
-    for position, (x, g) in enumerate(zip(node.inputs, input_grads)):
-        if g is None or id(x) not in wanted or not _carries_gradient(x):
-            continue
-        if node.op.broadcasts:
-            g = unbroadcast(g, x, node.op.broadcast_peers(node, position))
-        if g.ndim != x.ndim or any(a is not None and b is not None and a != b for a, b in zip(g.shape, x.shape)):
-            raise GradientError(f"the {node.op.name} gradient rule gave input {position} a gradient of shape "
-                                f"{format_shape(g.shape)} for an input of shape {format_shape(x.shape)} "
-                                f"({node.describe()})")
-        if g.dtype != x.dtype:
-            g = cast(g, x.dtype)
-        _mark_gradient_nodes(g, Provenance(output, x, node), forward)
-        contributions.setdefault(id(x), []).append(g)
+    return list(input_grads)
+
+
+def gradient_for_input(node: Node, position: int, g: Node) -> Node:
+    """A rule's gradient ``g`` for input ``position`` as reverse accumulation adds it up: summed back over the axes
+    a broadcasting op broadcast that input along, checked against the input's shape (GradientError) and cast to its
+    dtype."""
+    x = node.inputs[position]
+    if node.op.broadcasts:
+        g = unbroadcast(g, x, node.op.broadcast_peers(node, position))
+    if g.ndim != x.ndim or any(a is not None and b is not None and a != b for a, b in zip(g.shape, x.shape)):
+        raise GradientError(f"the {node.op.name} gradient rule gave input {position} a gradient of shape "
+                            f"{format_shape(g.shape)} for an input of shape {format_shape(x.shape)} "
+                            f"({node.describe()})")
+    return cast(g, x.dtype) if g.dtype != x.dtype else g
 
 
 def _depends_on(order: Sequence[Node], wrt: Sequence[Node]) -> set:

@@ -592,18 +592,23 @@ def _with_context(error: SymgraphError, op_name: str, inputs) -> SymgraphError:
 def toposort(outputs: Sequence[Node]) -> list[Node]:
     """Every node the outputs (a node or a list) depend on, each once, inputs before consumers (iterative DFS,
     deterministic)."""
-    outputs = _output_list(outputs, "sg.toposort")
+    return toposort_beyond(_output_list(outputs, "sg.toposort"), frozenset())
+
+
+def toposort_beyond(outputs: Sequence[Node], known) -> list[Node]:
+    """Like ``toposort``, for a list of nodes, without the nodes whose ids are in ``known`` (a set or a mapping, such
+    as values already computed): they are neither listed nor looked into."""
     order: list[Node] = []
     done: set[int] = set()
     for root in outputs:
-        if id(root) in done:
+        if id(root) in done or id(root) in known:
             continue
         stack = [(root, iter(root.inputs))]
         visiting = {id(root)}
         while stack:
             node, pending = stack[-1]
             for child in pending:
-                if id(child) not in done and id(child) not in visiting:
+                if id(child) not in done and id(child) not in visiting and id(child) not in known:
                     visiting.add(id(child))
                     stack.append((child, iter(child.inputs)))
                     break

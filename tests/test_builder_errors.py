@@ -573,6 +573,13 @@ case("sg.datasets.mnist_search_dirs", _offline(sg.datasets.mnist_search_dirs), l
 case("sg.datasets.read_idx", sg.datasets.read_idx, lambda: dict(file=IDX_FILE, ndim=1),
      dict(file=FILE, ndim=POSITIVE_INT))
 
+# sg.testing: check_grads raises AssertionError by design (EXCLUDED); locate_bad_gradient returns what it found
+case("sg.testing.locate_bad_gradient", sg.testing.locate_bad_gradient,
+     lambda: dict(output=COST, wrt=P, feed_dict={X: np.ones((2, 3), F32)}, directions=2, rtol=None, atol=None, seed=0),
+     dict(output=NODE, wrt=NODES, feed_dict=MAPPING,
+          directions=Kind(lambda v: is_int(v) and 1 <= v <= sg.testing.MAX_DIRECTIONS),
+          rtol=Kind(lambda v: v is None or real_in(0)(v)), atol=Kind(lambda v: v is None or real_in(0)(v)), seed=SEED))
+
 # Public callables deliberately not fuzzed here, with the reason.
 EXCLUDED = {
     # classes that users get from builders rather than construct
@@ -592,6 +599,8 @@ EXCLUDED = {
     "sg.init.get": "init= lookup of the layers (covered)",
     # a test helper whose failures are AssertionErrors by contract; its arguments are those of sg.vjp (covered)
     "sg.testing.check_grads": "a finite-difference test helper: it raises AssertionError by design",
+    "sg.testing.BadGradient": "what locate_bad_gradient returns (covered) to describe the node it found",
+    "sg.testing.GradientLocation": "what locate_bad_gradient returns (covered)",
 }
 
 
