@@ -13,6 +13,7 @@ from symgraph.errors import (
 from symgraph.function import Function, function
 from symgraph.data import minibatches
 from symgraph.passes import optimize
+from symgraph.printing.text import debugprint, pprint
 from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
@@ -38,5 +39,6 @@ __all__ = [
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
+    "debugprint", "pprint",
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
 ]
