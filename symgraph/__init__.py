@@ -16,6 +16,7 @@ from symgraph.passes import optimize
 from symgraph.printing.stats import stats
 from symgraph.printing.dot import to_dot, to_networkx
 from symgraph.printing.render import GraphView, graph_view, render
+from symgraph.printing.text import debugprint, pprint
 from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
@@ -43,5 +44,6 @@ __all__ = [
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
     "to_networkx", "to_dot", "render", "graph_view", "GraphView",
+    "debugprint", "pprint",
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
 ]

@@ -147,11 +147,16 @@ class Provenance(NamedTuple):
     through: "Node | None"
 
     def __str__(self) -> str:
+        return self.text(str)
+
+    def text(self, site_text) -> str:
+        """The description ``str`` gives, with the forward node's site written by ``site_text`` (printers shorten
+        the path)."""
         adjoint = f"d {_label(self.output)} / d {_label(self.wrt)}"
         if self.through is None:
             return f"{adjoint} (sum of its contributions)"
         through = self.through.op.name + (f" {self.through.name!r}" if self.through.name else "")
-        return f"{adjoint} through {through} at {self.through.site}"
+        return f"{adjoint} through {through} at {site_text(self.through.site)}"
 
 
 def _label(node: "Node") -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import io
 import math
 import os
 import re
@@ -318,6 +319,7 @@ FEED_VALUE = Kind(lambda v: is_array_value(v) or (isinstance(v, np.ndarray) and 
 INDEX_KEY = Kind(is_index_key)
 LR = Kind(lambda v: real_in(0)(v) or (callable(v) and not isinstance(v, type)) or (
     isinstance(v, sg.Node) and v.ndim == 0 and v.dtype.kind in "fiu"))
+TEXT_STREAM = Kind(lambda v: v is None or callable(getattr(v, "write", None)))
 THREAD_COUNT = Kind(lambda v: is_int(v) and 1 <= v <= sg.backends.threads.MAX_THREADS)
 
 
@@ -440,6 +442,9 @@ case("sg.to_dot", sg.to_dot, lambda: dict(nodes=COST, highlight=[X]), dict(nodes
 case("sg.render", sg.render, lambda: dict(nodes=COST, path=Path(_DATA_DIR.name) / "graph.dot", highlight=None),
      dict(nodes=NODES, path=RENDER_PATH, highlight=HIGHLIGHT))
 case("sg.graph_view", sg.graph_view, lambda: dict(nodes=COST, highlight=P), dict(nodes=NODES, highlight=HIGHLIGHT))
+case("sg.pprint", sg.pprint, lambda: dict(nodes=[COST, X]), dict(nodes=NODES), names=("sg.pprint",))
+case("sg.debugprint", sg.debugprint, lambda: dict(nodes=COST, file=io.StringIO(), ids=True),
+     dict(nodes=NODES, file=TEXT_STREAM, ids=BOOL), names=("sg.debugprint",))
 
 
 def _set_num_threads_and_restore(n):

@@ -10,11 +10,14 @@ from symgraph.graph import Node, toposort
 
 @dataclass(frozen=True)
 class Rewrite:
-    """One rule firing: which rule, on which node (described), and what replaced it."""
+    """One rule firing: which rule, on which node (described), and what replaced it (the nodes themselves too, for
+    the before/after view)."""
 
     rule: str
     before: str
     after: str
+    before_node: Node | None = field(default=None, compare=False, repr=False)
+    after_node: Node | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.before} -> {self.after}"
@@ -35,7 +38,7 @@ class PassReport:
     dropped: int = 0  # nodes of the round's starting graph no longer reachable (the dce pass)
 
     def record(self, rule: str, before: Node, after: Node) -> None:
-        self.rewrites.append(Rewrite(rule, _brief(before), _brief(after)))
+        self.rewrites.append(Rewrite(rule, _brief(before), _brief(after), before, after))
 
     def finish(self, outputs) -> None:
         self.histogram_after = op_histogram(outputs)
@@ -80,6 +83,14 @@ class Report:
     def rule_counts(self) -> Counter:
         """How often each rule fired."""
         return Counter(r.rule for r in self.rewrites)
+
+    def before_after(self, style: str = "pprint") -> str:
+        """The graph before and after optimization as text, ``style`` "pprint" (math with let bindings) or
+        "debugprint" (trees), then every rewrite in the order it fired: ``[pass] rule: before -> after`` (the pass
+        name is the one ``passes=`` takes)."""
+        from symgraph.printing.text import before_after_text  # printing reads passes, never the reverse at import
+
+        return before_after_text(self, style)
 
     def __str__(self) -> str:
         lines = [f"optimized {self.nodes_before} -> {self.nodes_after} nodes in {len(self.passes)} pass runs, "
