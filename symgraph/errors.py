@@ -23,3 +23,7 @@ class EvaluationError(SymgraphError, ValueError):
 
 class GradientError(SymgraphError, ValueError):
     """A gradient that cannot be built: non-scalar cost, disconnected or non-differentiable inputs."""
+
+
+class PythonCallbackWarning(RuntimeWarning):
+    """A compiled backend runs part of a graph in Python: a custom op without a Numba lowering (warned once per op)."""
