@@ -8,7 +8,8 @@ from symgraph.backends.numpy import evaluate
 from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
-    DTypeError, EvaluationError, FeedError, GradientError, GraphvizError, ShapeError, SymgraphError,
+    DTypeError, EvaluationError, FeedError, GradientError, GraphvizError, PythonCallbackWarning, ShapeError,
+    SymgraphError,
 )
 from symgraph.function import Function, function
 from symgraph.data import minibatches
@@ -24,6 +25,8 @@ from symgraph.ops import (
     not_equal, one_hot, pow, prod, reciprocal, relu, reshape, sigmoid, sign, sin, softplus, sqrt, square, squeeze,
     stack, stop_gradient, sub, sum, tanh, transpose, where,
 )
+from symgraph.ops.custom import custom_op, op_from_graph
+from symgraph.ops.gradient import clip_gradient, scale_gradient
 
 from symgraph import datasets, init, layers, nn, optim, testing  # noqa: E402  (namespaces)
 
@@ -35,13 +38,14 @@ __all__ = [
     "stats",
     "float32", "float64", "int32", "int64", "bool_",
     "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError", "GraphvizError",
+    "PythonCallbackWarning",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
     "sigmoid", "relu", "softplus", "floor", "ceil",
     "add", "sub", "mul", "div", "pow", "maximum", "minimum",
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "cast",
     "sum", "mean", "max", "min", "prod", "argmax", "argmin",
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
-    "one_hot", "stop_gradient",
+    "one_hot", "stop_gradient", "clip_gradient", "scale_gradient", "custom_op", "op_from_graph",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
     "to_networkx", "to_dot", "render", "graph_view", "GraphView",
     "debugprint", "pprint",

@@ -27,3 +27,7 @@ class GradientError(SymgraphError, ValueError):
 
 class GraphvizError(SymgraphError, RuntimeError):
     """Drawing a picture needs Graphviz's ``dot`` program, and it is not installed (or it failed)."""
+
+
+class PythonCallbackWarning(RuntimeWarning):
+    """A compiled backend runs part of a graph in Python: a custom op without a Numba lowering (warned once per op)."""

@@ -79,7 +79,8 @@ class Op:
     - ``grad(node, output_grad)``: one gradient node (or None: no gradient flows) per input, built from ops.
       Ops with ``broadcasts = True`` may return gradients in the output's broadcast shape: the differentiator sums
       them back to each input's shape. All other ops return gradients of exactly their inputs' shapes.
-    - ``flops(node, input_shapes, output_shape)``: the cost rule of ``sg.stats``, for concrete shapes (tuples of ints).
+    - ``flops(node, input_shapes, output_shape)``: the cost rule of ``sg.stats``, for concrete shapes (tuples of ints);
+      None when the cost is unknown (a custom op without a FLOP rule), which sg.stats reports instead of counting.
     """
 
     name: ClassVar[str]
@@ -94,7 +95,7 @@ class Op:
     def grad(self, node: "Node", output_grad: "Node") -> Sequence["Node | None"]:
         raise TypeError(f"{type(self).__name__} has no gradient rule")
 
-    def flops(self, node: "Node", input_shapes: Sequence[tuple], output_shape: tuple) -> int:
+    def flops(self, node: "Node", input_shapes: Sequence[tuple], output_shape: tuple) -> int | None:
         """The floating-point operations computing ``node`` takes when its inputs and output have these shapes
         (a multiply-add counts 2; the conventions are in symgraph/printing/stats.py)."""
         raise TypeError(f"{type(self).__name__} has no cost rule")
@@ -112,6 +113,20 @@ class Op:
     def __str__(self) -> str:
         attrs = ", ".join(f"{k}={v!r}" for k, v in self.attributes().items())
         return f"{self.name}{{{attrs}}}" if attrs else self.name
+
+
+class StandIn:
+    """A dtype with a shape, standing for a node to rerun an op's ``infer`` with other input shapes (``infer`` reads
+    only shape, dtype and ndim): sg.stats resolves unknown sizes with it, op_from_graph infers its outputs."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple, dtype):
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
 
 @dataclass(frozen=True)
@@ -643,6 +658,27 @@ def _output_list(outputs, caller: str) -> list[Node]:
             raise TypeError(f"{caller} takes a node or a list of nodes, but item {position} is "
                             f"{type(node).__name__} {node!r:.60}\n  at {user_site()}")
     return list(outputs)
+
+
+def reinferred_shapes(order: Sequence[Node], given: dict, refused) -> dict[int, tuple]:
+    """Every node's shape (by id) in ``order`` when the leaves in ``given`` (id -> shape) have those shapes: each
+    op's ``infer`` rerun (on stand-ins) where an input's shape differs from its static one, the static shape kept
+    otherwise. When an op refuses, ``refused(node, input_shapes, error)`` makes the error raised."""
+    shapes: dict[int, tuple] = {}
+    for node in order:
+        if not node.inputs:
+            shapes[id(node)] = given.get(id(node), node.shape)
+            continue
+        input_shapes = [shapes[id(i)] for i in node.inputs]
+        if all(shape == i.shape for shape, i in zip(input_shapes, node.inputs)):
+            shapes[id(node)] = node.shape
+            continue
+        try:
+            shape, _ = node.op.infer(*(StandIn(shape, i.dtype) for shape, i in zip(input_shapes, node.inputs)))
+        except SymgraphError as error:
+            raise refused(node, input_shapes, error) from None
+        shapes[id(node)] = tuple(None if d is None else int(d) for d in shape)
+    return shapes
 
 
 def consumers(order: Sequence[Node]) -> dict[int, list[Node]]:

@@ -1157,6 +1157,82 @@ RANDOM_UNIFORM_ROW = OpInfo(
     static_shape=lambda state, like, salt=0, dtype=None: like, family="random")
 
 
+# -- rows: user-defined ops (sg.custom_op, sg.op_from_graph) and the gradient helpers --------------------------------
+
+def _cubic(a, b):
+    return a * a * b + b
+
+
+def _cubic_scalar(a, b):
+    return a * a * b + b
+
+
+def _cubic_grad(inputs, output, g):
+    a, b = inputs
+    return [g * (2 * a * b), g * (a * a + 1)]
+
+
+# an elementwise custom op compiled into the loops, and the same op run by the Numba backend in Python
+TABLE_CUBIC = sg.custom_op(_cubic, name="table_cubic", grad=_cubic_grad, numba=_cubic_scalar, elementwise=True)
+TABLE_CUBIC_PYTHON = sg.custom_op(_cubic, name="table_cubic_python", grad=_cubic_grad, elementwise=True)
+
+
+def _outer_sum(a, b):
+    return a[:, None] + 2 * b[None, :]
+
+
+def _outer_sum_kernel(a, b, out):
+    for i in range(a.shape[0]):
+        for j in range(b.shape[0]):
+            out[i, j] = a[i] + 2 * b[j]
+
+
+def _outer_sum_grad(inputs, output, g):
+    return [sg.sum(g, axis=1), 2 * sg.sum(g, axis=0)]
+
+
+# a custom op of its own shape rule, lowered to an array kernel (unknown sizes: the plan calls the shape rule)
+TABLE_OUTER_SUM = sg.custom_op(_outer_sum, name="table_outer_sum", shape=lambda a, b: (a[0], b[0]),
+                               grad=_outer_sum_grad, numba=_outer_sum_kernel, flops=1)
+
+
+def build_op_from_graph(x):
+    """x * tanh(x) + x packaged as one op over a placeholder of x's rank and dtype, with every size unknown."""
+    p = sg.placeholder((None,) * x.ndim, x.dtype, name="p")
+    return sg.op_from_graph([p], sg.tanh(p) * p + p, name="table_graph_op")(x)
+
+
+CUSTOM_ROWS = [
+    OpInfo("custom_op", sg.ops.custom.CustomOp, None, _cubic, ("real", "real"), ALL_PAIRS,
+           tuple(BROADCAST_PAIRS[:8]) + (S((0, 3), (3,)),), grads=(G((3, 4), (4,)), G((2, 1, 3), (4, 1))),
+           build=TABLE_CUBIC, static_shape=_elementwise_shape, family="custom"),
+    OpInfo("custom_op_python", sg.ops.custom.CustomOp, None, _cubic, ("real", "real"), tuple((d, d) for d in ALL),
+           (S((3, 4), (4,)), S((), (2, 3)), S((0, 3), (3,))), grads=(G((3, 4), (4,)),),
+           build=TABLE_CUBIC_PYTHON, static_shape=_elementwise_shape, family="custom"),
+    OpInfo("custom_op_shape_rule", sg.ops.custom.CustomOp, None, _outer_sum, ("real", "real"),
+           tuple((d, d) for d in NUMBERS), (S((3,), (4,)), S((1,), (5,)), S((0,), (2,)), S((2,), (0,))),
+           grads=(G((3,), (4,)), G((2,), (3,), unknown=True)), build=TABLE_OUTER_SUM,
+           static_shape=lambda a, b: a + b, family="custom"),
+    OpInfo("op_from_graph", sg.ops.custom.GraphOp, None, lambda x: np.tanh(x) * x + x, ("real",),
+           tuple((d,) for d in ALL), tuple(S(s) for s in SHAPES), grads=(G((3, 4)), G((2, 3), unknown=True)),
+           build=build_op_from_graph, static_shape=lambda x: x, family="custom"),
+    OpInfo("clip_gradient", sg.ops.gradient.ClipGradient, sg.clip_gradient, lambda x, lo, hi: np.array(x),
+           ("real",), tuple((d,) for d in ALL), tuple(S(s, lo=-0.5, hi=1.0) for s in SHAPES),
+           # the derivative where the clip does not bind (cotangents are standard normal); test_custom_ops.py clips
+           grads=(G((3, 4), lo=-10.0, hi=10.0), G((2, 3), lo=-np.inf, hi=np.inf)),
+           errors=(E(ValueError, "clip_gradient: lo must be <= hi", spec((3,)), lo=1.0, hi=-1.0),
+                   E(ValueError, "clip_gradient: hi must not be NaN", spec((3,)), lo=1.0, hi=float("nan")),
+                   E(TypeError, "clip_gradient: lo must be a number", spec((3,)), lo="a", hi=1.0)),
+           static_shape=lambda x, lo, hi: x, family="custom"),
+    OpInfo("scale_gradient", sg.ops.gradient.ScaleGradient, sg.scale_gradient, lambda x, k: np.array(x),
+           ("real",), tuple((d,) for d in ALL), tuple(S(s, k=-2.0) for s in SHAPES),
+           grads=(G((3, 4), k=1.0),),  # the derivative at k = 1; test_custom_ops.py checks other scales
+           errors=(E(ValueError, "scale_gradient: k must be finite", spec((3,)), k=float("inf")),
+                   E(TypeError, "scale_gradient: k must be a number", spec((3,)), k=None)),
+           static_shape=lambda x, k: x, family="custom"),
+]
+
+
 # -- the table ------------------------------------------------------------------------------------------------------
 
 ROWS = {row.name: row for row in [
@@ -1169,6 +1245,7 @@ ROWS = {row.name: row for row in [
     CONV2D_ROW, CONV2D_BACKPROP_INPUT_ROW, CONV2D_BACKPROP_FILTER_ROW, CONVOLVE2D_ROW, MAX_POOL2D_ROW,
     MAX_POOL2D_GRAD_ROW, MAX_POOL2D_GATHER_ROW, AVG_POOL2D_ROW, AVG_POOL2D_GRAD_ROW,
     RESHAPE_LIKE_ROW, BROADCAST_LIKE_ROW, SUM_TO_ROW, CONCATENATE_PART_ROW, ZEROS_LIKE_ROW, RANDOM_UNIFORM_ROW,
+    *CUSTOM_ROWS,
 ]}
 
 # Op classes of symgraph.ops.* that need no row, and why.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import io
+import keyword
 import math
 import os
 import re
@@ -219,8 +220,9 @@ def is_rng(value) -> bool:
         value, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator))
 
 
-def real_in(low=-math.inf, high=math.inf, high_open=False):
-    """A finite real number in [low, high] (or [low, high)); an int beyond the float range is no such number."""
+def real_in(low=-math.inf, high=math.inf, high_open=False, infinite=False):
+    """A finite real number in [low, high] (or [low, high)); an int beyond the float range is no such number.
+    ``infinite``: infinities (in the range) are accepted too, NaN never."""
     def accepts(value):
         if not is_real(value):
             return False
@@ -228,7 +230,8 @@ def real_in(low=-math.inf, high=math.inf, high_open=False):
             number = float(value)
         except OverflowError:
             return False
-        return math.isfinite(number) and low <= number and (number < high if high_open else number <= high)
+        finite = math.isfinite(number) or (infinite and not math.isnan(number))
+        return finite and low <= number and (number < high if high_open else number <= high)
     return accepts
 
 
@@ -445,6 +448,41 @@ case("sg.graph_view", sg.graph_view, lambda: dict(nodes=COST, highlight=P), dict
 case("sg.pprint", sg.pprint, lambda: dict(nodes=[COST, X]), dict(nodes=NODES), names=("sg.pprint",))
 case("sg.debugprint", sg.debugprint, lambda: dict(nodes=COST, file=io.StringIO(), ids=True),
      dict(nodes=NODES, file=TEXT_STREAM, ids=BOOL), names=("sg.debugprint",))
+
+
+# gradient helpers and user-defined ops
+def _is_op_name(value) -> bool:
+    return isinstance(value, str) and value.isidentifier() and not keyword.iskeyword(value) and \
+        value not in sg.ops.custom.builtin_op_names()
+
+
+def _negated_kernel(x, out):
+    out[...] = -x
+
+
+def _only_placeholder_x(value) -> bool:
+    return all(n is X for n in sg.toposort(value) if isinstance(n, sg.graph.Placeholder))
+
+
+OP_NAME = Kind(lambda v: v is None or _is_op_name(v))
+FUNCTION = Kind(lambda v: v is None or callable(v))
+case("sg.clip_gradient", sg.clip_gradient, lambda: dict(x=X, lo=-1.0, hi=1.0, name=None),
+     dict(x=OPERAND, lo=Kind(real_in(high=1.0, infinite=True)), hi=Kind(real_in(low=-1.0, infinite=True)), name=NAME))
+case("sg.scale_gradient", sg.scale_gradient, lambda: dict(x=X, k=0.5, name=None),
+     dict(x=OPERAND, k=REAL, name=NAME))
+case("sg.custom_op", sg.custom_op,
+     lambda: dict(compute=np.negative, name="negated", shape=None, dtype=None, grad=None, numba=_negated_kernel,
+                  flops=None, elementwise=False),
+     dict(compute=FUNCTION, name=OP_NAME, shape=FUNCTION, dtype=FUNCTION, grad=FUNCTION,
+          numba=Kind(lambda v: v is None or isinstance(getattr(v, "py_func", v), types.FunctionType)),
+          flops=Kind(lambda v: v is None or callable(v) or is_size(v)), elementwise=BOOL),
+     names=("custom_op",))
+case("sg.op_from_graph", sg.op_from_graph, lambda: dict(inputs=[X], outputs=X * 2.0, grad_override=None, name=None),
+     dict(inputs=Kind(lambda v: v is X or (isinstance(v, (list, tuple)) and any(p is X for p in v) and all(
+         isinstance(p, sg.graph.Placeholder) for p in v) and len({id(p) for p in v}) == len(v))),
+          outputs=Kind(lambda v: isinstance(v, sg.Node) and _only_placeholder_x(v)),
+          grad_override=FUNCTION, name=OP_NAME),
+     names=("op_from_graph",))
 
 
 def _set_num_threads_and_restore(n):

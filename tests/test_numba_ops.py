@@ -21,7 +21,8 @@ from op_table import ROWS, grad_cases
 from test_grad_ops import grad_inputs, scalar_cost, wrt_of
 from test_op_values import DTYPE_ERROR, RUNTIME_ERROR, assert_values, inputs_for, numpy_outcome
 
-pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore::symgraph.PythonCallbackWarning")]  # the custom_op_python row
 
 
 # Rows whose mixed dtype combinations run by default (the code generator's casts are shared by all ops).

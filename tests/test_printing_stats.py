@@ -442,7 +442,7 @@ def test_stats_is_a_dict_with_attributes_and_prints_as_a_table():
     assert stats.nodes == sum(stats.ops.values()) == len(sg.toposort([loss, *sg.grad(loss, params)]))
     assert set(stats) == {"nodes", "ops", "parameters", "flops", "forward_flops", "gradient_flops", "gradient_nodes",
                           "gradient_forward_ratio", "flops_by_op", "intermediate_bytes", "peak_bytes",
-                          "placeholder_shapes"}
+                          "placeholder_shapes", "unknown_flops"}
     assert json.loads(json.dumps(stats))["flops"] == stats.flops
     with pytest.raises(AttributeError, match="sg.stats has no entry 'flop'; its entries: nodes, ops"):
         stats.flop

@@ -13,7 +13,11 @@ BACKENDS = ("numba", "numpy")
 
 def make_program(backend: str, outputs: list, inputs: list, title: str, profile: bool = False):
     """The program of ``backend`` computing ``outputs`` from ``inputs`` (placeholders, in call order); with
-    ``profile``, it times its kernels (its ``profile`` property)."""
+    ``profile``, it times its kernels (its ``profile`` property). Nodes of ops from graphs (``sg.op_from_graph``)
+    are inlined first, optimized or not, so that every backend runs their subgraphs."""
+    from symgraph.ops.custom import inline_graph_ops
+
+    outputs = inline_graph_ops(outputs)
     if backend == "numpy":
         from symgraph.backends.numpy import NumpyProgram
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from symgraph.errors import SymgraphError
 from symgraph.graph import Node, _output_list, user_site
+from symgraph.ops.custom import inline_graph_ops
 from symgraph.passes import simplify, stabilize
 from symgraph.passes.constant_fold import fold_constants
 from symgraph.passes.dce import eliminate_dead_nodes
@@ -67,10 +68,12 @@ PASSES: dict[str, Callable] = {
     "stabilize": rule_pass(stabilize.RULES),
     "rederive_gradients": lambda outputs, context: rederive_gradients(outputs, context, _stabilized),
     "dce": eliminate_dead_nodes,
+    "inline": lambda outputs, context: inline_graph_ops(outputs, context.record),
 }
 
-# Gradient re-derivation comes first: it needs the gradient nodes exactly as sg.grad returned them.
-DEFAULT_PIPELINE = ["rederive_gradients", "merge", "constant_fold", "simplify", "stabilize", "merge", "dce"]
+# Gradient re-derivation comes first: it needs the gradient nodes exactly as sg.grad returned them (and the nodes
+# of ops from graphs, whose gradients may be overridden). Inlining them next lets every other pass see inside.
+DEFAULT_PIPELINE = ["rederive_gradients", "inline", "merge", "constant_fold", "simplify", "stabilize", "merge", "dce"]
 
 
 def optimize(outputs, passes=None, check: bool = False, feed_dict: Mapping | None = None):

@@ -11,6 +11,10 @@ Each op's FLOP rule is its ``Op.flops``, beside its shape rule and NumPy referen
 - softmax, log_softmax, logsumexp and the cross-entropies: the steps of their stable formulas (softmax: 5 per element);
 - shape ops, indexing, one_hot, concatenation, casts and random numbers: 0 (index_grad's scatter-add of g through
   integer-array indices: 1 per element of g). Integer and bool arithmetic counts like floating point.
+- custom ops (``sg.custom_op``): their own FLOP rule; without one, 1 per output element if elementwise, else unknown:
+  their nodes are counted in ``unknown_flops`` (op name -> nodes) and not in ``flops``. An op from a graph counts
+  the ops of its subgraph (an output of several shares nothing with its siblings here: inlined and merged in a
+  compiled function, what they share is computed once).
 
 Gradient nodes are those a reverse pass (``sg.grad``, vjp, jvp, ...) created, as ``symgraph.autodiff.gradient_of``
 records them; every other node counts as forward, update arithmetic such as W - lr * dW included. An intermediate is
@@ -30,9 +34,9 @@ import numpy as np
 
 from symgraph.autodiff import gradient_of
 from symgraph.backends.numpy import release_plan
-from symgraph.errors import ShapeError, SymgraphError
+from symgraph.errors import ShapeError
 from symgraph.graph import (
-    MAX_DIM, Node, Placeholder, Variable, _output_list, format_shape, toposort, user_site,
+    MAX_DIM, Node, Placeholder, Variable, _output_list, format_shape, reinferred_shapes, toposort, user_site,
 )
 
 
@@ -43,7 +47,8 @@ class Stats(dict):
     Entries: ``nodes``; ``ops`` (op name -> nodes, leaves included); ``parameters`` (elements of trainable variables);
     ``flops`` = ``forward_flops`` + ``gradient_flops``; ``gradient_nodes``; ``gradient_forward_ratio`` (None when
     there are no forward FLOPs); ``flops_by_op`` (op name -> FLOPs, ops that cost any); ``intermediate_bytes``;
-    ``peak_bytes``; ``placeholder_shapes`` (name -> the shape counted for, ``input_shapes`` applied).
+    ``peak_bytes``; ``placeholder_shapes`` (name -> the shape counted for, ``input_shapes`` applied);
+    ``unknown_flops`` (op name -> nodes whose cost is unknown and not counted: custom ops without a FLOP rule).
     """
 
     def __getattr__(self, key):
@@ -67,6 +72,10 @@ class Stats(dict):
             ratio = f"gradient/forward {self.gradient_forward_ratio:.3f}"
         lines.append(f"FLOPs {self.flops:,}: forward {self.forward_flops:,}, gradient {self.gradient_flops:,} "
                      f"({ratio})")
+        if self.unknown_flops:
+            unknown = ", ".join(f"{op} ({count:,} node{'s' * (count != 1)})"
+                                for op, count in self.unknown_flops.items())
+            lines.append(f"FLOPs not counted, unknown (no FLOP rule): {unknown}")
         lines.append(f"intermediates {self.intermediate_bytes:,} bytes in all, at most {self.peak_bytes:,} held "
                      "at once")
         rows = sorted(self.ops, key=lambda op: (-self.flops_by_op.get(op, 0), -self.ops[op], op))
@@ -96,19 +105,24 @@ def stats(nodes, input_shapes=None) -> Stats:
     _require_known(order, shapes)
 
     flops_by_op: Counter = Counter()
+    unknown_flops: Counter = Counter()
     forward_flops = gradient_flops = gradient_nodes = 0
     nbytes: dict[int, int] = {}
     for node in order:
         if not node.inputs:
             continue
-        cost = int(node.op.flops(node, [shapes[id(i)] for i in node.inputs], shapes[id(node)]))
+        nbytes[id(node)] = math.prod(shapes[id(node)]) * node.dtype.itemsize
+        cost = node.op.flops(node, [shapes[id(i)] for i in node.inputs], shapes[id(node)])
+        if cost is None:
+            unknown_flops[node.op.name] += 1
+            cost = 0
+        cost = int(cost)
         flops_by_op[node.op.name] += cost
         if gradient_of(node) is None:
             forward_flops += cost
         else:
             gradient_flops += cost
             gradient_nodes += 1
-        nbytes[id(node)] = math.prod(shapes[id(node)]) * node.dtype.itemsize
 
     ops = Counter(node.op.name for node in order)
     return Stats(
@@ -124,6 +138,7 @@ def stats(nodes, input_shapes=None) -> Stats:
         intermediate_bytes=sum(nbytes.values()),
         peak_bytes=_peak_bytes(order, outputs, nbytes),
         placeholder_shapes=dict(zip(_labels(placeholders), (shapes[id(p)] for p in placeholders))),
+        unknown_flops=_largest_first(unknown_flops),
     )
 
 
@@ -133,39 +148,15 @@ def _largest_first(counts: Counter) -> dict:
 
 # -- shapes ---------------------------------------------------------------------------------------------------------
 
-class _StandIn:
-    """A node's dtype with another shape, to rerun an op's ``infer`` (which reads only shape, dtype and ndim)."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: tuple, dtype):
-        self.shape, self.dtype = shape, dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-
 def _resolved_shapes(order, given: dict) -> dict[int, tuple]:
     """Every node's shape (by id): placeholders' from ``given`` where given, others inferred again where an input's
     shape differs from its static one, the static shape otherwise."""
-    shapes: dict[int, tuple] = {}
-    for node in order:
-        if not node.inputs:
-            shapes[id(node)] = given.get(id(node), node.shape)
-            continue
-        input_shapes = [shapes[id(i)] for i in node.inputs]
-        if all(shape == i.shape for shape, i in zip(input_shapes, node.inputs)):
-            shapes[id(node)] = node.shape
-            continue
-        try:
-            shape, _ = node.op.infer(*(_StandIn(shape, i.dtype) for shape, i in zip(input_shapes, node.inputs)))
-        except SymgraphError as error:
-            listed = ", ".join(format_shape(s) for s in input_shapes)
-            raise ShapeError(f"sg.stats: with the input_shapes given, the inputs of {node.describe()} would have "
-                             f"shapes {listed}, which it refuses: {error}\n  at {user_site()}") from None
-        shapes[id(node)] = tuple(None if d is None else int(d) for d in shape)
-    return shapes
+    def refused(node, input_shapes, error):
+        listed = ", ".join(format_shape(s) for s in input_shapes)
+        return ShapeError(f"sg.stats: with the input_shapes given, the inputs of {node.describe()} would have "
+                          f"shapes {listed}, which it refuses: {error}\n  at {user_site()}")
+
+    return reinferred_shapes(order, given, refused)
 
 
 def _given_shapes(input_shapes, placeholders) -> dict[int, tuple]:

@@ -29,17 +29,20 @@ CACHE_ENV = "SYMGRAPH_CACHE_DIR"
 @dataclass
 class CacheInfo:
     """What happened when a compiled function was loaded: ``hit`` (found on disk and nothing compiled), the ``key``,
-    and on a miss ``reason`` (why it was not found, or what made it unusable)."""
+    on a miss ``reason`` (why it was not found, or what made it unusable), and ``python_ops``: the custom ops the
+    module calls back into Python for (no Numba lowering)."""
 
     hit: bool
     key: str
     reason: str | None = None
     path: str | None = None
     compiled: list = field(default_factory=list)  # compiled functions (stages, helpers) Numba compiled in this process
+    python_ops: list = field(default_factory=list)  # custom ops whose NumPy function the module calls from Python
 
     def __str__(self) -> str:
         state = "hit" if self.hit else f"miss ({self.reason})"
-        return f"cache {state}, key {self.key[:16]}, {self.path}"
+        text = f"cache {state}, key {self.key[:16]}, {self.path}"
+        return text + "".join(f"\n  runs in Python: {op}" for op in self.python_ops)
 
 
 def cache_root() -> str:
@@ -158,6 +161,11 @@ class ModuleCache:
                 return f"{what} changed ({record.get(name)} -> {components.get(name)})"
         if record.get("lowerings") != components.get("lowerings"):
             return "a lowering or helper kernel of symgraph's Numba backend changed"
+        old_ops, new_ops = record.get("custom_ops", {}), components.get("custom_ops", {})
+        changed = [f"{op}: {', '.join(r for r in new_ops[op] if old_ops[op].get(r) != new_ops[op][r])}"
+                   for op in sorted(set(old_ops) & set(new_ops)) if old_ops[op] != new_ops[op]]
+        if changed:
+            return f"the functions of a custom op changed ({'; '.join(changed)})"
         old_inputs, new_inputs = record.get("inputs", []), components.get("inputs", [])
         for k, (old, new) in enumerate(zip(old_inputs, new_inputs)):
             if old != new:

@@ -13,18 +13,23 @@ import importlib.util
 import sys
 import threading
 import warnings
+import weakref
 
 import numpy as np
 from numba.core.dispatcher import Dispatcher
+from numba.core.errors import NumbaError
 
 from symgraph.backends import threads
 from symgraph.backends.numba import cache as disk
 from symgraph.backends.numba.codegen import ModuleWriter, Signature
 from symgraph.backends.numba.fusion import build_schedule
 from symgraph.backends.numba.lowering import lowering_of
+from symgraph.backends.numba.lowering.custom import runs_in_python
 from symgraph.backends.profile import Profile, Timer
-from symgraph.errors import EvaluationError, SymgraphError
+from symgraph.errors import EvaluationError, PythonCallbackWarning, SymgraphError
 from symgraph.graph import Constant, Placeholder, Variable, format_shape, toposort
+from symgraph.ops.custom import CustomOp
+from symgraph.ops.source import site_of
 
 
 
@@ -44,6 +49,49 @@ def check_lowerings(order) -> None:
                             "use backend='numpy' for this function")
 
 
+def python_ops(order) -> list[str]:
+    """The custom ops of the graph that run in Python (no Numba lowering), each named once, with a warning once per
+    op and process."""
+    found = {}
+    for node in order:
+        if node.inputs and runs_in_python(node.op):
+            found.setdefault(node.op.definition, node)
+    messages = []
+    for definition, node in found.items():
+        message = (f"{definition.describe()} has no Numba lowering: backend='numba' calls its NumPy function "
+                   f"({site_of(definition.compute)}) from Python at every call (e.g. {node.describe()})")
+        messages.append(message)
+        if definition not in _warned_python:
+            _warned_python.add(definition)
+            warnings.warn(f"symgraph: {message}; give sg.custom_op a numba= lowering to compile it",
+                          PythonCallbackWarning, stacklevel=6)  # at the sg.function call
+    return messages
+
+
+_warned_python: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def custom_op_digests(outputs) -> dict:
+    """Per custom op of the graph (its name and definition site): the hashes of its functions, for explaining
+    cache misses."""
+    digests = {}
+    for node in toposort(outputs):
+        if isinstance(node.op, CustomOp):
+            definition = node.op.definition
+            digests[f"{definition.name} at {definition.site}"] = definition.digests
+    return digests
+
+
+def custom_lowerings(outputs) -> list[str]:
+    """The custom ops of the graph with a Numba lowering, described with where the lowering is defined."""
+    found = {}
+    for node in toposort(outputs):
+        if isinstance(node.op, CustomOp) and node.op.definition.numba is not None:
+            definition = node.op.definition
+            found[definition] = f"{definition.describe()}: numba={site_of(definition.numba)}"
+    return list(found.values())
+
+
 class NumbaProgram:
     """A graph compiled into a generated, cached Numba module."""
 
@@ -53,6 +101,7 @@ class NumbaProgram:
         self._timers = {}  # module file -> Timer of its stages, when profiling
         order = toposort(self.outputs)
         check_lowerings(order)
+        self.python_ops = python_ops(order)
         self.placeholders = [n for n in order if isinstance(n, Placeholder)]
         self.inputs = list(inputs)
         self.variables = [n for n in order if isinstance(n, Variable)]
@@ -69,36 +118,40 @@ class NumbaProgram:
 
     # -- building ---------------------------------------------------------------------------------------------------
     def _source(self, guards: bool):
-        """The module's source and the kernel files it loads."""
+        """The module's source, the kernel files it loads and the Python functions it takes (custom ops')."""
         schedule = build_schedule(self.outputs, fuse=not guards)
         writer = ModuleWriter(schedule, self._signature, guards, self.title, profile=self._profile)
         source = writer.write()
-        return source, list(writer.kernel_files.values())
+        return source, list(writer.kernel_files.values()), list(writer.callbacks.values())
 
     def _load(self, guards: bool):
-        source, kernels = self._source(guards)
+        source, kernels, callbacks = self._source(guards)
         env = disk.environment()
         key = disk.module_key(source, env)
         store = disk.ModuleCache()
         for kernel in kernels:
             store.store_kernel(kernel.file_name, kernel.source)
         components = dict(env, lowerings=disk.lowering_sources_hash(), inputs=_input_signature(self.inputs),
-                          variables=_input_signature(self.variables + self.constants))
+                          variables=_input_signature(self.variables + self.constants),
+                          custom_ops=custom_op_digests(self.outputs))
         fingerprint = self._fingerprint + ("-guarded" if guards else "")
         path, status = store.store(key, source)
         if status == "found":
-            reason = None if _has_compiled(os.path.dirname(path)) else "no entry of Numba's compiled code"
+            compiles = "\n@numba.njit(" in source  # a module of Python stages alone has no compiled code to find
+            found = not compiles or _has_compiled(os.path.dirname(path))
+            reason = None if found else "no entry of Numba's compiled code"
         elif status == "repaired":
             reason = "entry corrupted: the cached module did not match its key; written again"
         else:
             reason = store.explain_miss(fingerprint, components)
         module = _import(path, key)
-        info = disk.CacheInfo(hit=reason is None, key=key, reason=reason, path=path)
+        info = disk.CacheInfo(hit=reason is None, key=key, reason=reason, path=path, python_ops=self.python_ops)
         if not guards:
             self.cache_info = info
         self._entry = (store, key, path, kernels)
         store.record(fingerprint, components)
         module.__symgraph_source__ = source
+        module.__symgraph_callbacks__ = tuple(c.function for c in callbacks)
         return module
 
     @property
@@ -159,8 +212,10 @@ class NumbaProgram:
         for kernel in kernels:  # its helpers' cached code may be the damaged part: they are loaded again too
             store.discard_kernel(kernel.file_name)
             sys.modules.pop(kernel.module_name, None)
+        stale = module
         module = _import(path, key, fresh=True)
-        module.__symgraph_source__ = self._module.__symgraph_source__
+        module.__symgraph_source__ = stale.__symgraph_source__
+        module.__symgraph_callbacks__ = stale.__symgraph_callbacks__
         if module.__file__ == self._module.__file__:
             self._module = module
         else:
@@ -196,7 +251,7 @@ class NumbaProgram:
 
     def _checked_run(self, module, arrays):
         try:
-            results = module.run(*arrays)
+            results = module.run(*arrays, *module.__symgraph_callbacks__)
             if self._profile and getattr(module, "__symgraph_called__", False):  # the first call compiles
                 self._timer_of(module).add(module._local.times)
             return results
@@ -206,6 +261,13 @@ class NumbaProgram:
             # The plan's run-time shape checks (ShapeMismatch) and value checks inside kernels (labels, indices)
             # name their node; both are evaluation failures, as in the NumPy backend.
             raise EvaluationError(str(error)) from None
+        except NumbaError as error:
+            lowerings = custom_lowerings(self.outputs)
+            if not lowerings or _from_numba_cache(error):
+                raise
+            listed = "\n  ".join(lowerings)
+            raise LoweringError(f"Numba could not compile the generated module {module.__file__}, which calls the "
+                                f"Numba lowerings of custom ops:\n  {listed}\nNumba said: {error}") from None
 
 
 def _compile_counts(module) -> dict:

@@ -7,7 +7,8 @@ An op is lowered in one of four ways:
 - ``ViewLowering``: no computation: an index remapping absorbed into the loops that read it (transpose,
   expand_dims, broadcast_to, ...), and an array-level view for calls that need an array.
 - ``CallLowering``: statements that fill a preallocated output array from input arrays (matmul through BLAS,
-  convolution, softmax, ...), usually by calling a helper kernel copied into the generated module.
+  convolution, softmax, ...), usually by calling a helper kernel copied into the generated module (or, for a custom
+  op without a Numba lowering, its NumPy function, passed to the module: ``lowering/custom.py``).
 
 Every lowering also has a shape rule: Python code computing the output's run-time shape from its inputs' shapes and
 checking what the op's ``infer`` could not check statically. ``LOWERINGS`` maps op classes to their lowering; the
@@ -118,7 +119,7 @@ def lowering_of(op) -> Lowering | None:
 def _load_families() -> None:
     """Import every family module so that their lowerings register (the order is irrelevant)."""
     from symgraph.backends.numba.lowering import (  # noqa: F401
-        conv, elementwise, indexing, linalg, nn, random, reduce, shape,
+        conv, custom, elementwise, gradient, indexing, linalg, nn, random, reduce, shape,
     )
 
 
