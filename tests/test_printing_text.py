@@ -443,8 +443,8 @@ def test_deep_graphs_print_without_recursion():
 # -- every op prints --------------------------------------------------------------------------------------------------
 
 def _op_modules():
-    return [getattr(symgraph.ops, name) for name in ("conv", "elementwise", "indexing", "linalg", "nn", "random",
-                                                     "reduce", "shape")]
+    return [getattr(symgraph.ops, name) for name in ("conv", "custom", "elementwise", "gradient", "indexing", "linalg",
+                                                     "nn", "random", "reduce", "shape", "source")]
 
 
 def concrete_op_classes():
@@ -475,6 +475,9 @@ def _op_cases():
     out = sg.placeholder((2, 4, 4, 4), name="out")
     pooled = sg.placeholder((2, 3, 3, 3), name="pooled")
     stream = random.RandomStream(seed=0, name="noise")
+    swish = sg.custom_op(lambda x, beta: x / (1 + np.exp(-beta * x)), name="swish", elementwise=True)
+    half = sg.placeholder((3, 4), "float64", name="half")
+    halves = sg.op_from_graph([half], [half * 0.5, half * 2.0], name="halves")
     return [
         (-a, "-a"), (sg.abs(a), "abs(a)"), (sg.sign(a), "sign(a)"), (sg.exp(a), "exp(a)"), (sg.log(a), "log(a)"),
         (sg.log1p(a), "log1p(a)"), (sg.expm1(a), "expm1(a)"), (sg.sqrt(a), "sqrt(a)"), (sg.square(a), "square(a)"),
@@ -527,6 +530,9 @@ def _op_cases():
         (conv.max_pool2d_gather(images, images, (2, 3), stride=(2, 1)),
          "max_pool2d_gather(images, images, (2, 3), stride=(2, 1))"),
         (conv.avg_pool2d_grad(pooled, images, 2), "avg_pool2d_grad(pooled, images, 2)"),
+        (swish(a, beta=1.5), "swish(a, beta=1.5)"), (halves(a)[1], "halves(a)[1]"),
+        (sg.clip_gradient(a, -1.0, 1.0), "clip_gradient(a, -1.0, 1.0)"),
+        (sg.scale_gradient(a, 0.5), "scale_gradient(a, 0.5)"),
     ]
 
 

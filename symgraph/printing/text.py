@@ -19,7 +19,9 @@ import numpy as np
 from symgraph.autodiff import gradient_origin
 from symgraph.errors import ShapeError
 from symgraph.graph import Constant, Leaf, Node, Site, _output_list, consumers, format_shape, toposort, user_site
-from symgraph.ops import conv, elementwise as ew, indexing, linalg, nn, random, reduce, shape
+from symgraph.ops import (
+    conv, custom, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape,
+)
 from symgraph.ops.base import broadcast_shapes
 
 SMALL_ARRAY = 8  # constants of up to this many elements print their values
@@ -648,6 +650,25 @@ def _fallback(printer, node):
     return Expr(f"{op_text(node.op)}({', '.join(_inputs(printer, node))})")
 
 
+def _custom_call(printer, node):
+    """A custom op as the call that built it: ``swish(x, beta=1.5)``."""
+    return _call(node.op.name, _inputs(printer, node), {k: repr(v) for k, v in node.op.attributes().items()})
+
+
+def _graph_op(printer, node):
+    """An op from a graph as a call of its inputs (the variables its subgraph reads last), and which output."""
+    call = _call(node.op.name, _inputs(printer, node))
+    if node.op.definition.single:
+        return call
+    return Expr(f"{call.text}[{node.op.output}]")
+
+
+def _gradient_op(printer, node):
+    """clip_gradient(x, lo, hi) and scale_gradient(x, k): the builder call."""
+    values = [repr(v) for v in node.op.attributes().values()]
+    return _call(node.op.name, _inputs(printer, node) + values)
+
+
 def _rules() -> dict[type, Callable]:
     rules: dict[type, Callable] = {ew.Neg: _negation}
     rules.update(dict.fromkeys([ew.Abs, ew.Sign, ew.Exp, ew.Log, ew.Log1p, ew.Expm1, ew.Sqrt, ew.Square,
@@ -674,6 +695,8 @@ def _rules() -> dict[type, Callable]:
     rules.update(dict.fromkeys([conv.Conv2d, conv.Conv2dBackpropInput, conv.Conv2dBackpropFilter], _convolution))
     rules.update(dict.fromkeys([conv.MaxPool2d, conv.MaxPool2dGrad, conv.MaxPool2dGather, conv.AvgPool2d,
                                 conv.AvgPool2dGrad], _pooling))
+    rules.update({custom.CustomOp: _custom_call, custom.GraphOp: _graph_op, gradient.ClipGradient: _gradient_op,
+                  gradient.ScaleGradient: _gradient_op})
     return rules
 
 
