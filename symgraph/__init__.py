@@ -20,10 +20,12 @@ from symgraph.printing.render import GraphView, graph_view, render
 from symgraph.printing.text import debugprint, pprint
 from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
-    abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
-    greater, greater_equal, index, less, less_equal, log, log1p, matmul, max, maximum, mean, min, minimum, mul, neg,
-    not_equal, one_hot, pow, prod, reciprocal, relu, reshape, sigmoid, sign, sin, softplus, sqrt, square, squeeze,
-    stack, stop_gradient, sub, sum, tanh, transpose, where,
+    abs, add, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, argmax, argmin, broadcast_to, cast, cbrt,
+    ceil, clip, concatenate, cos, cosh, div, equal, erf, erfc, exp, exp2, expand_dims, expm1, floor, fmod, greater,
+    greater_equal, hypot, index, isfinite, isinf, isnan, less, less_equal, log, log10, log1p, log2, logaddexp, logit,
+    matmul, max, maximum, mean, min, minimum, mod, mul, neg, not_equal, one_hot, pow, prod, reciprocal, relu, reshape,
+    rsqrt, sigmoid, sign, sin, sinh, softplus, sqrt, square, squeeze, stack, stop_gradient, sub, sum, tan, tanh,
+    transpose, where,
 )
 from symgraph.ops.custom import custom_op, op_from_graph
 from symgraph.ops.gradient import clip_gradient, scale_gradient
@@ -41,8 +43,10 @@ __all__ = [
     "PythonCallbackWarning",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
     "sigmoid", "relu", "softplus", "floor", "ceil",
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum",
-    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "cast",
+    "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10",
+    "cbrt", "rsqrt", "logit", "erf", "erfc", "isnan", "isinf", "isfinite",
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "arctan2", "hypot", "logaddexp", "mod", "fmod",
+    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "clip", "cast",
     "sum", "mean", "max", "min", "prod", "argmax", "argmin",
     "matmul", "transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "index",
     "one_hot", "stop_gradient", "clip_gradient", "scale_gradient", "custom_op", "op_from_graph",

@@ -328,6 +328,7 @@ class Node:
     def argmin(self, axis=None, keepdims=False): return _ops().argmin(self, axis, keepdims)
     def transpose(self, *axes): return _ops().transpose(self, _varargs(axes))
     def astype(self, dtype): return _ops().cast(self, dtype)
+    def clip(self, lo=None, hi=None): return _ops().clip(self, lo, hi)
 
     def reshape(self, *shape):
         return _ops().reshape(self, _varargs(shape))

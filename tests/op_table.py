@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import scipy.special
 
 import symgraph as sg
 from symgraph.graph import apply
@@ -39,6 +40,10 @@ RANGES = {
     "exponent": (-2.0, 2.0, 0, 3),  # integer powers must not be negative in NumPy
     "discrete": (-2, 2, -2, 2),  # small integers, also as floats: ties for comparisons, maximum, argmax, pooling
     "unit": (-0.9, 0.9, -1, 1),
+    "above_one": (1.1, 4.0, 1, 9),  # arccosh: the integers include its edge, 1
+    "probability": (0.05, 0.95, 0, 1),  # logit: the integers are its edges, 0 and 1
+    "lower": (-0.8, -0.3, -3, -1),  # clip's bounds: some of x's values are below lower, some above upper
+    "upper": (0.3, 0.8, 1, 3),
 }
 
 
@@ -58,6 +63,23 @@ def probabilities(shape, dtype, rng):
 def huge(shape, dtype, rng):
     """Arguments where naive formulas overflow (sigmoid, softplus)."""
     return rng.choice([-800.0, -50.0, 0.0, 50.0, 800.0], shape).astype(dtype)
+
+
+SPECIAL_FLOATS = (np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -3.0, 1e-30)
+
+
+def specials(shape, dtype, rng):
+    """Special values in order, repeated to fill ``shape``: for floats NaN, +-inf, +-0, the domain edges +-1 (arcsin,
+    arctanh, arccosh, logit) and beyond them, a tiny value; for integers 0, +-1, small values and the range's ends
+    (where a remainder by -1 overflows); both bools."""
+    if dtype.kind == "f":
+        values = SPECIAL_FLOATS
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        values = (0, 1, -1, 2, -2, 7, -7, 3, -3, int(info.min), int(info.max), int(info.min) + 1)
+    else:
+        values = (False, True)
+    return np.resize(np.array(values, dtype), shape)
 
 
 def below(bound):
@@ -517,6 +539,7 @@ def np_avg_pool2d_grad(g, x, **pool):
 # -- rows: unary elementwise ----------------------------------------------------------------------------------------
 
 PIECEWISE_CONSTANT = "piecewise constant: zero gradient (None)"
+BOOLEAN_RESULT = "boolean output: no gradient (None)"
 
 
 def refusal(reference, combos, domains, kwargs=None):
@@ -566,6 +589,35 @@ UNARY_ROWS = [
     unary("stop_gradient", ew.StopGradient, np.array, grads="no gradient by definition (identity forward)"),
 ]
 
+# The functions of issue 15: each also on special values (NaN, infinities, signed zeros, domain edges), which the
+# backends must give exactly where NumPy/SciPy do; gradients away from the domain edges (finite differences).
+EDGES = [S((len(SPECIAL_FLOATS),), domains=(specials,))]
+UNIT_GRADS = (G((3, 4), domains=("unit",)),)
+POSITIVE_GRADS = (G((3, 4), domains=("positive",)),)
+UNARY_ROWS += [
+    unary("tan", ew.Tan, np.tan, extra=EDGES),
+    unary("sinh", ew.Sinh, np.sinh, extra=EDGES),
+    unary("cosh", ew.Cosh, np.cosh, extra=EDGES),
+    unary("arcsin", ew.Arcsin, np.arcsin, "unit", grads=UNIT_GRADS, extra=EDGES),
+    unary("arccos", ew.Arccos, np.arccos, "unit", grads=UNIT_GRADS, extra=EDGES),
+    unary("arctan", ew.Arctan, np.arctan, extra=EDGES),
+    unary("arcsinh", ew.Arcsinh, np.arcsinh, extra=EDGES),
+    unary("arccosh", ew.Arccosh, np.arccosh, "above_one", grads=(G((3, 4), domains=("above_one",)),), extra=EDGES),
+    unary("arctanh", ew.Arctanh, np.arctanh, "unit", grads=UNIT_GRADS, extra=EDGES),
+    unary("exp2", ew.Exp2, np.exp2, extra=EDGES),
+    unary("log2", ew.Log2, np.log2, "positive", grads=POSITIVE_GRADS, extra=EDGES),
+    unary("log10", ew.Log10, np.log10, "positive", grads=POSITIVE_GRADS, extra=EDGES),
+    unary("cbrt", ew.Cbrt, np.cbrt, extra=EDGES),  # the gradient cases' "distinct" values are clear of 0
+    unary("rsqrt", ew.Rsqrt, lambda x: 1 / np.sqrt(x), "positive", grads=POSITIVE_GRADS, extra=EDGES),
+    unary("logit", ew.Logit, scipy.special.logit, "probability", grads=(G((3, 4), domains=("probability",)),),
+          extra=EDGES),
+    unary("erf", ew.Erf, scipy.special.erf, extra=EDGES),
+    unary("erfc", ew.Erfc, scipy.special.erfc, extra=EDGES),
+    unary("isnan", ew.Isnan, np.isnan, specials, grads=BOOLEAN_RESULT),
+    unary("isinf", ew.Isinf, np.isinf, specials, grads=BOOLEAN_RESULT),
+    unary("isfinite", ew.Isfinite, np.isfinite, specials, grads=BOOLEAN_RESULT),
+]
+
 
 # -- rows: binary elementwise and comparisons -----------------------------------------------------------------------
 
@@ -575,13 +627,13 @@ BROADCAST_PAIRS = [
     S((1,), (5,)), S((5,), (1,)), S((1,), ()), S((), (1,)), S((0, 3), (1, 3)), S((1, 3), (0, 3)), S((0, 3), (3,)),
     S((0, 3), ()), S((1,), (0,)), S((5, 1, 1), (1, 2, 1)),
 ]
-BOOLEAN_OUTPUT = "boolean output: no gradient (None)"
+BOOLEAN_OUTPUT = BOOLEAN_RESULT
 
 
-def binary(name, op, reference, domains=("real", "real"), grads=BOOLEAN_OUTPUT, python_operator=None):
+def binary(name, op, reference, domains=("real", "real"), grads=BOOLEAN_OUTPUT, python_operator=None, extra=()):
     errors = (E(sg.ShapeError, "cannot be broadcast together", spec((3, 4)), spec((3, 3))),)
-    return OpInfo(name, op, getattr(sg, name), reference, domains, ALL_PAIRS, tuple(BROADCAST_PAIRS), grads,
-                  errors + refusal(reference, ALL_PAIRS, domains), static_shape=_elementwise_shape,
+    return OpInfo(name, op, getattr(sg, name), reference, domains, ALL_PAIRS, tuple(BROADCAST_PAIRS) + tuple(extra),
+                  grads, errors + refusal(reference, ALL_PAIRS, domains), static_shape=_elementwise_shape,
                   operator=python_operator, family="binary")
 
 
@@ -607,6 +659,20 @@ BINARY_ROWS = [
     binary("not_equal", ew.NotEqual, np.not_equal, TIES),
 ]
 
+# Every pair of special values (a column of them against a row), and the gradient cases.
+EDGE_PAIRS = [S((len(SPECIAL_FLOATS), 1), (1, len(SPECIAL_FLOATS)), domains=(specials, specials))]
+SMOOTH_PAIR_GRADS = (G((3, 4), (3, 4)), G((3, 1), (4,)))
+# mod and fmod jump where a / b is an integer: the random values keep every quotient clear of one.
+REMAINDER_GRADS = (G((3, 4), (3, 4), domains=("distinct", "nonzero")), G((3, 4), (4,), domains=("distinct", "nonzero")))
+BINARY_ROWS += [
+    binary("arctan2", ew.Arctan2, np.arctan2, grads=SMOOTH_PAIR_GRADS, extra=EDGE_PAIRS),
+    binary("hypot", ew.Hypot, np.hypot, grads=SMOOTH_PAIR_GRADS, extra=EDGE_PAIRS),
+    binary("logaddexp", ew.Logaddexp, np.logaddexp, grads=SMOOTH_PAIR_GRADS,
+           extra=EDGE_PAIRS + [S((5,), (5,), domains=(huge, huge))]),
+    binary("mod", ew.Mod, np.mod, ("real", "nonzero"), grads=REMAINDER_GRADS, extra=EDGE_PAIRS),
+    binary("fmod", ew.Fmod, np.fmod, ("real", "nonzero"), grads=REMAINDER_GRADS, extra=EDGE_PAIRS),
+]
+
 
 # -- rows: where and cast -------------------------------------------------------------------------------------------
 
@@ -620,6 +686,22 @@ WHERE_ROW = OpInfo(
            G((3, 1), (4,), (), wrt=(1, 2), dtypes=("bool", None, None))),
     errors=(E(sg.DTypeError, "the condition of where must be bool", spec((3,)), spec((3,)), spec((3,))),
             E(sg.ShapeError, "cannot be broadcast together", spec((2,), "bool"), spec((3,)), spec((3,)))),
+    static_shape=_elementwise_shape, family="elementwise")
+
+CLIP_ROW = OpInfo(
+    # np.clip: hi wins where lo > hi; NaN anywhere gives NaN. Missing bounds (None) are tested in test_elementwise.py.
+    "clip", ew.Clip, sg.clip, np.clip, ("real", "lower", "upper"), tuple((x, b, b) for x, b in ALL_PAIRS),
+    samples=(S((3, 4), (3, 4), (3, 4), all_dtypes=True), S((3, 4), (), ()), S((3, 1), (1, 4), (4,)),
+             S((), (2, 3), (3,)), S((2, 1, 3), (4, 1), (1, 1, 1)), S((0, 3), (), (3,)), S((3, 4), (4,), (0, 1, 1)),
+             S((3, 4), (), (), domains=("real", "upper", "lower")),
+             S((len(SPECIAL_FLOATS), 1), (1, len(SPECIAL_FLOATS)), (), domains=(specials, specials, "upper")),
+             S((len(SPECIAL_FLOATS), 1), (), (1, len(SPECIAL_FLOATS)), domains=(specials, "lower", specials))),
+    grads=(G((3, 4), (3, 4), (3, 4), domains=("distinct", "lower", "upper")),
+           G((3, 4), (), (), domains=("distinct", "lower", "upper")),
+           G((3, 4), (4,), (3, 1), domains=("distinct", "upper", "lower")),  # lo > hi: all of it to hi
+           G((3, 4), (3, 4), (), wrt=(0,), domains=("distinct", "lower", "upper"), unknown=True)),
+    errors=(E(sg.ShapeError, "cannot be broadcast together", spec((3, 4)), spec((3, 3)), spec(())),
+            E(sg.ShapeError, "cannot be broadcast together", spec((3, 4)), spec(()), spec((2, 1)))),
     static_shape=_elementwise_shape, family="elementwise")
 
 CAST_ROW = OpInfo(
@@ -1236,7 +1318,7 @@ CUSTOM_ROWS = [
 # -- the table ------------------------------------------------------------------------------------------------------
 
 ROWS = {row.name: row for row in [
-    *UNARY_ROWS, *BINARY_ROWS, WHERE_ROW, CAST_ROW,
+    *UNARY_ROWS, *BINARY_ROWS, WHERE_ROW, CLIP_ROW, CAST_ROW,
     *REDUCTION_ROWS, *ARG_ROWS, SIZE_ROW,
     MATMUL_ROW, TRANSPOSE_ROW, RESHAPE_ROW, EXPAND_DIMS_ROW, SQUEEZE_ROW, BROADCAST_TO_ROW, CONCATENATE_ROW,
     STACK_ROW, INDEX_ROW, INDEX_GRAD_ROW, ONE_HOT_ROW,

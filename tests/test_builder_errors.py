@@ -249,6 +249,7 @@ class Kind:
 
 
 OPERAND = Kind(is_operand)
+OPTIONAL_OPERAND = Kind(lambda v: v is None or is_operand(v))  # clip's bounds: None is no bound
 NODE = Kind(lambda v: isinstance(v, sg.Node))
 FLOAT_NODE = Kind(lambda v: isinstance(v, sg.Node) and v.dtype.kind == "f")
 NODES = Kind(is_nodes)
@@ -368,14 +369,18 @@ case("Variable.assign", lambda variable, value: variable.assign(value),
 
 # elementwise
 UNARY = ["neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
-         "sigmoid", "relu", "softplus", "floor", "ceil", "stop_gradient"]
+         "sigmoid", "relu", "softplus", "floor", "ceil", "stop_gradient", "tan", "sinh", "cosh", "arcsin", "arccos",
+         "arctan", "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10", "cbrt", "rsqrt", "logit", "erf", "erfc",
+         "isnan", "isinf", "isfinite"]
 for _name in UNARY:
     case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, name=None), dict(x=OPERAND, name=NAME))
 for _name in ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "less", "less_equal", "greater",
-              "greater_equal", "equal", "not_equal"]:
+              "greater_equal", "equal", "not_equal", "arctan2", "hypot", "logaddexp", "mod", "fmod"]:
     case(f"sg.{_name}", getattr(sg, _name), lambda: dict(a=X, b=1.5, name=None), dict(a=OPERAND, b=OPERAND, name=NAME))
 case("sg.where", sg.where, lambda: dict(condition=BOOLS, a=X, b=0.0, name=None),
      dict(condition=OPERAND, a=OPERAND, b=OPERAND, name=NAME))
+case("sg.clip", sg.clip, lambda: dict(x=X, lo=-1.0, hi=1.0, name=None),
+     dict(x=OPERAND, lo=OPTIONAL_OPERAND, hi=OPTIONAL_OPERAND, name=NAME))
 case("sg.cast", sg.cast, lambda: dict(x=X, dtype="float64", name=None), dict(x=OPERAND, dtype=DTYPE, name=NAME))
 
 # reductions

@@ -143,11 +143,17 @@ UNARY_REFERENCES = {
     "expm1": np.expm1, "sqrt": np.sqrt, "square": np.square, "reciprocal": np.reciprocal, "sin": np.sin,
     "cos": np.cos, "tanh": np.tanh, "sigmoid": scipy.special.expit, "relu": lambda v: np.maximum(v, 0),
     "softplus": lambda v: np.logaddexp(v, 0), "floor": np.floor, "ceil": np.ceil, "stop_gradient": np.array,
+    "tan": np.tan, "sinh": np.sinh, "cosh": np.cosh, "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan,
+    "arcsinh": np.arcsinh, "arccosh": np.arccosh, "arctanh": np.arctanh, "exp2": np.exp2, "log2": np.log2,
+    "log10": np.log10, "cbrt": np.cbrt, "rsqrt": lambda v: 1 / np.sqrt(v), "logit": scipy.special.logit,
+    "erf": scipy.special.erf, "erfc": scipy.special.erfc, "isnan": np.isnan, "isinf": np.isinf,
+    "isfinite": np.isfinite,
 }
 BINARY_REFERENCES = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide, "pow": np.power,
     "maximum": np.maximum, "minimum": np.minimum, "less": np.less, "less_equal": np.less_equal,
     "greater": np.greater, "greater_equal": np.greater_equal, "equal": np.equal, "not_equal": np.not_equal,
+    "arctan2": np.arctan2, "hypot": np.hypot, "logaddexp": np.logaddexp, "mod": np.mod, "fmod": np.fmod,
 }
 
 
@@ -177,6 +183,7 @@ def test_binary_ops_where_and_cast_on_empty_arrays(name, shape):
     a, b = f64(np.zeros(shape)), f64(np.ones(shape[-1:]))  # broadcasting an empty array against a row
     assert_empty_result(getattr(sg.ops, name)(a, b), BINARY_REFERENCES[name](np.zeros(shape), np.ones(shape[-1:])))
     assert_empty_result(sg.where(a > 0, a, b), np.zeros(shape))
+    assert_empty_result(sg.clip(a, b, 2.0), np.zeros(shape))
     assert_empty_result(sg.cast(a, "float32"), np.zeros(shape, np.float32))
 
 

@@ -33,6 +33,8 @@ UNARY_STEPS = {
     "where_same": lambda x: sg.where(x > 0, sg.sin(x), sg.sin(x)),
     "sub_self": lambda x: x - x + sg.cos(x),
     "pythagoras": lambda x: sg.square(sg.sin(x)) + sg.square(sg.cos(x)) + x,  # sympy regions
+    "arctan": sg.arctan, "erf": sg.erf, "cbrt_of_exp2": lambda x: sg.cbrt(sg.exp2(sg.tanh(x))),  # opaque in sympy
+    "erf_minus_self": lambda x: sg.erf(x) - sg.erf(x) + sg.arcsinh(x),  # erf is total: x - x = 0 applies
 }
 BINARY_STEPS = {
     "add": sg.add, "sub": sg.sub, "mul": sg.mul, "maximum": sg.maximum,
@@ -42,6 +44,8 @@ BINARY_STEPS = {
     "matmul": lambda a, b: sg.tanh(a @ sg.transpose(b)) @ b,
     "expand_cancel": lambda a, b: (a + b) * (a - b) + sg.square(b),  # sympy regions
     "exp_product": lambda a, b: sg.exp(sg.tanh(a)) * sg.exp(sg.tanh(b)),
+    "hypot": sg.hypot, "logaddexp": sg.logaddexp, "arctan2": sg.arctan2, "clip": lambda a, b: sg.clip(a, b, 1.0),
+    "distributive_opaque": lambda a, b: sg.tan(sg.tanh(a)) * b + sg.tan(sg.tanh(a)) * a - sg.tan(sg.tanh(a)) * (a + b),
 }
 
 steps = st.lists(
@@ -138,6 +142,8 @@ PARTIAL_UNARY = {
     "add_zero": lambda x: x + 0.0, "mul_one": lambda x: 1.0 * x,
     "row_sums": lambda x: x * sg.sum(x, axis=1, keepdims=True),
     "pythagoras": lambda x: sg.square(sg.sin(x)) + sg.square(sg.cos(x)),
+    "arcsin": sg.arcsin, "arccosh": sg.arccosh, "logit": sg.logit, "log2": sg.log2, "rsqrt": sg.rsqrt,
+    "arctanh_minus_self": lambda x: sg.arctanh(x) - sg.arctanh(x),
 }
 PARTIAL_BINARY = {
     "add": sg.add, "sub": sg.sub, "mul": sg.mul, "div": sg.div, "pow": sg.pow, "maximum": sg.maximum,
@@ -145,6 +151,8 @@ PARTIAL_BINARY = {
     "distributive": lambda a, b: a * b + a * a - a * (b + a),
     "exp_product": lambda a, b: sg.exp(sg.tanh(a)) * sg.exp(b),
     "where_log": lambda a, b: sg.where(a > 0, sg.log(a), b), "log_ratio": lambda a, b: sg.log(a) - sg.log(b),
+    "mod": sg.mod, "fmod_distributive": lambda a, b: sg.fmod(a, b) * a + sg.fmod(a, b) * b - sg.fmod(a, b) * (a + b),
+    "hypot": sg.hypot, "clip": lambda a, b: sg.clip(a, -1.0, b),
     "matmul": lambda a, b: sg.tanh(a @ sg.transpose(b)) @ b,
 }
 # Ops that over- or underflow for large inputs, where a stabilized form is finite and the original is not (a fix,

@@ -1,9 +1,10 @@
 """All op builders, one module per family. Each op class holds its shape/dtype rule, NumPy reference and gradient."""
 
 from symgraph.ops.elementwise import (
-    abs, add, cast, ceil, cos, div, equal, exp, expm1, floor, greater, greater_equal, less, less_equal, log, log1p,
-    maximum, minimum, mul, neg, not_equal, pow, reciprocal, relu, sigmoid, sign, sin, softplus, sqrt, square, stop_gradient,
-    sub, tanh, where,
+    abs, add, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cast, cbrt, ceil, clip, cos, cosh, div,
+    equal, erf, erfc, exp, exp2, expm1, floor, fmod, greater, greater_equal, hypot, isfinite, isinf, isnan, less,
+    less_equal, log, log10, log1p, log2, logaddexp, logit, maximum, minimum, mod, mul, neg, not_equal, pow,
+    reciprocal, relu, rsqrt, sigmoid, sign, sin, sinh, softplus, sqrt, square, stop_gradient, sub, tan, tanh, where,
 )
 from symgraph.ops.indexing import concatenate, index, one_hot, stack, zeros_like
 from symgraph.ops.linalg import matmul

@@ -19,6 +19,9 @@ TOTAL_OPS = frozenset({
     "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool2d", "max_pool2d_grad", "max_pool2d_gather",
     "avg_pool2d", "avg_pool2d_grad", "softmax", "log_softmax", "random_uniform", "sparse_softmax_cross_entropy",
     "softmax_cross_entropy",
+    # issue 15's total functions; tan among them: no float is an odd multiple of pi/2, so tan of a float is finite
+    "tan", "sinh", "cosh", "arctan", "arctan2", "arcsinh", "exp2", "cbrt", "hypot", "logaddexp", "erf", "erfc", "clip",
+    "isnan", "isinf", "isfinite",
 })
 # Reductions that are finite only over a non-empty axis (the mean of no values is NaN, their logsumexp -inf).
 NONEMPTY_REDUCTIONS = frozenset({"mean", "logsumexp"})

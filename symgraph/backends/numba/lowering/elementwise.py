@@ -1,7 +1,11 @@
 """Lowerings of symgraph.ops.elementwise: scalar expressions inlined into fused loops.
 
 Inputs are cast to the node's dtype first where NumPy would promote them, so that Numba's scalar arithmetic runs in
-the dtype NumPy computes in (float32 stays float32; int32 results are wrapped back, as NumPy's wrap around).
+the dtype NumPy computes in (float32 stays float32; int32 results are wrapped back, as NumPy's wrap around). The
+transcendental functions call ``math`` (libm, in float32 for float32: Numba types math.tan(float32) as float32),
+which gives NaN, infinities and signed zeros where NumPy does; where Numba's own version differs from NumPy's (the
+sign of a zero remainder, integer fmod, integer division by 0 or -1, which traps), the expression is NumPy's
+algorithm written out.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ def _arithmetic(template, closed=True):
     """An op computed in the node's dtype: inputs are cast to it, then ``template`` combines them."""
     def expr(node, args, ctx, index):
         args = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
-        return template.format(*args, zero=ctx.literal(0, node.dtype), one=ctx.literal(1, node.dtype))
+        return template.format(*args, zero=ctx.literal(0, node.dtype), one=ctx.literal(1, node.dtype),
+                               two=ctx.literal(2, node.dtype))
     return ScalarLowering(expr, broadcast_shape, closed=closed)
 
 
@@ -61,6 +66,50 @@ register(_arithmetic("np.maximum({0}, {zero})"), ew.Relu)
 register(_vector_math("softplus", "np.logaddexp({0}, {zero})"), ew.Softplus)
 register(_arithmetic("np.floor({0})"), ew.Floor)
 register(_arithmetic("np.ceil({0})"), ew.Ceil)
+register(_arithmetic("math.tan({0})"), ew.Tan)
+register(_arithmetic("math.sinh({0})"), ew.Sinh)
+register(_arithmetic("math.cosh({0})"), ew.Cosh)
+register(_arithmetic("math.asin({0})"), ew.Arcsin)
+register(_arithmetic("math.acos({0})"), ew.Arccos)
+register(_arithmetic("math.atan({0})"), ew.Arctan)
+register(_arithmetic("math.asinh({0})"), ew.Arcsinh)
+register(_arithmetic("math.acosh({0})"), ew.Arccosh)
+register(_arithmetic("math.atanh({0})"), ew.Arctanh)
+# Numba's np.exp2 declares one llvm.exp2 for float32 and float64 alike (a module using both fails to compile);
+# glibc's pow(2, x) gives np.exp2's values bitwise. (math.exp2 and math.cbrt would need Python 3.11.)
+register(_arithmetic("math.pow({two}, {0})"), ew.Exp2)
+register(_arithmetic("math.log2({0})"), ew.Log2)
+register(_arithmetic("math.log10({0})"), ew.Log10)
+register(_arithmetic("np.cbrt({0})"), ew.Cbrt)
+register(_arithmetic("({one} / math.sqrt({0}))"), ew.Rsqrt)
+register(_arithmetic("math.erf({0})"), ew.Erf)
+register(_arithmetic("math.erfc({0})"), ew.Erfc)
+
+
+def _logit(node, args, ctx, index):
+    """scipy.special.logit's formula: log(x / (1 - x)), and log1p(2(x - 1/2)) - log1p(-2(x - 1/2)) on [0.3, 0.65],
+    where the quotient loses accuracy."""
+    (x,) = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+    low, high, half, one, two = (ctx.literal(v, node.dtype) for v in (0.3, 0.65, 0.5, 1.0, 2.0))
+    centered = f"({two} * ({x} - {half}))"
+    return (f"(math.log({x} / ({one} - {x})) if ({x} < {low} or {x} > {high}) "
+            f"else (math.log1p({centered}) - math.log1p(-{centered})))")
+
+
+register(ScalarLowering(_logit, broadcast_shape, closed=True), ew.Logit)
+
+
+def _predicate(function, otherwise):
+    """``math.<function>`` of a float; for integers and bools, whose values are all finite, the constant
+    ``otherwise``."""
+    def expr(node, args, ctx, index):
+        return f"math.{function}({args[0]})" if node.inputs[0].dtype.kind == "f" else repr(otherwise)
+    return ScalarLowering(expr, broadcast_shape, closed=True)
+
+
+register(_predicate("isnan", False), ew.Isnan)
+register(_predicate("isinf", False), ew.Isinf)
+register(_predicate("isfinite", True), ew.Isfinite)
 
 register(_arithmetic("({0} + {1})"), ew.Add)
 register(_arithmetic("({0} - {1})"), ew.Sub)
@@ -69,6 +118,37 @@ register(_arithmetic("({0} / {1})"), ew.Div)
 register(_arithmetic("np.power({0}, {1})"), ew.Pow)
 register(_arithmetic("np.maximum({0}, {1})"), ew.Maximum)
 register(_arithmetic("np.minimum({0}, {1})"), ew.Minimum)
+register(_arithmetic("math.atan2({0}, {1})"), ew.Arctan2)
+register(_arithmetic("math.hypot({0}, {1})"), ew.Hypot)
+register(_arithmetic("np.logaddexp({0}, {1})"), ew.Logaddexp)
+
+
+def _remainder(floored):
+    """NumPy's remainder (``floored``: the sign of the divisor) or fmod (the sign of the dividend).
+
+    Floats: NumPy's npy_remainder, from the C fmod m: m + b where m is nonzero and its sign differs from b's, a zero
+    with b's sign where m is zero, and fmod's NaN for b = 0 (Numba's np.mod gives +0 where NumPy gives -0). Integers:
+    0 for a divisor of 0 (NumPy's value, with a warning there) or -1 (where the division overflows and traps); fmod
+    from the floored remainder r, as r - b where r is nonzero and a's and b's signs differ (Numba's integer np.fmod
+    is not C's)."""
+    def expr(node, args, ctx, index):
+        a, b = [ctx.typed(x, i.dtype, node.dtype) for x, i in zip(args, node.inputs)]
+        zero = ctx.literal(0, node.dtype)
+        if node.dtype.kind == "f":
+            m = f"np.fmod({a}, {b})"
+            if not floored:
+                return m
+            adjusted = f"({m} + {b} if ({b} < {zero}) != ({m} < {zero}) else {m})"
+            return f"({m} if {b} == {zero} else ({adjusted} if {m} != {zero} else np.copysign({zero}, {b})))"
+        r = f"np.mod({a}, {b})"
+        if not floored:
+            r = f"({r} - {b} if {r} != {zero} and ({a} < {zero}) != ({b} < {zero}) else {r})"
+        return f"({zero} if {b} == {zero} or {b} == {ctx.literal(-1, node.dtype)} else {r})"
+    return ScalarLowering(expr, broadcast_shape)
+
+
+register(_remainder(floored=True), ew.Mod)
+register(_remainder(floored=False), ew.Fmod)
 
 register(_comparison("<"), ew.Less)
 register(_comparison("<="), ew.LessEqual)
@@ -86,6 +166,7 @@ def _where(node, args, ctx, index):
 
 
 register(ScalarLowering(_where, broadcast_shape, closed=True), ew.Where)
+register(_arithmetic("np.minimum(np.maximum({0}, {1}), {2})"), ew.Clip)  # np.clip's definition
 
 
 def _cast(node, args, ctx, index):
