@@ -673,7 +673,11 @@ def _rules() -> dict[type, Callable]:
     rules: dict[type, Callable] = {ew.Neg: _negation}
     rules.update(dict.fromkeys([ew.Abs, ew.Sign, ew.Exp, ew.Log, ew.Log1p, ew.Expm1, ew.Sqrt, ew.Square,
                                 ew.Reciprocal, ew.Sin, ew.Cos, ew.Tanh, ew.Sigmoid, ew.Relu, ew.Softplus, ew.Floor,
-                                ew.Ceil, ew.StopGradient, ew.Maximum, ew.Minimum, ew.Equal, ew.NotEqual, ew.Where],
+                                ew.Ceil, ew.StopGradient, ew.Maximum, ew.Minimum, ew.Equal, ew.NotEqual, ew.Where,
+                                ew.Tan, ew.Sinh, ew.Cosh, ew.Arcsin, ew.Arccos, ew.Arctan, ew.Arcsinh, ew.Arccosh,
+                                ew.Arctanh, ew.Exp2, ew.Log2, ew.Log10, ew.Cbrt, ew.Rsqrt, ew.Logit, ew.Erf, ew.Erfc,
+                                ew.Isnan, ew.Isinf, ew.Isfinite, ew.Arctan2, ew.Hypot, ew.Logaddexp, ew.Mod, ew.Fmod,
+                                ew.Clip],
                                _function))
     rules.update({ew.Add: _operator("+", ADD), ew.Sub: _operator("-", ADD), ew.Mul: _operator("*", MUL),
                   ew.Div: _operator("/", MUL), ew.Pow: _operator("**", POWER), ew.Less: _operator("<", COMPARE),
