@@ -8,7 +8,7 @@ from symgraph.backends.numpy import evaluate
 from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
-    DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError,
+    DTypeError, EvaluationError, FeedError, FormatError, GradientError, ShapeError, SymgraphError,
 )
 from symgraph.function import Function, function
 from symgraph.data import minibatches
@@ -21,7 +21,9 @@ from symgraph.ops import (
     stack, stop_gradient, sub, sum, tanh, transpose, where,
 )
 
-from symgraph import datasets, init, layers, nn, optim, testing  # noqa: E402  (namespaces)
+from symgraph.io import load, load_variables, read_metadata, save, save_variables
+
+from symgraph import datasets, init, io, layers, nn, optim, testing  # noqa: E402  (namespaces)
 
 __version__ = "0.1.0"
 
@@ -29,7 +31,7 @@ __all__ = [
     "set_num_threads", "get_num_threads",
     "Node", "constant", "variable", "placeholder", "evaluate", "toposort", "function", "Function", "optimize",
     "float32", "float64", "int32", "int64", "bool_",
-    "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError",
+    "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError", "FormatError",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
     "sigmoid", "relu", "softplus", "floor", "ceil",
     "add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -39,4 +41,5 @@ __all__ = [
     "one_hot", "stop_gradient",
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
+    "save", "load", "save_variables", "load_variables", "read_metadata", "io",
 ]

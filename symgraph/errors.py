@@ -23,3 +23,8 @@ class EvaluationError(SymgraphError, ValueError):
 
 class GradientError(SymgraphError, ValueError):
     """A gradient that cannot be built: non-scalar cost, disconnected or non-differentiable inputs."""
+
+
+class FormatError(SymgraphError, ValueError):
+    """A saved file that cannot be read: truncated, malformed, of an unknown version, or forged (``sg.load``,
+    ``sg.load_variables``). Loading raises nothing else for a bad file's content."""

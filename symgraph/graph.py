@@ -583,20 +583,28 @@ def _with_context(error: SymgraphError, op_name: str, inputs) -> SymgraphError:
 def toposort(outputs: Sequence[Node]) -> list[Node]:
     """Every node the outputs (a node or a list) depend on, each once, inputs before consumers (iterative DFS,
     deterministic)."""
-    outputs = _output_list(outputs, "sg.toposort")
+    return schedule(_output_list(outputs, "sg.toposort"))
+
+
+def schedule(roots: Sequence[Node], dependencies=None) -> list[Node]:
+    """Every node reachable from ``roots`` through ``dependencies(node)`` (by default its inputs), each once, after
+    the nodes it depends on (iterative DFS, deterministic). A node depending on itself raises ValueError (inputs
+    cannot: nodes are immutable)."""
     order: list[Node] = []
     done: set[int] = set()
-    for root in outputs:
+    for root in roots:
         if id(root) in done:
             continue
-        stack = [(root, iter(root.inputs))]
+        stack = [(root, iter(root.inputs if dependencies is None else dependencies(root)))]
         visiting = {id(root)}
         while stack:
             node, pending = stack[-1]
             for child in pending:
-                if id(child) not in done and id(child) not in visiting:
+                if id(child) in visiting:
+                    raise ValueError(f"{child.describe()} depends on itself")
+                if id(child) not in done:
                     visiting.add(id(child))
-                    stack.append((child, iter(child.inputs)))
+                    stack.append((child, iter(child.inputs if dependencies is None else dependencies(child))))
                     break
             else:
                 stack.pop()
