@@ -254,8 +254,9 @@ class Node:
         return self
 
     def __reduce_ex__(self, protocol):
-        raise TypeError(f"cannot pickle {self.describe()}: symgraph graphs are not picklable (sg.save, coming, will "
-                        "save them); save a variable's value with np.save(path, variable.value)")
+        raise TypeError(f"cannot pickle {self.describe()}: symgraph graphs are not picklable; save graphs with "
+                        "sg.save(path, outputs), variables with sg.save_variables(path, variables) (or one value with "
+                        "np.save(path, variable.value))")
 
     # -- evaluation -----------------------------------------------------------------------------------------------
     def eval(self, feed_dict=None) -> np.ndarray:

@@ -31,6 +31,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from types import SimpleNamespace
 
@@ -44,6 +45,7 @@ from op_table import ROWS
 from symgraph.autodiff import gradient_origin
 from symgraph.graph import Constant, Op, Placeholder, Variable, provenance
 from symgraph.io import container, registry
+from test_function_state import eager_thread_switching  # noqa: F401 (a fixture)
 from test_grad_ops import grad_inputs, scalar_cost, wrt_of
 from test_numba_ops import build_case, row_cases
 from test_op_values import DTYPE_ERROR, RUNTIME_ERROR, numpy_outcome
@@ -368,6 +370,34 @@ def test_load_variables_reads_a_list_and_returns_empty_metadata_by_default(tmp_p
     assert sg.load_variables(path, (w, flag)) == {}
     assert w.value.tolist() == [[0, 1, 2], [3, 4, 5]] and flag.value.tolist() == [True, False]
     assert sg.read_metadata(path) == {}
+
+
+def test_a_checkpoint_taken_while_another_thread_trains_holds_one_step(tmp_path, eager_thread_switching):
+    """Saving holds the variables' locks, so a checkpoint never catches a compiled call halfway through its
+    updates: 30 variables that every call increments together are always saved equal."""
+    counters = [sg.variable(np.int64(0), name=f"c{k}") for k in range(30)]
+    step = sg.function([], [], updates={c: c + 1 for c in counters})
+    done = threading.Event()
+
+    def train():
+        while not done.is_set():
+            step()
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    try:
+        seen = set()
+        for k in range(100):
+            path = tmp_path / "c.safetensors"
+            sg.save_variables(path, step)
+            _, tensors = graph_document(path)
+            values = {int(v) for v in tensors.values()}
+            assert len(values) == 1, f"checkpoint {k} caught a step halfway: {sorted(values)}"
+            seen |= values
+    finally:
+        done.set()
+        trainer.join()
+    assert len(seen) > 1  # the trainer did run between saves
 
 
 @pytest.mark.parametrize("change, message", [

@@ -10,12 +10,12 @@ extra, each of its variable's shape and dtype) before assigning any, then assign
 
 from __future__ import annotations
 
-import contextlib
-
 from symgraph.function import Function
 from symgraph.graph import Node, Variable, format_shape, user_site
 from symgraph.io import container
-from symgraph.io.fields import check_format, check_metadata, check_path, expect_keys, read_metadata_field, text_problem
+from symgraph.io.fields import (
+    check_format, check_metadata, check_path, expect_keys, holding_locks, read_metadata_field, text_problem,
+)
 from symgraph.io.graphs import FORMAT as GRAPH_FORMAT, VARIABLES_FORMAT
 
 VERSION = 1
@@ -38,7 +38,7 @@ def save_variables(path, variables, metadata=None) -> None:
     user_metadata = check_metadata(metadata, caller)
     if user_metadata:
         document["metadata"] = user_metadata
-    with _holding_locks(by_name.values()):  # one consistent state: no compiled call is halfway through its updates
+    with holding_locks(by_name.values()):  # one consistent state: no compiled call is halfway through its updates
         tensors = {name: variable.value for name, variable in by_name.items()}
     container.write_atomically(path, container.encode(tensors, document), caller)
 
@@ -75,19 +75,11 @@ def load_variables(path, variables) -> dict:
             raise ValueError(f"{caller}: {path}: the entry {name!r} has shape {format_shape(array.shape)} "
                              f"{array.dtype}, but {variable.describe()} needs {format_shape(variable.shape)} "
                              f"{variable.dtype}, at {user_site()}")
-    with _holding_locks(by_name.values()):
+    with holding_locks(by_name.values()):
         for name, variable in by_name.items():
             variable.assign(tensors[name])
     return metadata
 
-
-@contextlib.contextmanager
-def _holding_locks(variables):
-    """Hold every variable's lock, taken in creation order as compiled calls take them (so neither deadlocks)."""
-    with contextlib.ExitStack() as held:
-        for variable in sorted(variables, key=lambda v: v.serial):
-            held.enter_context(variable.lock)
-        yield
 
 
 def _named(variables, caller: str) -> dict:

@@ -6,6 +6,13 @@ bytes, back to back and covering the rest of the file exactly. symgraph writes a
 that simple) and keeps its own document, as JSON text, in the metadata entry ``"symgraph"``; the official
 ``safetensors`` package reads these files and writes files symgraph reads (tests/test_save_load.py checks both).
 
+Why this format, and why without the ``safetensors`` package: it is the ecosystem's format for sharing weights
+safely (no code, no pickle; any safetensors tool lists a symgraph file's tensors), and its flat layout lets every
+size be checked against the file before anything is allocated. NumPy's ``.npz`` would need no dependency either, but
+it is a zip archive (compression, ZIP64 and a central directory to distrust) of ``.npy`` members whose headers are
+Python literals; safetensors is simpler to verify completely. The official package is a compiled extension that
+would add a runtime dependency for about a hundred lines of reading and writing, so it is only a test dependency.
+
 Reading trusts nothing in the file: the header length is bounded (100 MB, the official reader's limit) and checked
 against the file's size before the header is read; every tensor's byte range is checked against its dtype and shape
 and against the data actually present before any array is made; arrays are views of the bytes read, so memory is

@@ -1,5 +1,5 @@
-"""Checks shared by graph files and checkpoints: paths, the texts a file may hold, user metadata, and the fields of
-a document read from a file.
+"""Shared by graph files and checkpoints: checks of paths, of the texts a file may hold, of user metadata and of the
+fields of a document read from a file; and holding variables' locks while their values are read or assigned.
 
 What a file may hold is checked twice with one rule: when saving (a TypeError or ValueError naming the caller and
 the user's line: a file is never written that loading would refuse) and when loading (a FormatError naming the file).
@@ -7,6 +7,7 @@ the user's line: a file is never written that loading would refuse) and when loa
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -31,6 +32,16 @@ def check_path(path, caller: str) -> str:
     if not path:
         raise ValueError(f"{caller}: path is empty, at {user_site()}")
     return path
+
+
+@contextlib.contextmanager
+def holding_locks(variables):
+    """Hold every variable's lock, taken in creation order as compiled calls take them (so neither deadlocks): no
+    compiled call is halfway through its updates of them meanwhile."""
+    with contextlib.ExitStack() as held:
+        for variable in sorted(variables, key=lambda v: v.serial):
+            held.enter_context(variable.lock)
+        yield
 
 
 def text_problem(value, optional: bool) -> str | None:

@@ -26,7 +26,7 @@ from symgraph.graph import (
 )
 from symgraph.io import container, registry
 from symgraph.io.fields import (
-    check_format, check_metadata, check_path, expect_keys, read_metadata_field, text_problem,
+    check_format, check_metadata, check_path, expect_keys, holding_locks, read_metadata_field, text_problem,
 )
 
 FORMAT = "symgraph.graph"
@@ -58,8 +58,7 @@ def save(path, outputs, inputs=None, metadata=None) -> None:
     if len({id(p) for p in inputs}) != len(inputs):
         twice = next(p for k, p in enumerate(inputs) if any(p is q for q in inputs[:k]))
         raise ValueError(f"{caller}: {twice.describe()} is listed twice among the inputs, at {user_site()}")
-    document = encode_graph(outputs, inputs, single, caller)
-    tensors = document.pop("tensors")
+    document, tensors = encode_graph(outputs, inputs, single, caller)
     user_metadata = check_metadata(metadata, caller)
     if user_metadata:
         document["metadata"] = user_metadata
@@ -79,12 +78,14 @@ def _node_list(value, what: str, caller: str, kind: type) -> list:
     return list(items)
 
 
-def encode_graph(outputs: list, inputs: list, single: bool, caller: str) -> dict:
-    """The graph document of ``outputs`` and ``inputs``, with its tensors under "tensors" (name -> array)."""
+def encode_graph(outputs: list, inputs: list, single: bool, caller: str) -> tuple[dict, dict]:
+    """The graph document of ``outputs`` and ``inputs``, and its tensors (name -> array). Variables' values are read
+    holding their locks, so they are those between two compiled calls, never halfway through one's updates."""
     nodes = schedule(outputs + inputs, _dependencies)
     position = {id(node): k for k, node in enumerate(nodes)}
     tensors: dict = {}
-    entries = [_encode_node(node, k, position, tensors, caller) for k, node in enumerate(nodes)]
+    with holding_locks([node for node in nodes if isinstance(node, Variable)]):
+        entries = [_encode_node(node, k, position, tensors, caller) for k, node in enumerate(nodes)]
     document = {"format": FORMAT, "version": VERSION, "nodes": entries,
                 "inputs": [position[id(p)] for p in inputs], "outputs": [position[id(o)] for o in outputs],
                 "single_output": single}
@@ -97,8 +98,7 @@ def encode_graph(outputs: list, inputs: list, single: bool, caller: str) -> dict
         document["gradient_origins"] = [[position[id(node)], [position[id(n)] for n in o.outputs],
                                          [position[id(n)] for n in o.seeds], position[id(o.wrt)]]
                                         for node, o in passes]
-    document["tensors"] = tensors
-    return document
+    return document, tensors
 
 
 def _dependencies(node: Node) -> list:

@@ -353,9 +353,8 @@ def _spec(op_class: type, rules: dict, inputs_rule) -> OpSpec:
     if sorted(fields) != sorted(rules):
         raise TypeError(f"the registry's rules for {op_class.__name__} cover {sorted(rules)}, its fields are "
                         f"{sorted(fields)}")
-    parameters = list(inspect.signature(op_class.infer).parameters.values())[1:]  # after self
-    variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
-    fixed = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+    code = op_class.infer.__code__  # infer(self, *inputs): its positional parameters after self are the inputs
+    fixed, variadic = code.co_argcount - 1, bool(code.co_flags & inspect.CO_VARARGS)
     return OpSpec(op_class, dict(rules), inputs_rule, fixed if fixed else int(variadic), None if variadic else fixed)
 
 
