@@ -8,11 +8,13 @@ pointing forward; ops renamed; deep nesting spliced into the text) re-wrapped in
 the graph checks. For every mutant: no exception but FormatError escapes (for a checkpoint also the documented
 ValueError of a mismatched entry), the load takes under 1 s (a timer turns a hang into a failure) and its memory
 peak (tracemalloc) stays under 8 MB plus 50 times the file's size, whatever sizes the header declares. A graph that
-loads saves back and loads again. The default run checks 5,000 mutants (about 15 s); ``-m slow`` 50,000.
+loads saves back and loads again. The default run checks 5,000 mutants (about 15 s); ``-m slow`` 50,000. A sweep
+also gives every attribute of every op (one op-table case each) hostile and near-valid values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import struct
@@ -24,12 +26,15 @@ import numpy as np
 import pytest
 
 import symgraph as sg
+from op_table import ROWS
 from symgraph.io import registry
+from test_save_load import row_cases_built
 
 HANG_GUARD_SECONDS = 5
 MAX_SECONDS = 1.0
-HOSTILE = [None, True, False, 0, 1, -1, 2, 7, 2**31, 2**63, -2**63, 2**64 + 1, 10**30, 1.5, -0.0, 1e300, "", "x",
-           "object", "V8", "|O", "<f4", "float16", "float32", "int64", "bool", "add", "os.system", "__import__('os')",
+HOSTILE = [None, True, False, 0, 1, -1, 2, 7, 2**31, 2**63, -2**63, 2**64 + 1, 10**30, 10**400, 1.5, -0.0, 1e300,
+           "", "x", "object", "V8", "|O", "<f4", "float16", "float32", "int64", "bool", "add", "os.system",
+           "__import__('os')",
            "a\nb", "n" * 5000, [], [0], [None], [[0]], [0, 0], [-1, 2], [1] * 70, {}, {"dtype": "float32"},
            {"dtype": "object"}, {"__class__": "os"}, [["int", 0]], [["slice", None, None, 0]], [2**40, 2**40],
            ["f.py", -1], [[0, 0]], [[0, 1, 2, None]], {"epoch": [1, {"a": None}]}]
@@ -142,7 +147,7 @@ def edit_table(rng, parts, data):
     field = ["dtype", "shape", "data_offsets", None][rng.integers(4)]
     if field is None:
         table[name + "_copy"] = dict(table[name])
-    elif field == "dtype":
+    elif field == "dtype" and rng.random() < 0.7:
         table[name]["dtype"] = str(rng.choice(["F16", "BF16", "U8", "I8", "O", "V8", "F32", "F64", "I32", "I64",
                                                "BOOL", ""]))
     else:
@@ -162,9 +167,9 @@ def random_location(rng, document, paths):
 def edit_document(rng, parts, data):
     document = json.loads(parts.text)
     nodes = document.get("nodes")
-    choice = rng.integers(8)
-    if nodes is None and 3 <= choice <= 6:  # a checkpoint's document has no nodes
-        choice = 0
+    choice = rng.integers(9)
+    if nodes is None and 3 <= choice <= 6 or choice == 8 and not any("attributes" in n for n in nodes or []):
+        choice = 0  # a checkpoint's document has no nodes
     if choice == 0:
         container, key = random_location(rng, document, parts.paths)
         container[key] = HOSTILE[rng.integers(len(HOSTILE))]
@@ -198,6 +203,11 @@ def edit_document(rng, parts, data):
         target, source = ops[rng.integers(len(ops))], ops[rng.integers(len(ops))]
         target["attributes"] = source.get("attributes", {})
         what = "attributes of another op"
+    elif choice == 8:
+        node = [n for n in nodes if "attributes" in n][rng.integers(sum("attributes" in n for n in nodes))]
+        name = list(node["attributes"])[rng.integers(len(node["attributes"]))]
+        node["attributes"][name] = near(rng, node["attributes"][name])
+        what = f"attribute {name} of {node['op']}"
     else:
         text = json.dumps(document)
         depth = int(rng.choice([50, 900, 5000, 100_000]))
@@ -206,6 +216,21 @@ def edit_document(rng, parts, data):
         text = json.dumps(document).replace('"SPLICE"', "[" * depth + "]" * depth, 1)
         return f"nesting {depth} spliced", wrap(parts.table, text, parts.data)
     return what, wrap(parts.table, json.dumps(document), parts.data)
+
+
+def near(rng, value):
+    """A value like ``value`` (same structure, other numbers or names), or a hostile one."""
+    if rng.random() < 0.3:
+        return HOSTILE[rng.integers(len(HOSTILE))]
+    if isinstance(value, list):
+        return [near(rng, v) for v in value] if rng.random() < 0.8 else value + [near(rng, value[-1] if value else 0)]
+    if isinstance(value, bool) or value is None:
+        return [True, False, None, 0][rng.integers(4)]
+    if isinstance(value, int):
+        return int(value + rng.choice([-2, -1, 1, 2, 64, -2**62]))
+    if isinstance(value, str):
+        return str(rng.choice(["int", "slice", "newaxis", "array", "same", "full", "valid", value + "x"]))
+    return {"dtype": str(rng.choice(["float32", "float64", "int32", "int64", "bool", "float16", "object"]))}
 
 
 MUTATORS = [flip_bits, overwrite_bytes, truncate, insert_or_delete, forge_length, edit_table, edit_document,
@@ -278,6 +303,36 @@ def test_mutated_files_load_or_raise_format_errors(bases):
     refused = {m for (m, outcome) in outcomes if outcome == "refused"}
     assert refused == {m.__name__ for m in MUTATORS}, outcomes
     assert outcomes.get(("edit_document", "loaded"), 0) > 0, outcomes  # some edits are harmless (names, sites)
+
+
+def test_every_attribute_of_every_op_takes_hostile_values_safely(tmp_path):
+    """Each op-table row's node alone in a file; each of its op's attributes replaced by every HOSTILE value and by
+    20 values like the saved one: each file loads (and saves back) or raises FormatError, nothing else."""
+    rng = np.random.default_rng(2)
+    path, again = tmp_path / "mutant.safetensors", tmp_path / "again.safetensors"
+    tried = set()
+    for row in ROWS.values():
+        if row.op is None or not dataclasses.fields(row.op):
+            continue
+        inputs, node, _ = next(row_cases_built(row, 1))
+        sg.save(path, node, inputs)
+        parts = split(path.read_bytes())
+        for entry in (n for n in json.loads(parts.text)["nodes"] if n.get("op") == row.op.name):
+            for name, value in entry["attributes"].items():
+                for replacement in HOSTILE + [near(rng, value) for _ in range(20)]:
+                    document = json.loads(parts.text)
+                    target = next(n for n in document["nodes"] if n.get("op") == row.op.name)
+                    target["attributes"][name] = replacement
+                    path.write_bytes(wrap(parts.table, json.dumps(document), parts.data))
+                    try:
+                        loaded_inputs, loaded_output, _ = sg.load(path)
+                    except sg.FormatError:
+                        continue
+                    except Exception as error:
+                        raise AssertionError(f"{row.op.name}.{name} = {replacement!r:.80}: {error!r:.200}") from error
+                    sg.save(again, loaded_output, loaded_inputs)
+                tried.add(row.op.name)
+    assert len(tried) >= 30, tried
 
 
 @pytest.mark.slow

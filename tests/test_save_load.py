@@ -154,25 +154,32 @@ def test_the_registry_lists_every_op_class_once():
         assert sorted(spec.rules) == sorted(f.name for f in dataclasses.fields(spec.op_class))
 
 
+def row_cases_built(row, cases_per_row: int):
+    """Up to ``cases_per_row`` (inputs, node, arrays) of the row's value cases that NumPy computes, built from
+    placeholders (unknown dimensions where the row allows) and holding the row's op."""
+    picked = 0
+    for k, (_, s, case_arrays) in enumerate(row_cases(row, every_case=False)):
+        outcome = numpy_outcome(row, case_arrays, s.kwargs)
+        if outcome is DTYPE_ERROR or outcome is RUNTIME_ERROR:
+            continue
+        if row.name == "random_uniform":  # a stream's state is always an int64 pair (sg.save checks it)
+            s = dataclasses.replace(s, unknown=False)
+        case_inputs, node = build_case(row, s, case_arrays, k)
+        if row.op is not None and not any(type(n.op) is row.op for n in sg.toposort(node)):
+            continue  # cast to the input's own dtype builds no node
+        yield case_inputs, node, case_arrays
+        picked += 1
+        if picked == cases_per_row:
+            return
+
+
 def every_op_graph(directory: pathlib.Path, cases_per_row: int, gradient_rows) -> SimpleNamespace:
-    """A graph of up to ``cases_per_row`` value cases of every op-table row (inputs through placeholders, unknown
-    dimensions where the row allows) and the gradients of ``gradient_rows``, saved and loaded."""
+    """A graph of up to ``cases_per_row`` value cases of every op-table row and the gradients of
+    ``gradient_rows``, saved and loaded."""
     inputs, outputs, arrays = [], [], []
     for row in ROWS.values():
-        picked = 0
-        for _, s, case_arrays in row_cases(row, every_case=False):
-            outcome = numpy_outcome(row, case_arrays, s.kwargs)
-            if outcome is DTYPE_ERROR or outcome is RUNTIME_ERROR:
-                continue
-            if row.name == "random_uniform":  # a stream's state is always an int64 pair (sg.save checks it)
-                s = dataclasses.replace(s, unknown=False)
-            case_inputs, node = build_case(row, s, case_arrays, len(outputs))
-            if row.op is not None and not any(type(n.op) is row.op for n in sg.toposort(node)):
-                continue  # cast to the input's own dtype builds no node
+        for case_inputs, node, case_arrays in row_cases_built(row, cases_per_row):
             inputs, outputs, arrays = inputs + case_inputs, outputs + [node], arrays + case_arrays
-            picked += 1
-            if picked == cases_per_row:
-                break
     for name in gradient_rows:
         row = ROWS[name]
         case = row.grads[0]
@@ -605,6 +612,7 @@ FORGERIES = {  # name -> (edit(document, tensors), message fragment)
     "unknown key": (lambda d, t: d.update(code="import os"), r"the graph document: unknown 'code'"),
     "missing nodes": (lambda d, t: d.pop("nodes"), r"the graph document: missing 'nodes'"),
     "unknown op": (lambda d, t: node_of(d, "matmul").update(op="os.system"), r"unknown op 'os.system'"),
+    "op not a name": (lambda d, t: node_of(d, "matmul").update(op=["matmul"]), r"unknown op \['matmul'\]"),
     "cycle": (lambda d, t: node_of(d, "matmul").update(inputs=[len(d["nodes"]) - 1, 1]),
               r"not the position of an earlier node .*a file with a cycle is refused"),
     "self input": (lambda d, t: node_of(d, "matmul").update(inputs=[0, node_index(d, "matmul")]),
@@ -628,6 +636,8 @@ FORGERIES = {  # name -> (edit(document, tensors), message fragment)
     "axis out of range": (lambda d, t: node_of(d, "softmax")["attributes"].update(axis=5),
                           r"attribute 'axis' must be an axis of an input of rank 2 in \[0, 1\], got int 5"),
     "negative axis": (lambda d, t: node_of(d, "softmax")["attributes"].update(axis=-1), r"attribute 'axis' must be"),
+    "huge axis": (lambda d, t: node_of(d, "softmax")["attributes"].update(axis=10**400),
+                  r"attribute 'axis': an int of 401 digits is out of range"),
     "missing attribute": (lambda d, t: node_of(d, "softmax").pop("attributes"),
                           r"the attributes must be exactly \['axis'\]"),
     "extra attribute": (lambda d, t: node_of(d, "softmax")["attributes"].update(run="rm -rf"),
@@ -744,6 +754,7 @@ def tensor_table_edit(edit):
 TABLE_FORGERIES = {  # name -> (edit(table, first tensor's name), message fragment)
     "tensor dtype F16": (lambda t, n: t[n].update(dtype="F16"), r"dtype 'F16' is not supported by symgraph"),
     "tensor dtype object": (lambda t, n: t[n].update(dtype="O"), r"dtype 'O' is unknown"),
+    "tensor dtype list": (lambda t, n: t[n].update(dtype=["F32"]), r"dtype \['F32'\] is unknown"),
     "negative tensor shape": (lambda t, n: t[n].update(shape=[-2]), r"the shape must be a list of at most 64"),
     "declared size beyond the data": (lambda t, n: t[n].update(shape=[2**40, 2**40]),
                                       r"shape \(1099511627776, 1099511627776\) of \w+ needs \d{20,} bytes but "

@@ -32,6 +32,7 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph.errors import FormatError
+from symgraph.io.fields import shown
 
 MAX_HEADER_BYTES = 100_000_000  # the official reader refuses larger headers too
 MAX_RANK = 64  # NumPy's limit on array dimensions
@@ -56,7 +57,7 @@ def parse_json(text: str, what: str):
         result = {}
         for key, value in pairs:
             if key in result:
-                raise FormatError(f"{what}: the key {key!r:.80} appears twice in one JSON object")
+                raise FormatError(f"{what}: the key {shown(key)} appears twice in one JSON object")
             result[key] = value
         return result
 
@@ -206,20 +207,20 @@ def _layout(table: dict, data_size: int, where: str) -> dict:
     each holding exactly its shape's bytes, covering all ``data_size`` bytes of data."""
     entries = []
     for name, info in table.items():
-        what = f"{where}: tensor {name!r:.80}"
+        what = f"{where}: tensor {shown(name)}"
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise FormatError(f"{what}: expected an object with exactly dtype, shape and data_offsets")
         code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if code not in _STORED:
+        if not isinstance(code, str) or code not in _STORED:
             known = code in _OTHER_CODES
-            raise FormatError(f"{what}: dtype {code!r:.40} is {'not supported by symgraph' if known else 'unknown'}"
+            raise FormatError(f"{what}: dtype {shown(code)} is {'not supported by symgraph' if known else 'unknown'}"
                               f" (symgraph stores {', '.join(_STORED)})")
         if (not isinstance(shape, list) or len(shape) > MAX_RANK
                 or not all(type(d) is int and d >= 0 for d in shape)):
             raise FormatError(f"{what}: the shape must be a list of at most {MAX_RANK} non-negative ints, got "
-                              f"{shape!r:.80}")
+                              f"{shown(shape)}")
         if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets):
-            raise FormatError(f"{what}: data_offsets must be [begin, end], got {offsets!r:.80}")
+            raise FormatError(f"{what}: data_offsets must be [begin, end], got {shown(offsets)}")
         begin, end = offsets
         if not 0 <= begin <= end <= data_size:
             raise FormatError(f"{what}: its bytes [{begin}, {end}) lie outside the {data_size} bytes of data")
@@ -232,7 +233,7 @@ def _layout(table: dict, data_size: int, where: str) -> dict:
     position = 0
     for begin, end, name, _, _ in entries:
         if begin != position:
-            raise FormatError(f"{where}: tensor {name!r:.80} starts at byte {begin} of the data, expected {position} "
+            raise FormatError(f"{where}: tensor {shown(name)} starts at byte {begin} of the data, expected {position} "
                               "(tensors must lie back to back, without gaps or overlaps)")
         position = end
     if position != data_size:
@@ -247,5 +248,5 @@ def _array(data: bytes, code: str, shape: tuple, begin: int, where: str, name: s
     if code == "BOOL":
         raw = np.frombuffer(data, np.uint8, count, begin)
         if count and raw.max() > 1:
-            raise FormatError(f"{where}: tensor {name!r:.80}: a BOOL holds a byte other than 0 or 1")
+            raise FormatError(f"{where}: tensor {shown(name)}: a BOOL holds a byte other than 0 or 1")
     return np.frombuffer(data, stored, count, begin).reshape(shape).astype(stored.newbyteorder("="), copy=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import reprlib
 
 import numpy as np
 
@@ -18,6 +19,15 @@ from symgraph.graph import user_site
 
 MAX_TEXT = 4096  # characters of a node name, a variable name or a site's file name
 MAX_METADATA_DEPTH = 64  # nesting of lists and objects in user metadata
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxdict, _BRIEF.maxstring, _BRIEF.maxlong = 3, 8, 6, 80, 40
+
+
+def shown(value) -> str:
+    """A value read from a file, for an error message: its repr cut short, never walking all of a huge or deeply
+    nested value."""
+    return _BRIEF.repr(value)
 
 
 def check_path(path, caller: str) -> str:
@@ -50,11 +60,11 @@ def text_problem(value, optional: bool) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        return f"must be a string{' or null' if optional else ''}, got {type(value).__name__} {value!r:.60}"
+        return f"must be a string{' or null' if optional else ''}, got {type(value).__name__} {shown(value)}"
     if len(value) > MAX_TEXT:
         return f"has {len(value)} characters, more than {MAX_TEXT}"
     if not value.isprintable():
-        return f"{value!r:.80} holds a newline or another non-printable character"
+        return f"{shown(value)} holds a newline or another non-printable character"
     return None
 
 
@@ -120,13 +130,13 @@ def read_metadata_field(value, where: str) -> dict:
 def expect_keys(entry, required: tuple, optional: tuple, where: str) -> None:
     """``entry`` is a JSON object with every key of ``required`` and no key outside ``required + optional``."""
     if not isinstance(entry, dict):
-        raise FormatError(f"{where}: expected a JSON object, got {type(entry).__name__} {entry!r:.60}")
+        raise FormatError(f"{where}: expected a JSON object, got {type(entry).__name__} {shown(entry)}")
     missing = [key for key in required if key not in entry]
     if missing:
         raise FormatError(f"{where}: missing {', '.join(map(repr, missing))}")
     unknown = [key for key in entry if key not in required and key not in optional]
     if unknown:
-        raise FormatError(f"{where}: unknown {', '.join(repr(key)[:60] for key in unknown[:5])}")
+        raise FormatError(f"{where}: unknown {', '.join(shown(key) for key in unknown[:5])}")
 
 
 def check_format(document, where: str, expected: str, version: int, other_formats: dict) -> None:
@@ -140,11 +150,11 @@ def check_format(document, where: str, expected: str, version: int, other_format
     found = document.get("format")
     if found != expected:
         hint = other_formats.get(found) if isinstance(found, str) else None
-        raise FormatError(f"{where}: {hint}" if hint else f"{where}: unknown format {found!r:.60}, expected "
+        raise FormatError(f"{where}: {hint}" if hint else f"{where}: unknown format {shown(found)}, expected "
                           f"{expected!r}")
     found_version = document.get("version")
     if type(found_version) is not int or found_version < 1:
-        raise FormatError(f"{where}: invalid format version {found_version!r:.40} (expected a positive int)")
+        raise FormatError(f"{where}: invalid format version {shown(found_version)} (expected a positive int)")
     if found_version > version:
         raise FormatError(f"{where}: written by a newer symgraph ({expected} version {found_version}); this version "
                           f"of symgraph reads version {version}: upgrade symgraph to read it")

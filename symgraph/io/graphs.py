@@ -26,7 +26,7 @@ from symgraph.graph import (
 )
 from symgraph.io import container, registry
 from symgraph.io.fields import (
-    check_format, check_metadata, check_path, expect_keys, holding_locks, read_metadata_field, text_problem,
+    check_format, check_metadata, check_path, expect_keys, holding_locks, read_metadata_field, shown, text_problem,
 )
 
 FORMAT = "symgraph.graph"
@@ -72,8 +72,8 @@ def _node_list(value, what: str, caller: str, kind: type) -> list:
                         f"{type(value).__name__} {value!r:.60}, at {user_site()}")
     for position, node in enumerate(items):
         if not isinstance(node, kind):
-            shown = node.describe() if isinstance(node, Node) else f"{type(node).__name__} {node!r:.60}"
-            raise TypeError(f"{caller}: {what} must be {kind.__name__.lower()}s; item {position} is {shown}, "
+            found = node.describe() if isinstance(node, Node) else f"{type(node).__name__} {node!r:.60}"
+            raise TypeError(f"{caller}: {what} must be {kind.__name__.lower()}s; item {position} is {found}, "
                             f"at {user_site()}")
     return list(items)
 
@@ -228,7 +228,7 @@ class GraphReader:
         if type(value) is not int or not 0 <= value < limit:
             hint = " (a node may only refer to earlier nodes: a file with a cycle is refused)" \
                 if type(value) is int and limit <= value < len(self.document["nodes"]) else ""
-            self.fail(f"{what}: {value!r:.40} is not the position of an earlier node (0 to {limit - 1}){hint}")
+            self.fail(f"{what}: {shown(value)} is not the position of an earlier node (0 to {limit - 1}){hint}")
         return self.nodes[value]
 
     def _label(self, node: Node) -> str:
@@ -238,17 +238,17 @@ class GraphReader:
     def _shape(self, value, known: bool, where: str) -> tuple:
         if not isinstance(value, list) or len(value) > container.MAX_RANK:
             self.fail(f"{where}: the shape must be a list of at most {container.MAX_RANK} dimensions, got "
-                      f"{value!r:.80}")
+                      f"{shown(value)}")
         for dim in value:
             if not (dim is None and not known) and (type(dim) is not int or not 0 <= dim <= MAX_DIM):
                 allowed = "" if known else " or null"
-                self.fail(f"{where}: dimensions must be ints in [0, {MAX_DIM}]{allowed}, got {value!r:.80}")
+                self.fail(f"{where}: dimensions must be ints in [0, {MAX_DIM}]{allowed}, got {shown(value)}")
         return tuple(value)
 
     def _dtype(self, value, where: str) -> np.dtype:
         dtype = _DTYPES.get(value) if isinstance(value, str) else None
         if dtype is None:
-            self.fail(f"{where}: dtype {value!r:.40} is not supported (supported: {dtypes.supported_names()})")
+            self.fail(f"{where}: dtype {shown(value)} is not supported (supported: {dtypes.supported_names()})")
         return dtype
 
     def _text(self, value, optional: bool, where: str):
@@ -259,21 +259,21 @@ class GraphReader:
 
     def _site(self, value, where: str) -> Site:
         if not isinstance(value, list) or len(value) != 2:
-            self.fail(f"{where}: the site must be [file name, line], got {value!r:.80}")
+            self.fail(f"{where}: the site must be [file name, line], got {shown(value)}")
         filename = self._text(value[0], False, f"{where}: the site's file name")
         if type(value[1]) is not int or not 0 <= value[1] <= MAX_LINE:
-            self.fail(f"{where}: the site's line must be an int in [0, {MAX_LINE}], got {value[1]!r:.40}")
+            self.fail(f"{where}: the site's line must be an int in [0, {MAX_LINE}], got {shown(value[1])}")
         return Site(filename, value[1])
 
     def _tensor(self, name, shape: tuple, dtype: np.dtype, where: str) -> np.ndarray:
         if not isinstance(name, str) or name not in self.tensors:
-            self.fail(f"{where}: no tensor {name!r:.80} in the file")
+            self.fail(f"{where}: no tensor {shown(name)} in the file")
         if name in self.used_tensors:
-            self.fail(f"{where}: tensor {name!r:.80} is used by an earlier node too")
+            self.fail(f"{where}: tensor {name!r} is used by an earlier node too")
         self.used_tensors.add(name)
         array = self.tensors[name]
         if array.shape != shape or array.dtype != dtype:
-            self.fail(f"{where}: tensor {name!r:.80} has shape {array.shape} {array.dtype}, but the node states "
+            self.fail(f"{where}: tensor {name!r} has shape {array.shape} {array.dtype}, but the node states "
                       f"{format_shape(shape)} {dtype}")
         value = np.array(array, copy=True, order="C")
         value.flags.writeable = False
@@ -285,13 +285,15 @@ class GraphReader:
         kind = entry.get("kind") if isinstance(entry, dict) else None
         if kind not in ("constant", "variable", "placeholder", "op"):
             self.fail(f"{where}: expected an object whose 'kind' is constant, variable, placeholder or op, got "
-                      f"{entry!r:.80}")
+                      f"{shown(entry)}")
         extra = {"constant": ("tensor",), "variable": ("tensor", "trainable"), "placeholder": (),
                  "op": ("op", "inputs")}[kind]
         optional = ("attributes", "implied_updates") if kind == "op" else ()
         expect_keys(entry, ("kind", "shape", "dtype", "name", "site") + extra, optional, f"{self.path}: {where}")
         name = self._text(entry["name"], True, f"{where}: the name")
-        where = f"{where} ({entry['op'] if kind == 'op' else kind}" + (f" {name!r}" if name else "") + ")"
+        op = entry.get("op")
+        label = kind if kind != "op" else op if isinstance(op, str) and op in registry.OPS else shown(op)
+        where = f"{where} ({label}" + (f" {name!r}" if name else "") + ")"
         shape = self._shape(entry["shape"], kind in ("constant", "variable"), where)
         dtype = self._dtype(entry["dtype"], where)
         site = self._site(entry["site"], where)
@@ -301,18 +303,18 @@ class GraphReader:
             return Constant(self._tensor(entry["tensor"], shape, dtype, where), name, site)
         if kind == "variable":
             if type(entry["trainable"]) is not bool:
-                self.fail(f"{where}: 'trainable' must be true or false, got {entry['trainable']!r:.40}")
+                self.fail(f"{where}: 'trainable' must be true or false, got {shown(entry['trainable'])}")
             return Variable(self._tensor(entry["tensor"], shape, dtype, where), name, site, entry["trainable"])
         return self._op_node(k, entry, shape, dtype, name, site, where)
 
     def _op_node(self, k: int, entry: dict, shape: tuple, dtype: np.dtype, name, site: Site, where: str) -> Node:
         spec = registry.OPS.get(entry["op"]) if isinstance(entry["op"], str) else None
         if spec is None:
-            self.fail(f"{where}: unknown op {entry['op']!r:.60} (not an op of this version of symgraph)")
+            self.fail(f"{where}: unknown op {shown(entry['op'])} (not an op of this version of symgraph)")
         inputs = tuple(self._reference(i, f"{where}: input", k) for i in self._list(entry["inputs"], "inputs"))
         attributes = entry.get("attributes", {})
         if not isinstance(attributes, dict) or sorted(attributes) != sorted(spec.rules):
-            self.fail(f"{where}: the attributes must be exactly {sorted(spec.rules)}, got {attributes!r:.120}")
+            self.fail(f"{where}: the attributes must be exactly {sorted(spec.rules)}, got {shown(attributes)}")
         try:
             op = spec.make({name: registry.decode_attribute(value, name) for name, value in attributes.items()})
             spec.check(op, inputs)
@@ -334,7 +336,7 @@ class GraphReader:
 
     def _implied_update(self, pair, k: int, where: str) -> tuple:
         if not isinstance(pair, list) or len(pair) != 2:
-            self.fail(f"{where}: an implied update must be [variable, expression], got {pair!r:.60}")
+            self.fail(f"{where}: an implied update must be [variable, expression], got {shown(pair)}")
         variable, expression = (self._reference(i, f"{where}: implied update", k) for i in pair)
         if not isinstance(variable, Variable):
             self.fail(f"{where}: an implied update updates {self._label(variable)}, which is not a variable")
@@ -348,7 +350,7 @@ class GraphReader:
         seen = set()
         for entry in entries:
             if not isinstance(entry, list) or len(entry) != 4:
-                self.fail(f"{what} entries are {layout}, got {entry!r:.80}")
+                self.fail(f"{what} entries are {layout}, got {shown(entry)}")
             node = self._reference(entry[0], what, len(self.nodes))
             if entry[0] in seen:
                 self.fail(f"{what}: {self._label(node)} has two entries")

@@ -21,6 +21,7 @@ import numpy as np
 from symgraph import dtypes
 from symgraph.errors import SymgraphError
 from symgraph.graph import MAX_DIM, Op, format_shape
+from symgraph.io.fields import shown
 from symgraph.ops import conv, elementwise as ew, indexing, linalg, nn, random, reduce, shape as shapes
 
 MAX_TEXT = 200  # characters of a string attribute (a loss's name)
@@ -95,7 +96,7 @@ def _decoded(value, depth: int):
         return value
     if type(value) is int:
         if abs(value) > 2**64:
-            raise Invalid(f"the int {value:.3e} is out of range")
+            raise Invalid(f"an int of {len(str(abs(value)))} digits is out of range")
         return value
     if isinstance(value, list):
         if depth >= MAX_ATTRIBUTE_DEPTH:
@@ -104,13 +105,13 @@ def _decoded(value, depth: int):
     if isinstance(value, dict) and set(value) == {"dtype"} and isinstance(value["dtype"], str):
         dtype = _DTYPES_BY_NAME.get(value["dtype"])
         if dtype is None:
-            raise Invalid(f"dtype {value['dtype']!r:.40} is not supported (supported: {dtypes.supported_names()})")
+            raise Invalid(f"dtype {shown(value['dtype'])} is not supported (supported: {dtypes.supported_names()})")
         return dtype
     raise Invalid(f"{_show(value)} is not an attribute value (null, a bool, an int, a string, a list or a dtype)")
 
 
 def _show(value) -> str:
-    return f"{type(value).__name__} {value!r:.60}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
 # -- attribute rules: rule(value, inputs) raises Invalid ----------------------------------------------------------
@@ -234,7 +235,7 @@ def template(first_array: int):
                 _int_in(rest[0], arrays, arrays, "the next array's number")
                 arrays += 1
             elif not (kind == "newaxis" and not rest):
-                raise Invalid(f"holds the malformed item {item!r:.60}")
+                raise Invalid(f"holds the malformed item {shown(item)}")
         if arrays != len(inputs) - first_array:
             raise Invalid(f"uses {arrays} index arrays but the node has {len(inputs) - first_array}")
         for array in inputs[first_array:]:
@@ -250,7 +251,7 @@ def _canonical(normalize, value, what: str) -> None:
     except SymgraphError as error:
         raise Invalid(str(error)) from None
     if normal != value:
-        raise Invalid(f"{value!r:.80} is not a normalized {what}")
+        raise Invalid(f"{shown(value)} is not a normalized {what}")
 
 
 def pair(minimum: int):
