@@ -8,8 +8,8 @@ from symgraph.backends.numpy import evaluate
 from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
-    DTypeError, EvaluationError, FeedError, GradientError, GraphvizError, PythonCallbackWarning, ShapeError,
-    SymgraphError,
+    DTypeError, EvaluationError, FeedError, FormatError, GradientError, GraphvizError, PythonCallbackWarning,
+    ShapeError, SymgraphError,
 )
 from symgraph.function import Function, function
 from symgraph.data import minibatches
@@ -30,7 +30,9 @@ from symgraph.ops import (
 from symgraph.ops.custom import custom_op, op_from_graph
 from symgraph.ops.gradient import clip_gradient, scale_gradient
 
-from symgraph import datasets, init, layers, nn, optim, testing  # noqa: E402  (namespaces)
+from symgraph.io import load, load_variables, read_metadata, save, save_variables
+
+from symgraph import datasets, init, io, layers, nn, optim, testing  # noqa: E402  (namespaces)
 
 __version__ = "0.1.0"
 
@@ -40,7 +42,7 @@ __all__ = [
     "stats",
     "float32", "float64", "int32", "int64", "bool_",
     "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError", "GraphvizError",
-    "PythonCallbackWarning",
+    "PythonCallbackWarning", "FormatError",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
     "sigmoid", "relu", "softplus", "floor", "ceil",
     "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10",
@@ -54,4 +56,5 @@ __all__ = [
     "to_networkx", "to_dot", "render", "graph_view", "GraphView",
     "debugprint", "pprint",
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
+    "save", "load", "save_variables", "load_variables", "read_metadata", "io",
 ]

@@ -57,6 +57,12 @@ def gradient_origin(node: Node) -> GradientOrigin | None:
     return _ORIGINS.get(node)
 
 
+def record_gradient_origin(node: Node, origin: GradientOrigin) -> None:
+    """Record that ``node`` is a gradient a reverse pass returned (sg.load restores a saved graph's origins, so that
+    sg.optimize re-derives its gradients as it would the original's)."""
+    _ORIGINS[node] = origin
+
+
 def gradient_of(node: Node) -> Node | None:
     """The forward node whose adjoint a node of a reverse pass computes or helps compute (printers and generated code
     say "grad of ..."), or None for a node no reverse pass created."""

@@ -31,3 +31,8 @@ class GraphvizError(SymgraphError, RuntimeError):
 
 class PythonCallbackWarning(RuntimeWarning):
     """A compiled backend runs part of a graph in Python: a custom op without a Numba lowering (warned once per op)."""
+
+
+class FormatError(SymgraphError, ValueError):
+    """A saved file that cannot be read: truncated, malformed, of an unknown version, or forged (``sg.load``,
+    ``sg.load_variables``). Loading raises nothing else for a bad file's content."""

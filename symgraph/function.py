@@ -187,8 +187,9 @@ class Function:
         return self.__copy__()
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("cannot pickle a compiled function: symgraph graphs are not picklable (sg.save, coming, will "
-                        "save them); save variables' values with np.save(path, variable.value)")
+        raise TypeError("cannot pickle a compiled function: symgraph graphs are not picklable; save its graph with "
+                        "sg.save(path, outputs, inputs) and the variables it updates with sg.save_variables(path, "
+                        "function)")
 
 
 @contextlib.contextmanager

@@ -283,8 +283,9 @@ class Node:
         return self
 
     def __reduce_ex__(self, protocol):
-        raise TypeError(f"cannot pickle {self.describe()}: symgraph graphs are not picklable (sg.save, coming, will "
-                        "save them); save a variable's value with np.save(path, variable.value)")
+        raise TypeError(f"cannot pickle {self.describe()}: symgraph graphs are not picklable; save graphs with "
+                        "sg.save(path, outputs), variables with sg.save_variables(path, variables) (or one value with "
+                        "np.save(path, variable.value))")
 
     # -- evaluation -----------------------------------------------------------------------------------------------
     def eval(self, feed_dict=None) -> np.ndarray:
@@ -613,25 +614,34 @@ def _with_context(error: SymgraphError, op_name: str, inputs) -> SymgraphError:
 def toposort(outputs: Sequence[Node]) -> list[Node]:
     """Every node the outputs (a node or a list) depend on, each once, inputs before consumers (iterative DFS,
     deterministic)."""
-    return toposort_beyond(_output_list(outputs, "sg.toposort"), frozenset())
+    return schedule(_output_list(outputs, "sg.toposort"))
 
 
 def toposort_beyond(outputs: Sequence[Node], known) -> list[Node]:
     """Like ``toposort``, for a list of nodes, without the nodes whose ids are in ``known`` (a set or a mapping, such
     as values already computed): they are neither listed nor looked into."""
+    return schedule(outputs, known=known)
+
+
+def schedule(roots: Sequence[Node], dependencies=None, known=frozenset()) -> list[Node]:
+    """Every node reachable from ``roots`` through ``dependencies(node)`` (by default its inputs), each once, after
+    the nodes it depends on (iterative DFS, deterministic), leaving out the nodes whose ids are in ``known`` (and what
+    only they lead to). A node depending on itself raises ValueError (inputs cannot: nodes are immutable)."""
     order: list[Node] = []
     done: set[int] = set()
-    for root in outputs:
+    for root in roots:
         if id(root) in done or id(root) in known:
             continue
-        stack = [(root, iter(root.inputs))]
+        stack = [(root, iter(root.inputs if dependencies is None else dependencies(root)))]
         visiting = {id(root)}
         while stack:
             node, pending = stack[-1]
             for child in pending:
-                if id(child) not in done and id(child) not in visiting and id(child) not in known:
+                if id(child) in visiting:
+                    raise ValueError(f"{child.describe()} depends on itself")
+                if id(child) not in done and id(child) not in known:
                     visiting.add(id(child))
-                    stack.append((child, iter(child.inputs)))
+                    stack.append((child, iter(child.inputs if dependencies is None else dependencies(child))))
                     break
             else:
                 stack.pop()
