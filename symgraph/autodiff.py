@@ -18,7 +18,8 @@ import numpy as np
 from symgraph import dtypes
 from symgraph.errors import GradientError, SymgraphError
 from symgraph.graph import (
-    Constant, Node, Provenance, as_node, format_shape, provenance, record_provenance, toposort, user_site,
+    Constant, Node, Placeholder, Provenance, Variable, as_node, format_shape, provenance, record_provenance, toposort,
+    user_site,
 )
 from symgraph.ops import add, cast, index, mul, reshape, stack, sum, zeros_like
 from symgraph.ops.shape import unbroadcast
@@ -76,8 +77,8 @@ def _mark_gradient_nodes(gradient: Node, origin: Provenance, forward: set) -> No
     stack = [gradient]
     while stack:
         node = stack.pop()
-        if id(node) in forward or provenance(node) is not None:
-            continue
+        if id(node) in forward or provenance(node) is not None or isinstance(node, (Placeholder, Variable)):
+            continue  # placeholders and variables are never built by a rule (a disconnected wrt: zeros_like(wrt))
         record_provenance(node, origin)
         stack.extend(node.inputs)
 
@@ -194,7 +195,7 @@ def _reverse_accumulate(outputs: Sequence[Node], seeds: Sequence[Node], wrt: Seq
         if id(output) in wanted:
             contributions.setdefault(id(output), []).append(seed)
     totals: dict[int, Node] = {}
-    forward = {id(n) for n in order} | {id(s) for s in seeds}
+    forward = {id(n) for n in order} | {id(s) for s in seeds} | {id(x) for x in wrt}
     for node in reversed(order):
         pending = contributions.pop(id(node), None)
         if pending is None:

@@ -445,6 +445,23 @@ HIGHLIGHT = Kind(lambda v: v is None or (is_nodes(v) and all(id(n) in _COST_GRAP
     [v] if isinstance(v, sg.Node) else v))))
 RENDER_PATH = Kind(lambda v: isinstance(v, (str, os.PathLike)) and os.path.splitext(os.fspath(v))[1].lower() in (
     ".svg", ".png", ".pdf", ".html", ".dot"), os_errors=True)
+# saving and loading: a saved graph and a checkpoint of P and Q to read back; metadata is a dict of JSON values
+SAVED_GRAPH, SAVED_VARIABLES = Path(_DATA_DIR.name) / "graph.safetensors", Path(_DATA_DIR.name) / "vars.safetensors"
+sg.save(SAVED_GRAPH, COST, [X])
+sg.save_variables(SAVED_VARIABLES, [P, Q])
+METADATA = Kind(lambda v: v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v)))
+NAMED_VARIABLES = Kind(lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, sg.graph.Variable) for p in v)
+                       and len({id(p) for p in v}) == len(v) and all(p.name for p in v))
+case("sg.save", sg.save, lambda: dict(path=Path(_DATA_DIR.name) / "saved.safetensors", outputs=COST, inputs=[X],
+                                      metadata={"epoch": 1}),
+     dict(path=FILE, outputs=NODES, metadata=METADATA))
+case("sg.load", sg.load, lambda: dict(path=SAVED_GRAPH), dict(path=FILE))
+case("sg.read_metadata", sg.read_metadata, lambda: dict(path=SAVED_GRAPH), dict(path=FILE))
+case("sg.save_variables", sg.save_variables,
+     lambda: dict(path=Path(_DATA_DIR.name) / "saved_vars.safetensors", variables=[P, Q], metadata=None),
+     dict(path=FILE, variables=NAMED_VARIABLES, metadata=METADATA))
+case("sg.load_variables", sg.load_variables, lambda: dict(path=SAVED_VARIABLES, variables=[P, Q]),
+     dict(path=FILE))
 case("sg.to_networkx", sg.to_networkx, lambda: dict(nodes=[COST]), dict(nodes=NODES))
 case("sg.to_dot", sg.to_dot, lambda: dict(nodes=COST, highlight=[X]), dict(nodes=NODES, highlight=HIGHLIGHT))
 case("sg.render", sg.render, lambda: dict(nodes=COST, path=Path(_DATA_DIR.name) / "graph.dot", highlight=None),

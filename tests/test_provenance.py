@@ -114,3 +114,15 @@ def test_re_derived_gradients_come_from_the_stable_ops_rules():
     rules = {n.provenance.through.op.name for n in _op_nodes([after])
              if n.provenance is not None and n.provenance.through is not None}
     assert "softmax_cross_entropy" in rules
+
+
+def test_leaves_and_disconnected_wrt_nodes_never_get_provenance():
+    x = sg.placeholder((3,), "float64", name="x")
+    p = sg.variable(np.ones(3), name="p")
+    h = sg.exp(x, name="h")
+    dp = sg.grad(sg.sum(x), p, disconnected="zero")  # zeros_like(p): p is not in the cost's graph
+    assert dp.provenance is not None and p.provenance is None
+    sg.jvp(x, [p], [x])  # the output is a placeholder: nothing of it is built by a rule
+    dh = sg.grad(sg.sum(x), h, disconnected="zero")  # h, an op node outside the cost's graph
+    assert dh.provenance is not None
+    assert x.provenance is None and p.provenance is None and h.provenance is None

@@ -28,7 +28,7 @@ import pytest
 import symgraph as sg
 from op_table import ROWS
 from symgraph.io import registry
-from test_save_load import row_cases_built
+from test_save_load import USER_DEFINED_ROWS, row_cases_built
 
 HANG_GUARD_SECONDS = 5
 MAX_SECONDS = 1.0
@@ -312,7 +312,7 @@ def test_every_attribute_of_every_op_takes_hostile_values_safely(tmp_path):
     path, again = tmp_path / "mutant.safetensors", tmp_path / "again.safetensors"
     tried = set()
     for row in ROWS.values():
-        if row.op is None or not dataclasses.fields(row.op):
+        if row.op is None or not dataclasses.fields(row.op) or row.name in USER_DEFINED_ROWS:
             continue
         inputs, node, _ = next(row_cases_built(row, 1))
         sg.save(path, node, inputs)

@@ -22,7 +22,7 @@ from symgraph import dtypes
 from symgraph.errors import SymgraphError
 from symgraph.graph import MAX_DIM, Op, format_shape
 from symgraph.io.fields import shown
-from symgraph.ops import conv, elementwise as ew, indexing, linalg, nn, random, reduce, shape as shapes
+from symgraph.ops import conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape as shapes
 
 MAX_TEXT = 200  # characters of a string attribute (a loss's name)
 MAX_SALT = 2**63 - 1
@@ -75,6 +75,8 @@ def encode_attribute(value):
         return [encode_attribute(v) for v in value]
     if isinstance(value, np.dtype) and value in dtypes.SUPPORTED:
         return {"dtype": value.name}
+    if isinstance(value, float):
+        return {"float": value.hex()}  # exact, and infinities stay JSON
     raise TypeError(f"an attribute value of type {type(value).__name__} ({value!r:.60}) cannot be saved")
 
 
@@ -107,7 +109,13 @@ def _decoded(value, depth: int):
         if dtype is None:
             raise Invalid(f"dtype {shown(value['dtype'])} is not supported (supported: {dtypes.supported_names()})")
         return dtype
-    raise Invalid(f"{_show(value)} is not an attribute value (null, a bool, an int, a string, a list or a dtype)")
+    if isinstance(value, dict) and set(value) == {"float"} and isinstance(value["float"], str):
+        try:
+            return float.fromhex(value["float"][:64])
+        except (ValueError, OverflowError):
+            raise Invalid(f"{shown(value['float'])} is not a float in hexadecimal notation") from None
+    raise Invalid(f"{_show(value)} is not an attribute value (null, a bool, an int, a string, a list, a dtype or a "
+                  f"float)")
 
 
 def _show(value) -> str:
@@ -201,6 +209,22 @@ def positive_size(value, inputs) -> None:
 
 def salt(value, inputs) -> None:
     _int_in(value, 0, MAX_SALT)
+
+
+def real(value, inputs) -> None:
+    if type(value) is not float or value != value:
+        raise Invalid(f"must be a number (not NaN), got {_show(value)}")
+
+
+def finite(value, inputs) -> None:
+    real(value, inputs)
+    if value in (float("inf"), float("-inf")):
+        raise Invalid(f"must be finite, got {_show(value)}")
+
+
+def clip_bounds(op, inputs) -> None:
+    if op.lo > op.hi:
+        raise Invalid(f"lo {op.lo!r} must not exceed hi {op.hi!r}")
 
 
 def text(value, inputs) -> None:
@@ -310,6 +334,9 @@ _NO_ATTRIBUTES = (
     ew.Tanh, ew.Sigmoid, ew.Relu, ew.Softplus, ew.Floor, ew.Ceil, ew.StopGradient,
     ew.Add, ew.Sub, ew.Mul, ew.Div, ew.Pow, ew.Maximum, ew.Minimum,
     ew.Less, ew.LessEqual, ew.Greater, ew.GreaterEqual, ew.Equal, ew.NotEqual, ew.Where,
+    ew.Tan, ew.Sinh, ew.Cosh, ew.Arcsin, ew.Arccos, ew.Arctan, ew.Arcsinh, ew.Arccosh, ew.Arctanh, ew.Exp2, ew.Log2,
+    ew.Log10, ew.Cbrt, ew.Rsqrt, ew.Logit, ew.Erf, ew.Erfc, ew.Isnan, ew.Isinf, ew.Isfinite,
+    ew.Arctan2, ew.Hypot, ew.Logaddexp, ew.Mod, ew.Fmod, ew.Clip,
     linalg.Matmul, shapes.ReshapeLike, shapes.BroadcastLike, shapes.SumTo,
     nn.SparseSoftmaxCrossEntropy, nn.SoftmaxCrossEntropy,
 )
@@ -346,6 +373,8 @@ _WITH_ATTRIBUTES = [  # (op class, attribute rules, inputs rule)
     (conv.MaxPool2dGather, _POOL, pool_geometry), (conv.AvgPool2d, _POOL, pool_geometry),
     (conv.AvgPool2dGrad, _POOL, pool_geometry),
     (random.RandomUniform, {"salt": salt, "dtype": float_dtype}, stream_state),
+    (gradient.ClipGradient, {"lo": real, "hi": real}, clip_bounds),
+    (gradient.ScaleGradient, {"k": finite}, None),
 ]
 
 
