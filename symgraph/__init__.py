@@ -8,11 +8,12 @@ from symgraph.backends.numpy import evaluate
 from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
-    DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError,
+    DTypeError, EvaluationError, FeedError, GradientError, ShapeError, SymgraphError, SympyConversionError,
 )
 from symgraph.function import Function, function
 from symgraph.data import minibatches
 from symgraph.passes import optimize
+from symgraph.printing.sympy_io import from_sympy, latex, to_sympy
 from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
     abs, add, argmax, argmin, broadcast_to, cast, ceil, concatenate, cos, div, equal, exp, expand_dims, expm1, floor,
@@ -30,6 +31,8 @@ __all__ = [
     "Node", "constant", "variable", "placeholder", "evaluate", "toposort", "function", "Function", "optimize",
     "float32", "float64", "int32", "int64", "bool_",
     "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError",
+    "SympyConversionError",
+    "to_sympy", "latex", "from_sympy",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
     "sigmoid", "relu", "softplus", "floor", "ceil",
     "add", "sub", "mul", "div", "pow", "maximum", "minimum",

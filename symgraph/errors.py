@@ -23,3 +23,8 @@ class EvaluationError(SymgraphError, ValueError):
 
 class GradientError(SymgraphError, ValueError):
     """A gradient that cannot be built: non-scalar cost, disconnected or non-differentiable inputs."""
+
+
+class SympyConversionError(SymgraphError, ValueError):
+    """A graph or an expression the other side cannot express: an op with no sympy form (``sg.to_sympy``), a sympy
+    function no op computes or a symbol with no node (``sg.from_sympy``)."""
