@@ -9,7 +9,7 @@ from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.dtypes import bool_, float32, float64, int32, int64
 from symgraph.errors import (
     DTypeError, EvaluationError, FeedError, FormatError, GradientError, GraphvizError, PythonCallbackWarning,
-    ShapeError, SymgraphError,
+    ShapeError, SymgraphError, SympyConversionError,
 )
 from symgraph.function import Function, function
 from symgraph.data import minibatches
@@ -17,6 +17,7 @@ from symgraph.passes import optimize
 from symgraph.printing.stats import stats
 from symgraph.printing.dot import to_dot, to_networkx
 from symgraph.printing.render import GraphView, graph_view, render
+from symgraph.printing.sympy_io import from_sympy, latex, to_sympy
 from symgraph.printing.text import debugprint, pprint
 from symgraph.graph import Node, constant, placeholder, toposort, trainable_variables, variable
 from symgraph.ops import (
@@ -42,7 +43,8 @@ __all__ = [
     "stats",
     "float32", "float64", "int32", "int64", "bool_",
     "SymgraphError", "ShapeError", "DTypeError", "FeedError", "EvaluationError", "GradientError", "GraphvizError",
-    "PythonCallbackWarning", "FormatError",
+    "PythonCallbackWarning", "FormatError", "SympyConversionError",
+    "to_sympy", "latex", "from_sympy",
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh",
     "sigmoid", "relu", "softplus", "floor", "ceil",
     "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "exp2", "log2", "log10",

@@ -36,3 +36,8 @@ class PythonCallbackWarning(RuntimeWarning):
 class FormatError(SymgraphError, ValueError):
     """A saved file that cannot be read: truncated, malformed, of an unknown version, or forged (``sg.load``,
     ``sg.load_variables``). Loading raises nothing else for a bad file's content."""
+
+
+class SympyConversionError(SymgraphError, ValueError):
+    """A graph or an expression the other side cannot express: an op with no sympy form (``sg.to_sympy``), a sympy
+    function no op computes or a symbol with no node (``sg.from_sympy``)."""

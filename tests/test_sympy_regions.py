@@ -10,6 +10,7 @@ import pytest
 import sympy
 
 import symgraph as sg
+from symgraph import sympy_bridge
 from symgraph.passes import sympy_forms, sympy_regions
 from symgraph.passes.report import op_histogram
 
@@ -121,9 +122,14 @@ def test_stable_ops_stay_opaque():
 
 
 def test_every_region_op_has_a_sympy_form():
-    """sympy_regions picks regions by op name without importing sympy; sympy_forms must translate each of those ops."""
-    assert sympy_forms.NATIVE.keys() == sympy_regions.NATIVE_OPS
-    assert sympy_forms.OPAQUE_FUNCTIONS.keys() == sympy_regions.OPAQUE.keys()
+    """sympy_regions picks regions by op name without importing sympy; the shared table must translate each of those
+    ops, and the graph builder must rebuild each of the stable ones from its opaque function."""
+    assert sympy_regions.NATIVE_OPS | sympy_regions.STABLE_OPS <= sympy_bridge.OP_FORMS.keys()
+    assert not sympy_regions.NATIVE_OPS & sympy_regions.STABLE_OPS
+    x = sg.placeholder((3,), "float64", name="x")
+    for name in sorted(sympy_regions.STABLE_OPS):
+        rebuilt = sympy_forms.from_sympy(sympy.Function(name)(sympy.Symbol("x0")), [x])
+        assert rebuilt.op.name == name and rebuilt.inputs == (x,)
 
 
 def test_minimal_regions_are_left_alone_and_the_pass_is_idempotent():

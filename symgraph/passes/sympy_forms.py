@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import functools
 import itertools
-from functools import reduce
 
 import numpy as np
 import sympy
+from sympy.core.function import UndefinedFunction
 
 from symgraph import autodiff
 from symgraph.backends.numpy import evaluate
 from symgraph.graph import Constant, Node, apply, placeholder
-from symgraph.ops import (
-    abs as abs_, add, cos, div, exp, log, mul, neg, pow as pow_, reciprocal, sin, sqrt, square, sub, tanh,
-)
 from symgraph.ops import sum as sum_
-from symgraph.passes.sympy_regions import OPAQUE, is_leaf, is_number
+from symgraph.passes.sympy_regions import NATIVE_OPS, STABLE_OPS, is_leaf, is_number
+from symgraph.sympy_bridge import FUNCTION_OPS, build_graph, op_form
 
 # Sample values of a leaf: the domain edges of log, sqrt, division and powers, and beyond them.
 FINITE_EDGES = (0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 1e-3, -1e-3)
@@ -28,15 +26,8 @@ NON_FINITE = (np.inf, -np.inf, np.nan)
 LARGE = (30.0, -30.0, 1e3, -1e3, 1e8, -1e8)
 GRID_LIMIT, RANDOM_POINTS, CONTINUOUS_POINTS, LARGE_POINTS = 4096, 2048, 256, 256
 
-# The sympy expression of each op in ``sympy_regions.NATIVE_OPS``, given its inputs' expressions.
-NATIVE = {
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-    "pow": lambda a, b: a ** b, "neg": lambda a: -a, "square": lambda a: a ** 2, "sqrt": sympy.sqrt,
-    "reciprocal": lambda a: 1 / a, "exp": sympy.exp, "log": sympy.log, "abs": sympy.Abs, "sin": sympy.sin,
-    "cos": sympy.cos, "tanh": sympy.tanh,
-}
-OPAQUE_FUNCTIONS = {name: sympy.Function(name) for name in OPAQUE}
-SYMPY_TO_GRAPH = {sympy.exp: exp, sympy.log: log, sympy.Abs: abs_, sympy.sin: sin, sympy.cos: cos, sympy.tanh: tanh}
+# The sympy functions of the native region ops (the others are written with Add, Mul and Pow).
+NATIVE_FUNCTIONS = frozenset(function for function, op_name in FUNCTION_OPS.items() if op_name in NATIVE_OPS)
 
 
 @functools.cache
@@ -53,10 +44,7 @@ def _to_sympy(root: Node, consumers, leaf_index, symbols):
                 return sympy.nsimplify(node.value.item(), rational=True) if node.dtype.kind == "f" \
                     else sympy.Integer(node.value.item())
             return symbols[leaf_index[id(node)]]
-        args = [convert(i) for i in node.inputs]
-        if node.op.name in NATIVE:
-            return NATIVE[node.op.name](*args)
-        return OPAQUE_FUNCTIONS[node.op.name](*args)
+        return op_form(node.op.name, [convert(i) for i in node.inputs], opaque=STABLE_OPS)
     return convert(root)
 
 
@@ -91,10 +79,14 @@ def _representable(expr) -> bool:
         return bool(expr.is_real) and expr.is_finite is not False
     if expr.is_Symbol:
         return True
-    if isinstance(expr, (sympy.Add, sympy.Mul, sympy.Pow)) or expr.func in SYMPY_TO_GRAPH or \
-            expr.func in OPAQUE_FUNCTIONS.values():
+    if isinstance(expr, (sympy.Add, sympy.Mul, sympy.Pow)) or expr.func in NATIVE_FUNCTIONS or _is_stable(expr):
         return all(_representable(a) for a in expr.args)
     return False
+
+
+def _is_stable(expr) -> bool:
+    """Whether ``expr`` is one of the region's stable ops, which sympy sees as undefined functions of their name."""
+    return isinstance(expr.func, UndefinedFunction) and expr.func.__name__ in STABLE_OPS
 
 
 def _count_built_ops(result, leaves) -> int:
@@ -113,76 +105,9 @@ def _count_built_ops(result, leaves) -> int:
     return count
 
 
-def _coefficient(expr):
-    return expr.as_coeff_Mul()[0]
-
-
-def _is_negative_term(term) -> bool:
-    return _coefficient(term) < 0
-
-
-def _without_sign(term):
-    coefficient, rest = term.as_coeff_Mul()
-    if coefficient < 0:
-        return rest if coefficient == -1 else -coefficient * rest
-    return term
-
-
-def _split_fraction(expr):
-    """Factors of a product: (numerator factors, denominator factors), the sign left out of both."""
-    numerator, denominator = [], []
-    for factor in expr.args:
-        if factor.is_Number:
-            if factor < 0:
-                factor = -factor
-            if factor == 1:
-                continue
-            p, q = sympy.fraction(factor)
-            if p != 1:
-                numerator.append(p)
-            if q != 1:
-                denominator.append(q)
-        elif isinstance(factor, sympy.Pow) and factor.exp.is_Number and factor.exp < 0:
-            denominator.append(factor.base ** -factor.exp)
-        else:
-            numerator.append(factor)
-    return numerator, denominator
-
-
-def _power_op(exponent):
-    """The unary op for x ** exponent where there is one (square, sqrt, reciprocal), else None."""
-    return {2: square, sympy.Rational(1, 2): sqrt, -1: reciprocal}.get(exponent)
-
-
 def from_sympy(expr, leaves):
-    """The graph of a representable sympy expression over ``leaves`` (symbol x_k is leaves[k])."""
-    if expr.is_Symbol:
-        return leaves[int(expr.name[1:])]
-    if expr.is_Number:
-        return float(expr)
-    if isinstance(expr, sympy.Add):
-        positive = [from_sympy(a, leaves) for a in expr.args if not _is_negative_term(a)]
-        negative = [from_sympy(_without_sign(a), leaves) for a in expr.args if _is_negative_term(a)]
-        if not positive:
-            return neg(reduce(add, negative))
-        total = reduce(add, positive)
-        return reduce(sub, negative, total)
-    if isinstance(expr, sympy.Mul):
-        numerator, denominator = _split_fraction(expr)
-        top = reduce(mul, [from_sympy(f, leaves) for f in numerator]) if numerator else 1.0
-        if denominator:
-            top = div(top, reduce(mul, [from_sympy(f, leaves) for f in denominator]))
-        return neg(top) if _coefficient(expr) < 0 else top
-    if isinstance(expr, sympy.Pow):
-        base = from_sympy(expr.base, leaves)
-        unary = _power_op(expr.exp)
-        if unary is not None:
-            return unary(base)
-        return pow_(base, from_sympy(expr.exp, leaves))
-    args = [from_sympy(a, leaves) for a in expr.args]
-    if expr.func in SYMPY_TO_GRAPH:
-        return SYMPY_TO_GRAPH[expr.func](*args)
-    return OPAQUE[str(expr.func)](*args)
+    """The graph of a representable sympy expression over ``leaves`` (symbol x_k is leaves[k]), or a number."""
+    return build_graph(expr, lambda symbol: leaves[int(symbol.name[1:])])
 
 
 def _equivalent(root, consumers, leaf_index, finite, candidate) -> bool:

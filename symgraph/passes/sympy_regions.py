@@ -29,11 +29,7 @@ from symgraph.graph import Constant, Node, attributed_to, toposort
 from symgraph.passes import time_limit
 from symgraph.passes.patterns import always_finite
 from symgraph.passes.rewrite import rebuild
-from symgraph.ops import (
-    add, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, broadcast_like, broadcast_to, cbrt, clip, cosh,
-    erf, erfc, exp2, expm1, fmod, hypot, log10, log1p, log2, logaddexp, logit, mod, relu, rsqrt, sigmoid, sinh,
-    softplus, tan, zeros_like,
-)
+from symgraph.ops import add, broadcast_like, broadcast_to, zeros_like
 
 TIME_BUDGET = 0.5  # seconds of sympy work per sg.optimize call; regions beyond it are left as they are
 REGION_TIME_LIMIT = 0.25  # seconds for one region; sympy is interrupted there (SIGALRM, main thread only)
@@ -42,16 +38,12 @@ MIN_REGION_OPS, MAX_REGION_OPS, MAX_LEAVES = 3, 24, 8
 MAX_UNINTERRUPTIBLE_OPS = 8
 CACHE_LIMIT = 4096
 
-# Ops sympy knows natively (``sympy_forms.NATIVE`` writes each as a sympy expression).
+# Ops sympy simplifies in their sympy forms (``symgraph.sympy_bridge.OP_FORMS``).
 NATIVE_OPS = frozenset({
     "add", "sub", "mul", "div", "pow", "neg", "square", "sqrt", "reciprocal", "exp", "log", "abs", "sin", "cos", "tanh",
 })
-# Ops kept opaque (their stable forms matter, or sympy's function differs from NumPy's on part of the reals, or has
-# no counterpart): sympy sees an undefined function of that name, which is only ever equal to itself.
-OPAQUE = {op.__name__: op for op in (
-    sigmoid, softplus, relu, log1p, expm1, tan, sinh, cosh, arcsin, arccos, arctan, arctan2, arcsinh, arccosh,
-    arctanh, exp2, log2, log10, cbrt, rsqrt, hypot, logaddexp, logit, erf, erfc, mod, fmod, clip,
-)}
+# Ops kept opaque (their stable forms matter): sympy sees an undefined function of that name.
+STABLE_OPS = frozenset({"sigmoid", "softplus", "relu", "log1p", "expm1"})
 FLOATS = (np.dtype("float32"), np.dtype("float64"))
 
 _cache: dict = {}
@@ -91,7 +83,7 @@ def simplify_regions(outputs, context) -> list[Node]:
 
 
 def _in_region(node: Node) -> bool:
-    return (node.op.name in NATIVE_OPS or node.op.name in OPAQUE) and node.dtype in FLOATS
+    return (node.op.name in NATIVE_OPS or node.op.name in STABLE_OPS) and node.dtype in FLOATS
 
 
 def is_leaf(node: Node, root: Node, consumers) -> bool:

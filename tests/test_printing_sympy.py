@@ -1,0 +1,507 @@
+"""sg.to_sympy, sg.latex and sg.from_sympy: gradients agree with sympy.diff, expressions agree with independently
+written sympy, round trips evaluate like the graph, LaTeX snapshots, and the errors."""
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import symgraph as sg
+from expression_trees import SYMBOLS, build as build_tree, trees
+from symgraph.passes import sympy_forms, time_limit
+from symgraph.printing.sympy_io import sympy_form
+from symgraph.sympy_bridge import sigmoid as sympy_sigmoid, softplus as sympy_softplus, where
+
+X, Y, Z = SYMBOLS
+SIMPLIFY_SECONDS = 0.15
+sympy_forms.import_what_sympy_imports_on_first_use()  # before any simplify runs under a time limit
+
+
+def scalar_leaves():
+    return {name: sg.placeholder((), "float64", name=name) for name in "xyz"}
+
+
+# -- random elementwise expressions (tests/expression_trees.py) ----------------------------------------------------
+
+expression_trees = trees(st.integers(-8, 8).map(lambda k: k / 4))
+
+
+def build(tree, nodes):
+    return build_tree(tree, nodes, lambda value: sympy.Rational(str(value)))
+
+
+def as_graph(value, nodes):
+    """A graph that depends on x (a tree of numbers alone is a constant)."""
+    return value if any(n is nodes["x"] for n in sg.toposort(value)) else value + 0 * nodes["x"]
+
+
+STEPS = (sympy.floor, sympy.ceiling, sympy.sign)
+
+
+def without_step_derivatives(expr):
+    """sympy leaves d floor(u)/dx, d ceiling(u)/dx and (for most u) d sign(u)/dx unevaluated; they are 0 wherever
+    they exist."""
+    def is_step_derivative(e):
+        if isinstance(e, sympy.Subs):
+            e = e.expr
+        return isinstance(e, sympy.Derivative) and isinstance(e.expr, STEPS)
+    for kind in (sympy.Subs, sympy.Derivative):
+        expr = expr.xreplace({e: sympy.S.Zero for e in expr.atoms(kind) if is_step_derivative(e)})
+    return expr
+
+
+def numeric(expr, point):
+    return complex(sympy.N(expr.subs(point), 30))
+
+
+def assert_same_function(got, expected, symbols, rng, label):
+    """Equal symbolically (as written, or simplified under a time limit), or else at random points."""
+    difference = got - expected
+    if difference == 0:
+        event(f"{label}: equal as written")
+        return
+    simplified = time_limit.call_with_time_limit(SIMPLIFY_SECONDS, lambda: sympy.simplify(difference)) \
+        if time_limit.available() else time_limit.TIMED_OUT
+    if simplified is not time_limit.TIMED_OUT and simplified == 0:
+        event(f"{label}: equal after simplify")
+        return
+    event(f"{label}: equal at random points")
+    for _ in range(4):
+        point = {s: sympy.Float(rng.uniform(-2, 2), 30) for s in symbols}
+        a, b = numeric(got, point), numeric(expected, point)
+        assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (got, expected, point, a, b)
+
+
+# -- gradients against sympy.diff -------------------------------------------------------------------------------------
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=expression_trees, seed=st.integers(0, 2 ** 32 - 1))
+def test_to_sympy_of_the_gradient_is_sympy_diff_of_to_sympy(tree, seed):
+    nodes = scalar_leaves()
+    f = as_graph(build(tree, nodes)[0], nodes)
+    expression = sg.to_sympy(f)
+    rng = np.random.default_rng(seed)
+    for symbol, gradient in zip((X, Y, Z), sg.grad(f, list(nodes.values()), disconnected="zero")):
+        expected = without_step_derivatives(sympy.diff(expression, symbol))
+        assert_same_function(sg.to_sympy(gradient), expected, (X, Y, Z), rng, "scalar gradient")
+
+
+def vector_leaves():
+    return {"x": sg.placeholder((3,), "float64", name="x"), "y": sg.placeholder((2, 1), "float64", name="y"),
+            "z": sg.placeholder((), "float64", name="z")}
+
+
+reductions = st.sampled_from(["sum", "mean", "sum_axis_0", "mean_axis_1"])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=expression_trees, reduction=reductions, seed=st.integers(0, 2 ** 32 - 1))
+def test_gradients_of_reductions_over_broadcast_arrays_are_sympy_diff(tree, reduction, seed):
+    """Leaves of shapes (3,), (2, 1) and () broadcast to (2, 3); the cost sums or averages over all or one axis."""
+    nodes = vector_leaves()
+    value = as_graph(build(tree, nodes)[0], nodes)
+    value = value + 0 * nodes["x"] + 0 * nodes["y"]  # every element of the (2, 3) grid
+    if reduction == "sum":
+        f = sg.sum(value)
+    elif reduction == "mean":
+        f = sg.mean(value)
+    elif reduction == "sum_axis_0":
+        f = sg.sum(sg.square(sg.sum(value, axis=0)))
+    else:
+        f = sg.sum(sg.sin(sg.mean(value, axis=1)))
+    symbols, elements = _element_symbols(nodes)
+    expression = sg.to_sympy(f).doit().subs(elements)  # sums written out over element symbols x_0, x_1, ...
+    rng = np.random.default_rng(seed)
+    for name, gradient in zip(nodes, sg.grad(f, list(nodes.values()), disconnected="zero")):
+        form = sympy_form(gradient)
+        for position in np.ndindex(*nodes[name].shape):
+            element = sympy.IndexedBase(name, real=True)[position] if position else sympy.Symbol(name, real=True)
+            at = {i: p for i, p in zip(form.indices, position) if i != 0}
+            got = form.expression.subs(at).doit().subs(elements)
+            expected = without_step_derivatives(sympy.diff(expression, elements.get(element, element)))
+            assert_same_function(got, expected, symbols, rng, "reduction gradient")
+
+
+def _element_symbols(nodes):
+    """A scalar symbol per array element (x[0] -> x_0), so that expressions compare as scalar functions."""
+    symbols, elements = [sympy.Symbol("z", real=True)], {}
+    for name in ("x", "y"):
+        base = sympy.IndexedBase(name, real=True)
+        for position in np.ndindex(*nodes[name].shape):
+            scalar = sympy.Symbol(f"{name}_{'_'.join(map(str, position))}", real=True)
+            elements[base[position]] = scalar
+            symbols.append(scalar)
+    return symbols, elements
+
+
+# -- to_sympy against expressions written directly in sympy ------------------------------------------------------
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=expression_trees, seed=st.integers(0, 2 ** 32 - 1))
+def test_to_sympy_is_the_math_of_the_graph(tree, seed):
+    nodes = scalar_leaves()
+    value, expected = build(tree, nodes)
+    got = sg.to_sympy(as_graph(value, nodes))
+    rewritten = got.replace(sympy_sigmoid, lambda a: 1 / (1 + sympy.exp(-a))) \
+        .replace(sympy_softplus, lambda a: sympy.log(1 + sympy.exp(a))) \
+        .replace(sympy.codegen.cfunctions.log1p, lambda a: sympy.log(1 + a)) \
+        .replace(sympy.codegen.cfunctions.expm1, lambda a: sympy.exp(a) - 1)
+    assert_same_function(rewritten, expected, (X, Y, Z), np.random.default_rng(seed), "to_sympy")
+
+
+def test_to_sympy_of_arrays_reductions_and_matmul_matches_numpy():
+    rng = np.random.default_rng(3)
+    A = sg.placeholder((2, 3), "float64", name="A")
+    v = sg.placeholder((3,), "float64", name="v")
+    c = sg.constant(np.array([0.5, -1.0, 2.0]))
+    graphs = [sg.exp(A) * v + c, sg.sum(A * v, axis=1), sg.mean(sg.square(A), axis=0, keepdims=True), A @ v,
+              sg.transpose(A) @ A, sg.prod(A + 2, axis=1), sg.expand_dims(v, 0) - A, sg.sum(A.T, axis=0)]
+    feed = {A: rng.standard_normal((2, 3)), v: rng.standard_normal(3)}
+    elements = {sympy.IndexedBase("A", real=True)[position]: feed[A][position] for position in np.ndindex(2, 3)}
+    elements |= {sympy.IndexedBase("v", real=True)[k]: feed[v][k] for k in range(3)}
+    for graph in graphs:
+        form = sympy_form(graph)
+        expected = graph.eval(feed)
+        assert len(form.indices) == graph.ndim
+        for position in np.ndindex(*graph.shape):
+            at = {i: p for i, p in zip(form.indices, position) if i != 0}
+            value = form.expression.subs(at).doit().subs(elements)
+            np.testing.assert_allclose(float(value), expected[position], rtol=1e-12, err_msg=str(graph))
+
+
+# -- round trips ----------------------------------------------------------------------------------------------------
+
+ARRAY_SHAPES = {"x": (3,), "y": (2, 1), "z": ()}
+
+
+def random_graph(data, nodes, depth=3):
+    """A random graph over ``nodes``: elementwise ops with broadcasting, comparisons and where, casts, constants
+    (scalar and array), and reductions over all or one axis."""
+    if depth == 0 or data.draw(st.integers(0, 4)) == 0:
+        choice = data.draw(st.sampled_from(sorted(nodes) + ["number", "array"]))
+        if choice == "number":
+            return sg.constant(data.draw(st.integers(-8, 8)) / 4, "float64")
+        if choice == "array":
+            return sg.constant(np.array(data.draw(st.lists(st.integers(-8, 8), min_size=3, max_size=3))) / 4.0)
+        return nodes[choice]
+    kind = data.draw(st.sampled_from(["unary", "binary", "where", "reduce", "cast"]))
+    a = random_graph(data, nodes, depth - 1)
+    if kind == "unary":
+        name = data.draw(st.sampled_from(["neg", "abs", "sign", "exp", "sin", "cos", "tanh", "sigmoid", "relu",
+                                          "softplus", "floor", "ceil", "square", "stop_gradient"]))
+        return getattr(sg, name)(sg.tanh(a) if name == "exp" else a)
+    b = random_graph(data, nodes, depth - 1)
+    if kind == "binary":
+        name = data.draw(st.sampled_from(["add", "sub", "mul", "maximum", "minimum", "safe_div", "safe_pow"]))
+        if name == "safe_div":
+            return combined(lambda u, v: u / (2 + sg.cos(v)), a, b)
+        if name == "safe_pow":
+            return combined(lambda u, v: sg.pow(1 + sg.square(u), sg.tanh(v)), a, b)
+        return combined(getattr(sg, name), a, b)
+    if kind == "where":
+        comparison = data.draw(st.sampled_from(["less", "less_equal", "greater", "greater_equal", "equal",
+                                                "not_equal"]))
+        return combined(lambda u, v: sg.where(getattr(sg, comparison)(u, v), u, v), a, b)
+    if kind == "cast":
+        return combined(lambda u, v: sg.cast(sg.greater(u, v), "float64") - sg.cast(sg.floor(v), "int64").astype(
+            "float64"), a, b)
+    reduce = data.draw(st.sampled_from(["sum", "mean", "prod"]))
+    axis = data.draw(st.sampled_from([None] + list(range(a.ndim))))
+    return getattr(sg, reduce)(a, axis=axis, keepdims=data.draw(st.booleans()))
+
+
+def combined(build, *operands):
+    """``build`` of the operands, or of their totals where their shapes do not broadcast together (a reduction over
+    one axis of the (2, 3) grid leaves (2,), which does not meet (3,))."""
+    try:
+        return build(*operands)
+    except sg.ShapeError:
+        return build(*[sg.sum(o) for o in operands])
+
+
+def feed_for(nodes, rng, batch=None):
+    return {node: rng.integers(-8, 9, [batch if d is None else d for d in node.shape]) / 4.0 + 0.125
+            for node in nodes.values()}
+
+
+def assert_round_trip(graph, feed):
+    form = sympy_form(graph)
+    rebuilt = sg.from_sympy(*form)
+    assert rebuilt.shape == graph.shape and rebuilt.dtype == graph.dtype
+    with np.errstate(all="ignore"):
+        expected, got = graph.eval(feed), rebuilt.eval(feed)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=str(form.expression))
+    return form, rebuilt
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
+def test_from_sympy_of_to_sympy_evaluates_like_the_graph(data, seed):
+    nodes = {name: sg.placeholder(shape, "float64", name=name) for name, shape in ARRAY_SHAPES.items()}
+    graph = combined(sg.add, random_graph(data, nodes), 0 * nodes["z"])  # a leaf gives the float dtype
+    assert_round_trip(graph, feed_for(nodes, np.random.default_rng(seed)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
+def test_gradient_graphs_round_trip(data, seed):
+    nodes = {name: sg.placeholder(shape, "float64", name=name) for name, shape in ARRAY_SHAPES.items()}
+    cost = sg.sum(combined(sg.add, random_graph(data, nodes), 0 * nodes["x"]))
+    feed = feed_for(nodes, np.random.default_rng(seed))
+    for gradient in sg.grad(cost, list(nodes.values()), disconnected="zero"):
+        assert_round_trip(gradient, feed)
+
+
+def test_where_inside_a_sum_keeps_its_value_through_sympy():
+    """sympy's piecewise_fold (run by Sum, Piecewise and simplify) would move a Piecewise whose condition depends on
+    the summation index out of the sum: inside sums, where is the where function, which it leaves alone."""
+    x = sg.placeholder((3,), "float64", name="x")
+    y = sg.placeholder((2, 1), "float64", name="y")
+    inner = sg.sum(sg.where(x >= y, y, 0.0), axis=0)  # (3,): for each x, the sum of the ys below it
+    cost = sg.sum(sg.square(inner))
+    chosen = sg.where(x < cost, x, -x)
+    feed = {x: np.array([0.5, -1.0, 2.0]), y: np.array([[0.25], [1.5]])}
+    values = {sympy.IndexedBase("x", real=True)[k]: feed[x][k] for k in range(3)}
+    values |= {sympy.IndexedBase("y", real=True)[k, 0]: feed[y][k, 0] for k in range(2)}
+    for graph, simplify in ((cost, True), (chosen, False), (sg.grad(cost, y), False)):
+        form = sympy_form(graph)
+        assert form.expression.has(where)
+        for expression in (form.expression, sympy.simplify(form.expression)) if simplify else (form.expression,):
+            for position in np.ndindex(*graph.shape):
+                at = {i: p for i, p in zip(form.indices, position) if i != 0}
+                got = float(expression.subs(at).doit().subs(values))
+                np.testing.assert_allclose(got, graph.eval(feed)[position], rtol=1e-12)
+
+
+def test_round_trip_with_an_unknown_batch_dimension():
+    X = sg.placeholder((None, 4), "float64", name="X")
+    W = sg.variable(np.linspace(-1, 1, 8).reshape(4, 2), name="W")
+    b = sg.variable(np.array([0.5, -0.5]), name="b")
+    cost = sg.mean(sg.softplus(X @ W + b))
+    n = sympy.Symbol("n_X", integer=True, positive=True)
+    form = sympy_form(cost)
+    assert n in form.expression.free_symbols and form.expression.has(sympy.Sum)
+    rng = np.random.default_rng(0)
+    for graph in [cost, *sg.grad(cost, [W, b]), sg.grad(cost, X)]:
+        for batch in (1, 5):
+            assert_round_trip(graph, {X: rng.standard_normal((batch, 4))})
+
+
+# -- from_sympy against NumPy ---------------------------------------------------------------------------------------
+
+def test_from_sympy_covers_the_elementwise_functions():
+    x_node, y_node = (sg.placeholder((7,), "float64", name=n) for n in "xy")
+    x = np.array([-2.5, -1.0, -0.3, 0.0, 0.4, 1.0, 2.2])
+    y = np.array([0.5, 1.0, 2.0, 0.0, -1.5, 1.0, 3.0])
+    with np.errstate(all="ignore"):
+        check_functions(x_node, y_node, x, y)
+
+
+def check_functions(x_node, y_node, x, y):
+    cases = [
+        (sympy.exp(X), np.exp(x)), (sympy.log(1 + X ** 2), np.log(1 + x ** 2)),
+        (sympy.codegen.cfunctions.log1p(X ** 2), np.log1p(x ** 2)), (sympy.codegen.cfunctions.expm1(X), np.expm1(x)),
+        (sympy.sqrt(1 + X ** 2), np.sqrt(1 + x ** 2)), (sympy.tanh(X), np.tanh(x)), (sympy.sin(X), np.sin(x)),
+        (sympy.cos(X), np.cos(x)), (sympy_sigmoid(X), 1 / (1 + np.exp(-x))), (sympy_softplus(X), np.logaddexp(0, x)),
+        (sympy.Max(X, 0), np.maximum(x, 0)), (sympy.Max(X, Y, 1), np.maximum(np.maximum(x, y), 1)),
+        (sympy.Min(X, Y), np.minimum(x, y)), (sympy.Abs(X), np.abs(x)), (sympy.sign(X), np.sign(x)),
+        (X ** Y, np.power(x, y)), (X ** 3, x ** 3), (1 / X ** 2, 1 / x ** 2),
+        (sympy.floor(X), np.floor(x)), (sympy.ceiling(X), np.ceil(x)), (sympy.Heaviside(X), np.heaviside(x, 0.5)),
+        (sympy.Piecewise((X, X > Y), (Y ** 2, X < 0), (1, True)), np.where(x > y, x, np.where(x < 0, y ** 2, 1))),
+        (sympy.Piecewise((X, X > 0)), np.where(x > 0, x, np.nan)),
+        (sympy.Piecewise((1, sympy.And(X > 0, Y > 0)), (2, sympy.Or(X < -1, sympy.Not(Y < 2))), (3, True)),
+         np.where((x > 0) & (y > 0), 1, np.where((x < -1) | ~(y < 2), 2, 3))),
+        (sympy.ITE(sympy.Eq(X, 1), sympy.Ne(Y, 1), sympy.Le(X, Y)), np.where(x == 1, y != 1, x <= y)),
+        (sympy.Xor(X >= 0, Y >= 1), (x >= 0) ^ (y >= 1)),
+        (sympy.pi * X - sympy.exp(2) / Y ** sympy.Rational(1, 2), np.pi * x - np.exp(2) / np.sqrt(y)),
+        (sympy.Function("sigmoid")(X), 1 / (1 + np.exp(-x))),
+    ]
+    for expr, expected in cases:
+        node = sg.from_sympy(expr, {X: x_node, "y": y_node})
+        np.testing.assert_allclose(node.eval({x_node: x, y_node: y}), expected, rtol=1e-12, equal_nan=True,
+                                   err_msg=str(expr))
+
+
+def test_from_sympy_writes_each_form_with_its_op():
+    x, y = (sg.placeholder((), "float64", name=n) for n in "xy")
+    cases = {X - Y: "sub", X / Y: "div", -X: "neg", 1 / X: "reciprocal", X ** 2: "square", sympy.sqrt(X): "sqrt",
+             sympy.Max(X, 0): "relu", sympy.Max(X, Y): "maximum", sympy_sigmoid(X): "sigmoid",
+             sympy_softplus(X): "softplus", sympy.codegen.cfunctions.log1p(X): "log1p", X ** Y: "pow"}
+    for expr, op_name in cases.items():
+        node = sg.from_sympy(expr, {X: x, Y: y})
+        assert node.op.name == op_name, (expr, node)
+        assert len(sg.toposort(node)) == 1 + len(node.inputs), (expr, sg.toposort(node))
+
+
+def test_from_sympy_reads_indexed_sums_as_broadcasting_and_reductions():
+    A = sympy.IndexedBase("A", real=True)
+    v = sympy.IndexedBase("v", real=True)
+    i, j, p = sympy.Idx("i", 2), sympy.Idx("j", 3), sympy.Idx("p", 3)
+    A_node = sg.placeholder((2, 3), "float64", name="A")
+    v_node = sg.placeholder((3,), "float64", name="v")
+    rng = np.random.default_rng(5)
+    feed = {A_node: rng.standard_normal((2, 3)), v_node: rng.standard_normal(3)}
+    a, w = feed[A_node], feed[v_node]
+    mapping = {A: A_node, v: v_node}
+    cases = [
+        (sympy.Sum(A[i, p] * v[p], p), None, a @ w),
+        (A[i, j] * v[j] + v[j], None, a * w + w),
+        (v[j] * A[i, j], (j, i), (a * w).T),
+        (sympy.Product(1 + A[i, p] ** 2, p), None, np.prod(1 + a ** 2, axis=1)),
+        (sympy.Sum(2 * v[p], p, i) / 6, None, np.sum(2 * w) * 2 / 6),
+        (sympy.exp(v[j]) + 0 * A[0, j], (0, j), np.exp(w)[None, :]),
+        (sympy.sin(A[1, j]), (j, i), np.repeat(np.sin(a[1])[:, None], 2, axis=1)),
+        (sympy.ImmutableDenseNDimArray([1, 2, 3])[j] * v[j], None, np.array([1, 2, 3]) * w),
+    ]
+    for expr, indices, expected in cases:
+        node = sg.from_sympy(expr, mapping, indices=indices)
+        np.testing.assert_allclose(node.eval(feed), expected, rtol=1e-12, err_msg=str(expr))
+
+
+def test_differentiating_to_sympy_in_sympy_gives_a_graph_equal_to_sg_grad():
+    """The student's check: the sympy derivative of the forward expression, rebuilt as a graph, computes sg.grad."""
+    x = sg.placeholder((4,), "float64", name="x")
+    w = sg.variable(np.array([0.5, -1.0, 2.0, 0.25]), name="w")
+    b = sg.variable(0.1, dtype="float64", name="b")
+    cost = sg.sum(sg.softplus(-(w * x + b)))
+    form = sympy_form(cost)
+    i = sympy.Idx("i", 4)
+    base = {leaf.name: symbol for symbol, leaf in form.symbols.items()}
+    derivative = sympy.diff(form.expression, base["w"][i]).doit()
+    rebuilt = sg.from_sympy(derivative, form.symbols, indices=(i,))
+    feed = {x: np.array([-1.0, 0.0, 2.0, 3.0])}
+    np.testing.assert_allclose(rebuilt.eval(feed), sg.grad(cost, w).eval(feed), rtol=1e-12)
+
+
+# -- LaTeX ----------------------------------------------------------------------------------------------------------
+
+def test_latex_of_the_lectures_graph():
+    x, y, z = (sg.placeholder((), "float64", name=n) for n in "xyz")
+    f = (x + y) * z
+    assert sg.latex(f) == r"z \left(x + y\right)"
+    assert [sg.latex(g) for g in sg.grad(f, [x, y, z])] == ["z", "z", "x + y"]
+
+
+def test_latex_of_the_logistic_unit():
+    w, x, b = (sg.placeholder((), "float64", name=n) for n in "wxb")
+    unit = sg.sigmoid(w * x + b)
+    assert sg.latex(unit) == r"\sigma\left(b + w x\right)"
+    dw, db = sg.grad(unit, [w, b])
+    assert sg.latex(dw) == r"x \left(1 - \sigma\left(b + w x\right)\right) \sigma\left(b + w x\right)"
+    assert sg.latex(db) == r"\left(1 - \sigma\left(b + w x\right)\right) \sigma\left(b + w x\right)"
+
+
+def test_latex_of_a_logistic_unit_over_a_vector_shows_sums_and_indices():
+    w = sg.placeholder((3,), "float64", name="w")
+    x = sg.placeholder((3,), "float64", name="x")
+    b = sg.placeholder((), "float64", name="b")
+    cost = sg.sum(sg.softplus(-(sg.sum(w * x) + b)))
+    assert sg.latex(cost) == r"\operatorname{softplus}\left(- b - \sum_{p=0}^{2} {w}_{p} {x}_{p}\right)"
+    assert sg.latex(sg.grad(cost, w)) == r"- \sigma\left(- b - \sum_{p=0}^{2} {w}_{p} {x}_{p}\right) {x}_{i}"
+    assert sg.latex(sg.log1p(sg.expm1(b)) ** 2.0) == r"\log{\left(\left(e^{b} - 1\right) + 1 \right)}^{2}"
+
+
+def test_lambdify_computes_sigmoid_and_softplus_without_overflow():
+    x = sg.placeholder((), "float64", name="x")
+    expression = sg.to_sympy(sg.sigmoid(x) + sg.softplus(x))
+    compute = sympy.lambdify(X, expression, "numpy")
+    with np.errstate(over="raise"):
+        values = compute(np.array([-800.0, 0.0, 800.0]))
+    np.testing.assert_allclose(values, [0.0, 0.5 + np.log(2), 801.0])
+    assert sympy.simplify(expression.rewrite(sympy.exp) - 1 / (1 + sympy.exp(-X)) - sympy.log(1 + sympy.exp(X))) == 0
+
+
+# -- naming ---------------------------------------------------------------------------------------------------------
+
+def test_leaves_become_symbols_named_after_them():
+    named = sg.placeholder((), "float64", name="x")
+    twin = sg.placeholder((), "float64", name="x")
+    unnamed = [sg.placeholder((), "float64"), sg.placeholder((2,), "float64"), sg.variable(1.5)]
+    count = sg.placeholder((), "int64", name="k")
+    form = sympy_form(named + twin + unnamed[0] + sg.sum(unnamed[1]) + unnamed[2] + count)
+    names = {leaf: str(symbol) for symbol, leaf in form.symbols.items()}
+    assert names == {named: "x", twin: "x_2", unnamed[0]: "placeholder_0", unnamed[1]: "placeholder_1",
+                     unnamed[2]: "variable_0", count: "k"}
+    assert sympy.Symbol("x", real=True) in form.expression.free_symbols
+    assert sympy.Symbol("k", integer=True) in form.expression.free_symbols
+    assert sg.to_sympy(sg.constant(0.1) * named) == named_symbol("x") / 10  # float32 0.1 is written 1/10
+
+
+def named_symbol(name):
+    return sympy.Symbol(name, real=True)
+
+
+# -- errors ---------------------------------------------------------------------------------------------------------
+
+def line_of(marker):
+    with open(__file__) as source:
+        return next(k for k, text in enumerate(source, 1) if marker in text and "line_of" not in text)
+
+
+def test_an_op_sympy_cannot_express_is_named_with_its_line():
+    x = sg.placeholder((4,), "float64", name="x")
+    sliced = x[1:3]  # marker: sliced
+    graph = sg.max(sg.exp(sliced) * 2)
+    with pytest.raises(sg.SympyConversionError) as caught:
+        sg.to_sympy(graph)  # marker: call
+    message = str(caught.value)
+    assert sliced.describe() in message and f"test_printing_sympy.py:{line_of('marker: sliced')}" in message
+    assert f"test_printing_sympy.py:{line_of('marker: call')}" in message
+    assert "max node" not in message  # the first such node in schedule order is named, not the last
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(sg.SympyConversionError, match="regroups elements"):
+        sg.latex(sg.reshape(sg.placeholder((2, 3), "float64"), (3, 2)))
+    with pytest.raises(TypeError, match="sg.to_sympy takes a node"):
+        sg.to_sympy(X)
+
+
+@pytest.mark.parametrize("expr,symbols,message", [
+    (sympy.tan(X), {X: None}, r"no symgraph op computes tan"),
+    (sympy.gamma(X), {"x": None}, r"no symgraph op computes gamma"),
+    (X + Y, {X: None}, r"the symbol y has no node"),
+    (sympy.I * X, {X: None}, r"I is not a real number"),
+    (sympy.IndexedBase("v", real=True)[sympy.Idx("i", 3)] * sympy.Idx("i", 3), {"v": "vector"},
+     r"the index i is used as a value"),
+    (sympy.Sum(sympy.IndexedBase("v")[sympy.Symbol("k", integer=True)], (sympy.Symbol("k", integer=True), 1, 2)),
+     {"v": "vector"}, r"only whole axes"),
+    (sympy.IndexedBase("v")[sympy.Symbol("k", integer=True) + 1], {"v": "vector"}, r"shifted or computed indices"),
+    (sympy.IndexedBase("v")[sympy.Idx("i", 4)], {"v": "vector"}, r"runs over 4 values but indexes axis 0"),
+    (sympy.IndexedBase("w")[0], {"v": "vector"}, r"the array w has no node"),
+    (X * sympy.IndexedBase("v")[sympy.Idx("i", 3)], {"v": "vector", "x": "vector"}, r"whole array meets the indices"),
+    (sympy.KroneckerDelta(sympy.Idx("i", 3), sympy.Idx("j", 3)) * sympy.IndexedBase("v")[sympy.Idx("i", 3)],
+     {"v": "vector"}, r"no symgraph op computes KroneckerDelta"),
+])
+def test_from_sympy_errors_name_what_it_cannot_build(expr, symbols, message):
+    x = sg.placeholder((), "float64", name="x")
+    vector = sg.placeholder((3,), "float64", name="v")
+    mapping = {key: vector if value == "vector" else x for key, value in symbols.items()}
+    with pytest.raises(sg.SympyConversionError, match=message) as caught:
+        sg.from_sympy(expr, mapping)  # marker: from_sympy call
+    assert str(caught.value).startswith("sg.from_sympy: ")
+    assert f"test_printing_sympy.py:{line_of('marker: from_sympy call')}" in str(caught.value)
+
+
+def test_from_sympy_argument_errors():
+    x = sg.placeholder((), "float64", name="x")
+    with pytest.raises(TypeError, match="takes a sympy expression"):
+        sg.from_sympy("x + 1", {X: x})
+    with pytest.raises(TypeError, match="must map sympy symbols"):
+        sg.from_sympy(X, [X, x])
+    with pytest.raises(TypeError, match="values must be nodes"):
+        sg.from_sympy(X, {X: 1.0})
+    with pytest.raises(TypeError, match="keys must be sympy symbols"):
+        sg.from_sympy(X, {1: x})
+    with pytest.raises(TypeError, match="each index must be"):
+        sg.from_sympy(X, {X: x}, indices=("i",))
+    vector = sg.placeholder((3,), "float64", name="v")
+    i, j = sympy.Idx("i", 3), sympy.Idx("j", 3)
+    with pytest.raises(sg.SympyConversionError, match="depends on the index j, which is not among"):
+        sg.from_sympy(sympy.IndexedBase("v")[j], {"v": vector}, indices=(i,))
+    assert sg.from_sympy(sympy.Rational(1, 4), {}).eval() == np.float32(0.25)
+    third = sg.from_sympy(sympy.Rational(1, 3), {}, dtype="float64")
+    assert third.dtype == np.float64 and third.eval() == 1 / 3
+    with pytest.raises(sg.DTypeError, match="sg.from_sympy: dtype must be a float dtype"):
+        sg.from_sympy(X, {X: x}, dtype="int32")
+    with pytest.raises(sg.DTypeError, match="sg.from_sympy: dtype: "):
+        sg.from_sympy(X, {X: x}, dtype="float16")
