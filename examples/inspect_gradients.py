@@ -1,6 +1,6 @@
 """Inspecting graphs and their derivatives, on the lecture notes' examples.
 
-1. The computational graph f = (x + y) z and its gradients, as a tree and as math.
+1. The computational graph f = (x + y) z and its gradients, as a tree, as math and as LaTeX.
 2. The logistic unit sigmoid(w x + b) with a squared-error cost: the gradient graph before and after sg.optimize,
    with each rewrite that fired.
 3. The 2-layer MLP (ReLU, softmax cross-entropy): its optimized gradient printed so that it reads line by line as
@@ -32,6 +32,10 @@ def textbook_graph():
     gradients = sg.grad(f, [x, y, z])
     print(sg.pprint(gradients))
     print("after sg.optimize:", ", ".join(f"df/d{n} = {sg.pprint(g)}" for n, g in zip("xyz", sg.optimize(gradients)[0])))
+    heading("as LaTeX")
+    print("f      :", sg.latex(f))
+    for wrt, gradient in zip("xyz", gradients):
+        print(f"df/d{wrt}  :", sg.latex(gradient))
     values = sg.evaluate([f] + gradients, {"x": -2.0, "y": 5.0, "z": -4.0})
     print("at x=-2, y=5, z=-4 (the notes' numbers): f, df/dx, df/dy, df/dz =", [float(v) for v in values])
     return [f] + gradients
@@ -48,6 +52,7 @@ def logistic_unit():
     gradients = sg.grad(cost, [w, b])
     heading("logistic unit: the cost and dcost/dw as built by sg.grad")
     print(sg.pprint([cost] + gradients))
+    print("dcost/dw in sympy:", sg.to_sympy(gradients[0]))
     optimized, report = sg.optimize([cost] + gradients)
     heading("logistic unit: before and after sg.optimize, and the rules that fired")
     print(report.before_after())

@@ -259,6 +259,7 @@ def test_inspect_gradients_prints_the_lecture_graphs_and_backprop(capsys, tmp_pa
     out = capsys.readouterr().out
     assert "f, df/dx, df/dy, df/dz = [-12.0, -4.0, -4.0, 3.0]" in out  # the notes' (x + y) z example
     assert "after sg.optimize: df/dx = z, df/dy = z, df/dz = x + y" in out
+    assert "df/dz  : x + y" in out and "f      : z \\left(x + y\\right)" in out
     assert "let d_z1 = where(z1 > 0.0, d_z2 @ W2.T, 0.0)\nd_W1 = x.T @ d_z1" in out  # reads as backprop
     assert "d cost / d W1 through matmul" in out
     assert "gradient/forward 1.013" in out
