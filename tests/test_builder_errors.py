@@ -26,6 +26,7 @@ import inspect
 import io
 import keyword
 import math
+import functools
 import os
 import re
 import tempfile
@@ -452,14 +453,29 @@ sg.save_variables(SAVED_VARIABLES, [P, Q])
 METADATA = Kind(lambda v: v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v)))
 NAMED_VARIABLES = Kind(lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, sg.graph.Variable) for p in v)
                        and len({id(p) for p in v}) == len(v) and all(p.name for p in v))
-case("sg.save", sg.save, lambda: dict(path=Path(_DATA_DIR.name) / "saved.safetensors", outputs=COST, inputs=[X],
+def _in_data_dir(function):
+    """``function`` called with the working directory in this file's temporary directory, so that the relative
+    paths drawn for a file argument ('abc', '3') are written there, never into the checkout."""
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        previous = os.getcwd()
+        os.chdir(_DATA_DIR.name)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            os.chdir(previous)
+    return call
+
+
+case("sg.save", _in_data_dir(sg.save), lambda: dict(path=Path(_DATA_DIR.name) / "saved.safetensors", outputs=COST, inputs=[X],
                                       metadata={"epoch": 1}),
-     dict(path=FILE, outputs=NODES, metadata=METADATA))
+     dict(path=FILE, outputs=NODES, metadata=METADATA), names=("sg.save",), covers=(sg.save,))
 case("sg.load", sg.load, lambda: dict(path=SAVED_GRAPH), dict(path=FILE))
 case("sg.read_metadata", sg.read_metadata, lambda: dict(path=SAVED_GRAPH), dict(path=FILE))
-case("sg.save_variables", sg.save_variables,
+case("sg.save_variables", _in_data_dir(sg.save_variables),
      lambda: dict(path=Path(_DATA_DIR.name) / "saved_vars.safetensors", variables=[P, Q], metadata=None),
-     dict(path=FILE, variables=NAMED_VARIABLES, metadata=METADATA))
+     dict(path=FILE, variables=NAMED_VARIABLES, metadata=METADATA), names=("sg.save_variables",),
+     covers=(sg.save_variables,))
 case("sg.load_variables", sg.load_variables, lambda: dict(path=SAVED_VARIABLES, variables=[P, Q]),
      dict(path=FILE))
 case("sg.to_networkx", sg.to_networkx, lambda: dict(nodes=[COST]), dict(nodes=NODES))
