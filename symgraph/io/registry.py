@@ -111,7 +111,9 @@ def _decoded(value, depth: int):
         return dtype
     if isinstance(value, dict) and set(value) == {"float"} and isinstance(value["float"], str):
         try:
-            return float.fromhex(value["float"][:64])
+            if len(value["float"]) > 64:  # float.hex() writes at most 24 characters
+                raise ValueError
+            return float.fromhex(value["float"])
         except (ValueError, OverflowError):
             raise Invalid(f"{shown(value['float'])} is not a float in hexadecimal notation") from None
     raise Invalid(f"{_show(value)} is not an attribute value (null, a bool, an int, a string, a list, a dtype or a "

@@ -723,10 +723,17 @@ def cast(x, dtype, name=None) -> Node:
 
 
 @dataclass(frozen=True)
-class StopGradient(Unary):
-    name: ClassVar[str] = "stop_gradient"
+class IdentityForward(Unary):
+    """An op that passes its input through unchanged and only has a gradient of its own (stop_gradient, and the
+    clip_gradient and scale_gradient of symgraph.ops.gradient): it computes nothing."""
+
     flops = no_flops
     def compute(self, x): return np.asarray(x)
+
+
+@dataclass(frozen=True)
+class StopGradient(IdentityForward):
+    name: ClassVar[str] = "stop_gradient"
     def grad(self, node, g): return [None]  # by definition: identity forward, no gradient back
 
 

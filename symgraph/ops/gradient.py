@@ -12,36 +12,25 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from symgraph.graph import apply, as_node, builder, user_site
 from symgraph.nn.arguments import real_number
-from symgraph.ops.base import no_flops
-from symgraph.ops.elementwise import Unary, maximum, minimum
+from symgraph.ops.elementwise import IdentityForward, maximum, minimum
 
 
 @dataclass(frozen=True)
-class ClipGradient(Unary):
+class ClipGradient(IdentityForward):
     lo: float
     hi: float
     name: ClassVar[str] = "clip_gradient"
-    flops = no_flops
-
-    def compute(self, x):
-        return np.asarray(x)
 
     def grad(self, node, g):
         return [minimum(maximum(g, self.lo), self.hi)]
 
 
 @dataclass(frozen=True)
-class ScaleGradient(Unary):
+class ScaleGradient(IdentityForward):
     k: float
     name: ClassVar[str] = "scale_gradient"
-    flops = no_flops
-
-    def compute(self, x):
-        return np.asarray(x)
 
     def grad(self, node, g):
         return [g * self.k]

@@ -175,5 +175,6 @@ def _cast(node, args, ctx, index):
 
 register(ScalarLowering(_cast, broadcast_shape, closed=True), ew.Cast)
 
-# Identity forward: a view that is absorbed into whatever reads it.
-register(ViewLowering(broadcast_shape, lambda node, index: index, lambda node, arg, ctx: arg), ew.StopGradient)
+# Identity forward (stop_gradient, clip_gradient, scale_gradient): a view that is absorbed into whatever reads it.
+IDENTITY_VIEW = ViewLowering(broadcast_shape, lambda node, index: index, lambda node, arg, ctx: arg)
+register(IDENTITY_VIEW, ew.StopGradient)

@@ -3,9 +3,8 @@ that the loops reading them absorb (their gradients are ordinary ops, lowered wh
 
 from __future__ import annotations
 
-from symgraph.backends.numba.lowering import ViewLowering, register
-from symgraph.backends.numba.lowering.elementwise import broadcast_shape
+from symgraph.backends.numba.lowering import register
+from symgraph.backends.numba.lowering.elementwise import IDENTITY_VIEW
 from symgraph.ops import gradient
 
-register(ViewLowering(broadcast_shape, lambda node, index: index, lambda node, arg, ctx: arg),
-         gradient.ClipGradient, gradient.ScaleGradient)
+register(IDENTITY_VIEW, gradient.ClipGradient, gradient.ScaleGradient)
