@@ -7,26 +7,15 @@ Initialisation is PyTorch's default (uniform in +-1/sqrt(fan_in)) so that result
 import argparse
 
 import symgraph as sg
+from symgraph.cli import models
 from common import HelpFormatter, add_training_arguments, load_dataset, train
 
 
 def build(image_shape, lr, momentum, seed, backend="numpy"):
-    height, width = image_shape
-    images = sg.placeholder((None, height, width), name="images")
-    labels = sg.placeholder((None,), "int64", name="labels")
-    scheme = dict(init="fan_in_uniform", bias_init="fan_in_uniform")
-    x = sg.expand_dims(images, 1)  # NCHW with one channel
-    x = sg.nn.max_pool2d(sg.layers.conv2d(x, 32, 5, padding="same", activation=sg.relu, name="conv1", rng=seed,
-                                          **scheme), 2)
-    x = sg.nn.max_pool2d(sg.layers.conv2d(x, 64, 5, padding="same", activation=sg.relu, name="conv2",
-                                          rng=seed + 1, **scheme), 2)
-    features = x.shape[1] * x.shape[2] * x.shape[3]
-    x = sg.layers.dense(sg.reshape(x, (-1, features)), 1024, activation=sg.relu, name="fc1", rng=seed + 2, **scheme)
-    logits = sg.layers.dense(x, 10, name="fc2", rng=seed + 3, **scheme)
-    loss = sg.nn.softmax_cross_entropy(logits, labels)
-    updates = sg.optim.SGD(lr, momentum=momentum).updates(loss, sg.trainable_variables(loss))
-    return (sg.function([images, labels], loss, updates=updates, backend=backend),
-            sg.function([images], logits, backend=backend))
+    model = models.cnn(image_shape, seed)  # the model `symgraph train cnn` trains
+    updates = sg.optim.SGD(lr, momentum=momentum).updates(model.loss, model.parameters)
+    return (sg.function([model.images, model.labels], model.loss, updates=updates, backend=backend),
+            sg.function([model.images], model.logits, backend=backend))
 
 
 def main(argv=None):

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
-
-import symgraph as sg
 from symgraph import datasets
-
-try:
-    from tqdm import tqdm
-except ImportError:  # the examples extra installs tqdm; without it, progress is printed per epoch only
-    tqdm = None
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """--help keeps the docstring's line breaks and shows every option's default."""
+from symgraph.cli import HelpFormatter  # noqa: F401  (the examples' --help shows every default, as symgraph's does)
+from symgraph.cli.models import Data, load_data
+from symgraph.cli.train import Output, Trainer, accuracy, add_data_arguments  # noqa: F401  (accuracy: mnist_accuracy.py)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, lr: float, batch_size: int = 64) -> None:
-    parser.add_argument("--dataset", choices=["auto", "mnist", "digits"], default="auto",
-                        help="auto: MNIST if found locally or downloadable, else scikit-learn's bundled digits")
-    parser.add_argument("--data-dir", default=None,
-                        help="directory holding the MNIST IDX files, searched before $SYMGRAPH_DATA/mnist and the cache")
+    add_data_arguments(parser)
     parser.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="examples per SGD step")
     parser.add_argument("--lr", type=float, default=lr, help="learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
-    parser.add_argument("--train-limit", type=int, default=None,
-                        help="use only the first N training examples (all when not given)")
-    parser.add_argument("--test-limit", type=int, default=None, help="use only the first N test examples (all when not given)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--backend", choices=["numba", "numpy"], default="numpy",
                         help="numba: the whole training step compiled (cached on disk); numpy: the reference interpreter")
@@ -39,71 +23,23 @@ def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, lr: flo
 
 def load_dataset(args):
     """(train_images, train_labels, test_images, test_labels, name); images are float32 (N, H, W) in [0, 1]."""
-    choice, why = args.dataset, ""
-    if choice == "auto":
-        choice = "mnist" if datasets.find_mnist(args.data_dir) is not None or _mnist_downloadable(args) else "digits"
-        why = " (--dataset auto: MNIST is not on disk and could not be downloaded)" if choice == "digits" else ""
-    if choice == "mnist":
-        try:
-            train = datasets.load_mnist(args.data_dir, split="train")
-            test = datasets.load_mnist(args.data_dir, split="test")
-        except datasets.DatasetNotFoundError as error:
-            raise SystemExit(f"{error}\nOr run with --dataset digits (no download needed).") from None
-        name = "MNIST"
-    else:
-        images, labels = datasets.load_digits()
-        order = np.random.default_rng(1234).permutation(len(labels))  # a fixed split: 1437 train, 360 test
-        cut = len(labels) - 360
-        train = images[order[:cut]], labels[order[:cut]]
-        test = images[order[cut:]], labels[order[cut:]]
-        name = "digits (8x8, scikit-learn)"
-    train = tuple(a[:args.train_limit] for a in train)
-    test = tuple(a[:args.test_limit] for a in test)
-    print(f"dataset: {name}, {len(train[1])} training and {len(test[1])} test images of {train[0].shape[1:]}{why}")
-    return train[0], train[1], test[0], test[1], name
-
-
-def _mnist_downloadable(args) -> bool:
     try:
-        datasets.load_mnist(args.data_dir, split="test")
-        return True
-    except OSError:
-        return False
+        data = load_data(args.dataset, args.data_dir, args.train_limit, args.test_limit)
+    except datasets.DatasetNotFoundError as error:
+        raise SystemExit(f"{error}\nOr run with --dataset digits (no download needed).") from None
+    print(data.summary())
+    return data.train_images, data.train_labels, data.test_images, data.test_labels, data.name
 
 
 def train(step, predict, train_data, test_data, epochs: int, batch_size: int, seed: int, progress: bool = True):
     """Run ``epochs`` of shuffled minibatch steps; print per-epoch loss and accuracy, then test accuracy.
 
-    ``step`` is the training function (``step(images, labels) -> loss`` applies one update); each epoch runs in one
-    ``step.epoch`` call. ``predict(images) -> logits``. Returns the history of (epoch, mean loss, train accuracy) and
-    the final test accuracy. The examples/sec printed at the end measure the training steps alone, not the accuracy
-    passes.
+    ``step(images, labels) -> loss`` applies one update, ``predict(images) -> logits``; the loop is the one of
+    ``symgraph train`` (symgraph/cli/train.py), without its checkpoints. Returns the history of (epoch, mean loss,
+    train accuracy) and the final test accuracy. The examples/sec printed at the end measure the training steps
+    alone, not the accuracy passes.
     """
-    rng = np.random.default_rng(seed)
-    images, labels = train_data
-    history = []
-    seen, training_seconds = 0, 0.0
-    for epoch in range(1, epochs + 1):
-        total_batches = -(-len(labels) // batch_size)
-        bar = tqdm(total=total_batches, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False) \
-            if progress and tqdm is not None else None
-        started = time.perf_counter()
-        losses = step.epoch([images, labels], batch_size, rng, progress=bar)
-        training_seconds += time.perf_counter() - started
-        if bar is not None:
-            bar.close()
-        seen += len(labels)
-        correct = accuracy(predict, images, labels, batch_size=1000)
-        history.append((epoch, float(np.mean(losses)), correct))
-        print(f"epoch {epoch}: loss {np.mean(losses):.4f}, train accuracy {correct:.2%}")
-    test_accuracy = accuracy(predict, *test_data, batch_size=1000)
-    print(f"test accuracy {test_accuracy:.2%}; {seen / max(training_seconds, 1e-9):.0f} training examples/sec")
-    return history, test_accuracy
-
-
-def accuracy(predict, images, labels, batch_size: int) -> float:
-    correct = 0
-    for start in range(0, len(labels), batch_size):
-        logits = predict(images[start:start + batch_size])
-        correct += int(np.sum(np.argmax(logits, axis=1) == labels[start:start + batch_size]))
-    return correct / max(len(labels), 1)
+    data = Data(*train_data, *test_data, name="")
+    trainer = Trainer(step, predict, data, batch_size, seed, Output(progress=progress))
+    outcome = trainer.fit(epochs)
+    return outcome.history, outcome.test_accuracy

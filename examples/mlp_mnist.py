@@ -7,22 +7,16 @@ The recipe matches the PyTorch reference it is compared with: PyTorch's default 
 import argparse
 
 import symgraph as sg
+from symgraph.cli import models
 from common import HelpFormatter, add_training_arguments, load_dataset, train
 
 
 def build(image_shape, activation, lr, seed, backend="numpy"):
     """The training step and the predictor; ``activation`` is a callable or a layer activation name ("relu")."""
-    pixels = image_shape[0] * image_shape[1]
-    images = sg.placeholder((None,) + tuple(image_shape), name="images")
-    labels = sg.placeholder((None,), "int64", name="labels")
-    x = sg.reshape(images, (-1, pixels))
-    hidden = sg.layers.dense(x, 500, activation=activation, name="fc1", init="fan_in_uniform",
-                             bias_init="fan_in_uniform", rng=seed)
-    logits = sg.layers.dense(hidden, 10, name="fc2", init="fan_in_uniform", bias_init="fan_in_uniform", rng=seed + 1)
-    loss = sg.nn.softmax_cross_entropy(logits, labels)
-    updates = sg.optim.SGD(lr).updates(loss, sg.trainable_variables(loss))
-    step = sg.function([images, labels], loss, updates=updates, backend=backend)
-    predict = sg.function([images], logits, backend=backend)
+    model = models.mlp(image_shape, activation, seed)  # the model `symgraph train mlp` trains
+    updates = sg.optim.SGD(lr).updates(model.loss, model.parameters)
+    step = sg.function([model.images, model.labels], model.loss, updates=updates, backend=backend)
+    predict = sg.function([model.images], model.logits, backend=backend)
     return step, predict
 
 

@@ -29,10 +29,14 @@ Shape = tuple  # of int or None
 MAX_DIM = int(np.iinfo(np.intp).max)  # the largest size an array dimension can have
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The command line (symgraph/cli) is a program written with symgraph, not part of the library: the nodes its models
+# build record its lines, as a user's script's nodes record the script's.
+_PROGRAM_DIR = os.path.join(_PACKAGE_DIR, "cli") + os.sep
 
 
 class Site(NamedTuple):
-    """Where user code created a node: the first stack frame outside the symgraph package."""
+    """Where user code created a node: the first stack frame outside the symgraph library (symgraph/cli is a
+    program, so its frames count as user code)."""
 
     filename: str
     lineno: int
@@ -63,7 +67,8 @@ def user_site() -> Site:
     if override is not None:
         return override
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR) \
+            and not frame.f_code.co_filename.startswith(_PROGRAM_DIR):
         frame = frame.f_back
     if frame is None:
         return Site("<unknown>", 0)

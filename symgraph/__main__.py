@@ -1,0 +1,5 @@
+"""``python -m symgraph``: the ``symgraph`` command line."""
+
+from symgraph.cli import main
+
+raise SystemExit(main())
