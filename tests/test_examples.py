@@ -168,17 +168,14 @@ def test_auto_dataset_prefers_local_mnist(mnist_dir, capsys):
 def test_examples_per_second_count_training_steps_only(monkeypatch, capsys):
     """A fake clock: each training step takes 1 s, each prediction 1000 s; 100 examples in 10 steps give 10/s."""
     common = load_example("common")
+    from symgraph.cli import train as training_loop  # the loop the examples share with `symgraph train`
+
     clock = [0.0]
-    monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(training_loop, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
 
-    class Step:  # what train needs of a compiled step: its epoch method
-        @staticmethod
-        def epoch(arrays, batch_size, rng, progress=None):
-            batches = list(sg.minibatches(arrays, batch_size, rng))
-            clock[0] += len(batches)
-            return np.full(len(batches), 0.5, np.float32)
-
-    step = Step()
+    def step(images, labels):
+        clock[0] += 1.0
+        return np.float32(0.5)
 
     def predict(images):
         clock[0] += 1000.0
