@@ -33,7 +33,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="symgraph", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    parser = Parser(prog="symgraph", description="symgraph's command line (also python -m symgraph): train the "
+                    "lecture's models, show saved graphs, benchmark a training step.", formatter_class=HelpFormatter)
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     for name, module in (("train", train), ("show", show), ("bench", bench)):
         summary, _, details = (module.__doc__ or "").partition("\n\n")

@@ -23,6 +23,7 @@ from itertools import islice
 
 import numpy as np
 
+from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.cli.errors import CliError
 from symgraph.cli.models import DATASETS, DEFAULT_LR, MODELS, OPTIMIZERS, Data, build_model, load_data, \
     make_optimizer
@@ -59,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="numpy: the reference interpreter; numba: the whole step compiled (cached on disk)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the data order")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="threads for BLAS and the Numba backend (sg.set_num_threads; default: every core)")
+                        help="threads of BLAS (NumPy's and SciPy's) and of the Numba backend, set by "
+                             "sg.set_num_threads (default: $SYMGRAPH_NUM_THREADS, else 1: the fastest on a shared "
+                             "machine; raise it on one you have to yourself)")
     parser.add_argument("--checkpoint", metavar="DIR", default=None,
                         help=f"write DIR/{CHECKPOINT_FILE} at every epoch's end and on Ctrl-C (without it, Ctrl-C "
                              f"writes to checkpoints/MODEL)")
@@ -111,10 +114,7 @@ def run(args) -> int:
     optimizer_name = args.optimizer or DEFAULT_OPTIMIZER[args.model]
     lr = DEFAULT_LR[optimizer_name] if args.lr is None else args.lr
     output = Output(progress=not args.no_progress, log_every=args.log_every)
-    if args.threads is not None:
-        from symgraph.backends.threads import set_num_threads
-
-        set_num_threads(args.threads)
+    set_num_threads(args.threads or get_num_threads())  # every BLAS, NumPy's too: the NumPy backend's matmuls use it
     try:
         data = load_data(args.dataset, args.data_dir, args.train_limit, args.test_limit)
     except DatasetNotFoundError as error:
@@ -246,7 +246,12 @@ class Output:
         self.stream = stream
 
     def line(self, text: str) -> None:
-        print(text, file=self.stream or sys.stdout, flush=True)
+        stream = self.stream or sys.stdout
+        if self.progress:
+            tqdm.write(text, file=stream)  # above the bar under way, which stays whole
+            stream.flush()
+        else:
+            print(text, file=stream, flush=True)
 
     def epoch_bar(self, epoch: int, epochs: int, total: int, done: int):
         if not self.progress:
