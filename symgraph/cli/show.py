@@ -16,7 +16,14 @@ import json
 import os
 import shutil
 
+from symgraph.autodiff import grad
 from symgraph.cli.errors import CliError
+from symgraph.io import GRAPH_FORMAT, VARIABLES_FORMAT, container, load, read_metadata
+from symgraph.passes import optimize
+from symgraph.printing.dot import to_dot
+from symgraph.printing.render import render
+from symgraph.printing.sympy_io import latex
+from symgraph.printing.text import debugprint, pprint
 
 FORMATS = ("tree", "math", "latex", "dot", "svg", "png")
 PICTURES = ("svg", "png")
@@ -36,8 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from symgraph.io import GRAPH_FORMAT, VARIABLES_FORMAT, container
-
     if not os.path.isfile(args.file):
         raise CliError(f"{args.file}: no such file")
     if args.format in PICTURES and shutil.which("dot") is None:
@@ -50,8 +55,6 @@ def run(args) -> int:
         raise CliError(f"{args.file}: not a symgraph graph (format {str(document.get('format'))[:60]!r})")
     nodes = _nodes_to_show(args)
     if args.format in PICTURES:
-        from symgraph.printing.render import render
-
         target = args.output or os.path.splitext(args.file)[0] + "." + args.format
         if not target.endswith("." + args.format):
             raise CliError(f"-o {target}: --format {args.format} writes a .{args.format} file")
@@ -63,10 +66,6 @@ def run(args) -> int:
 
 
 def _nodes_to_show(args) -> list:
-    from symgraph.autodiff import grad
-    from symgraph.io import load, read_metadata
-    from symgraph.passes import optimize
-
     inputs, outputs, variables = load(args.file)
     nodes = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     if args.grad is not None:
@@ -97,26 +96,18 @@ def _cost(outputs: list, named, path: str):
 
 
 def _text(nodes: list, style: str) -> str:
-    from symgraph.printing.text import debugprint, pprint
-
     if style == "tree":
         return debugprint(nodes, file=io.StringIO())
     if style == "math":
         return pprint(nodes)
     if style == "dot":
-        from symgraph.printing.dot import to_dot
-
         return to_dot(nodes)
-    from symgraph.printing.sympy_io import latex
-
     if len(nodes) == 1:
         return latex(nodes[0])
     return "\n".join(f"{node.name or f'out{k}'}: {latex(node)}" for k, node in enumerate(nodes))
 
 
 def _show_checkpoint(args) -> int:
-    from symgraph.io import container, read_metadata
-
     if args.grad is not None or args.optimize or args.format != "tree":
         raise CliError(f"{args.file} is a checkpoint of variables (sg.save_variables), not a graph: it has no "
                        f"graph to differentiate, optimize or draw; symgraph show lists its entries")

@@ -30,6 +30,7 @@ from symgraph.cli.models import DATASETS, DEFAULT_LR, MODELS, OPTIMIZERS, Data, 
 from symgraph.data import minibatches
 from symgraph.datasets import DatasetNotFoundError
 from symgraph.function import Function, function
+from symgraph.io import load_variables, read_metadata, save, save_variables
 
 try:
     from tqdm import tqdm
@@ -275,14 +276,10 @@ class Output:
         self.line(f"test accuracy {test_accuracy:.2%}; {examples / max(seconds, 1e-9):.0f} training examples/sec")
 
     def save_checkpoint(self, path: str, variables: list, metadata: dict) -> None:
-        from symgraph.io import save_variables
-
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         save_variables(path, variables, metadata)
 
     def save_graph(self, path: str, model, metadata: dict) -> None:
-        from symgraph.io import save
-
         save(path, [model.logits, model.loss], [model.images, model.labels], metadata)
 
 
@@ -341,8 +338,6 @@ class Trainer:
     def resume(self) -> Position:
         """Restore the variables from the checkpoint and return its position; CliError when there is none or it
         belongs to another run."""
-        from symgraph.io import load_variables, read_metadata
-
         path = self.checkpoint_path
         if not os.path.exists(path):
             raise CliError(f"--resume: no checkpoint at {path} (a run writes one on Ctrl-C, and at each epoch's end "
