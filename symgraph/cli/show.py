@@ -27,6 +27,7 @@ from symgraph.printing.text import debugprint, pprint
 
 FORMATS = ("tree", "math", "latex", "dot", "svg", "png")
 PICTURES = ("svg", "png")
+MAX_LINE = 300  # characters of a metadata entry shown for a checkpoint
 GRAPHVIZ_HINT = ("install Graphviz: apt install graphviz, conda install -c conda-forge graphviz or brew install "
                  "graphviz; --format dot needs nothing")
 
@@ -114,9 +115,9 @@ def _show_checkpoint(args) -> int:
     _, tensors = container.read(args.file)
     lines = [f"checkpoint {args.file}: {len(tensors)} variables"]
     lines += [f"  {name}  {tuple(array.shape)} {array.dtype}" for name, array in tensors.items()]
-    metadata = read_metadata(args.file)
-    if metadata:
-        lines.append("metadata: " + json.dumps(metadata, sort_keys=True)[:2000])
+    for key, value in read_metadata(args.file).items():  # one line per entry, cut at MAX_LINE characters
+        text = json.dumps(value, sort_keys=True)
+        lines.append(f"{key}: {text if len(text) <= MAX_LINE else text[:MAX_LINE - 3] + '...'}")
     _emit("\n".join(lines), args.output)
     return 0
 
