@@ -126,10 +126,12 @@ def test_every_region_op_has_a_sympy_form():
     ops, and the graph builder must rebuild each of the stable ones from its opaque function."""
     assert sympy_regions.NATIVE_OPS | sympy_regions.STABLE_OPS <= sympy_bridge.OP_FORMS.keys()
     assert not sympy_regions.NATIVE_OPS & sympy_regions.STABLE_OPS
-    x = sg.placeholder((3,), "float64", name="x")
+    leaves = [sg.placeholder((3,), "float64", name=f"x{k}") for k in range(3)]
     for name in sorted(sympy_regions.STABLE_OPS):
-        rebuilt = sympy_forms.from_sympy(sympy.Function(name)(sympy.Symbol("x0")), [x])
-        assert rebuilt.op.name == name and rebuilt.inputs == (x,)
+        arity = sympy_bridge.OP_ARITY[name]
+        symbols = [sympy.Symbol(f"x{k}") for k in range(arity)]
+        rebuilt = sympy_forms.from_sympy(sympy.Function(name)(*symbols), leaves)
+        assert rebuilt.op.name == name and rebuilt.inputs == tuple(leaves[:arity])
 
 
 def test_minimal_regions_are_left_alone_and_the_pass_is_idempotent():

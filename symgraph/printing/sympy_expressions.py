@@ -23,7 +23,8 @@ from sympy.printing.latex import LatexPrinter
 from symgraph import ops
 from symgraph.errors import SympyConversionError
 from symgraph.graph import Constant, Node, Placeholder, Variable, constant, toposort, user_site
-from symgraph.sympy_bridge import ConstantArray, GraphBuilder, OP_FORMS, cast_form, where, where_form
+from symgraph.sympy_bridge import (ConstantArray, GraphBuilder, NO_FORM, OP_FORMS, cast_form, integer_remainder_form,
+                                   scale_gradient, where, where_form)
 
 FREE_INDEX_NAMES = ("i", "j", "k", "l", "m")
 BOUND_INDEX_NAMES = ("p", "q", "r", "s", "t", "u")
@@ -33,10 +34,10 @@ REARRANGING = frozenset({"broadcast_to", "broadcast_like", "expand_dims", "squee
                          "transpose"})
 REDUCING = frozenset({"sum", "mean", "prod", "sum_to", "matmul"})
 SHAPE_ONLY = frozenset({"zeros_like", "size"})
-SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | SHAPE_ONLY | {"cast"}
+SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | SHAPE_ONLY | {"cast", "scale_gradient"}
 LEAF_ASSUMPTIONS = {"f": {"real": True}, "i": {"integer": True}, "u": {"integer": True, "nonnegative": True}}
-SCOPE = ("scalar and elementwise ops, sum, mean and prod, broadcasting, reshapes that add or remove size-1 axes, "
-         "transpose and matmul")
+SCOPE = ("scalar and elementwise ops (all but isnan, isinf and isfinite), stop_gradient and scale_gradient, sum, "
+         "mean and prod, broadcasting, reshapes that add or remove size-1 axes, transpose and matmul")
 
 
 class SympyForm(NamedTuple):
@@ -171,8 +172,12 @@ class _Converter:
         in_sum = any(i in self.bound_indices for i in index)
         if name == "where":
             return where_form(*args, in_sum=in_sum)
+        if name in ("mod", "fmod") and node.dtype.kind in "iu":
+            return integer_remainder_form(OP_FORMS[name](*args), args[1], in_sum)
         if name in OP_FORMS:
             return OP_FORMS[name](*args)
+        if name == "scale_gradient":
+            return scale_gradient(args[0], number_form(node.op.k, np.dtype(np.float64)))
         if name == "cast":
             return cast_form(args[0], node.inputs[0].dtype, node.dtype, in_sum)
         if name in REARRANGING:
@@ -294,6 +299,8 @@ def _unsupported(node: Node) -> str | None:
     if isinstance(node, (Constant, Placeholder, Variable)):
         return None
     name = node.op.name
+    if name in NO_FORM:
+        return f"{name} has no sympy form: {NO_FORM[name]}"
     if name not in SUPPORTED:
         return f"sympy has no form for {name}"
     if name in ("reshape", "reshape_like") and _size_one_reshape(node.inputs[0].shape, node.shape) is None:
@@ -368,6 +375,20 @@ class GraphLatexPrinter(LatexPrinter):
 
     def _print_log1p(self, expr, exp=None):
         return self._print(sympy.log(sympy.Add(1, expr.args[0], evaluate=False), evaluate=False), exp=exp)
+
+    def _print_exp2(self, expr, exp=None):
+        power = sympy.Pow(2, expr.args[0], evaluate=False)
+        return self._print(power) if exp is None else rf"\left({self._print(power)}\right)^{{{exp}}}"
+
+    def _print_log2(self, expr, exp=None):
+        return self._logarithm(2, expr, exp)
+
+    def _print_log10(self, expr, exp=None):
+        return self._logarithm(10, expr, exp)
+
+    def _logarithm(self, base: int, expr, exp=None) -> str:
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"\log_{{{base}}}{power}{{\left({self._print(expr.args[0])} \right)}}"
 
     def _print_expm1(self, expr, exp=None):
         inner = self._print(sympy.Add(sympy.exp(expr.args[0]), -1, evaluate=False))
