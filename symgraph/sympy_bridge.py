@@ -241,10 +241,18 @@ class ConstantArray(sympy.ImmutableDenseNDimArray):
 
 # -- op -> sympy ----------------------------------------------------------------------------------------------------
 
-def where_form(condition, a, b, in_sum: bool = False):
+def is_boolean(value) -> bool:
+    """Whether a form is a truth value. A sympy Symbol is a Boolean too: one that is real (a float or integer leaf)
+    is a number."""
+    return isinstance(value, Boolean) and not (isinstance(value, sympy.Expr) and value.is_real)
+
+
+def where_form(condition, a, b, in_sum: bool = False, boolean: bool | None = None):
     """where(c, a, b): a Piecewise of values (the ``where`` function inside a sum or product, ``in_sum``), or for
-    boolean branches the logic (c and a, c or b, ...)."""
-    if isinstance(a, Boolean) and isinstance(b, Boolean):
+    boolean branches (``boolean``, by default whether both are ``is_boolean``) the logic (c and a, c or b, ...)."""
+    if boolean is None:
+        boolean = is_boolean(a) and is_boolean(b)
+    if boolean:
         if b is sympy.false:
             return sympy.And(condition, a)
         if a is sympy.true:
@@ -281,9 +289,10 @@ def integer_remainder_form(remainder, b, in_sum: bool = False):
     return where_form(sympy.Eq(b, 0), sympy.S.Zero, remainder, in_sum)
 
 
-def clip_form(x, lo, hi):
-    """np.clip: Min(Max(x, lo), hi), so that hi wins where lo > hi; for bools (x or lo) and hi."""
-    if isinstance(x, Boolean):
+def clip_form(x, lo, hi, boolean: bool | None = None):
+    """np.clip: Min(Max(x, lo), hi), so that hi wins where lo > hi; for bools (``boolean``, by default whether x
+    ``is_boolean``) (x or lo) and hi."""
+    if is_boolean(x) if boolean is None else boolean:
         return sympy.And(sympy.Or(x, lo), hi)
     return sympy.Min(sympy.Max(x, lo), hi)
 

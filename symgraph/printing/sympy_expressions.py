@@ -23,8 +23,8 @@ from sympy.printing.latex import LatexPrinter
 from symgraph import ops
 from symgraph.errors import SympyConversionError
 from symgraph.graph import Constant, Node, Placeholder, Variable, constant, toposort, user_site
-from symgraph.sympy_bridge import (ConstantArray, GraphBuilder, NO_FORM, OP_FORMS, cast_form, integer_remainder_form,
-                                   scale_gradient, where, where_form)
+from symgraph.sympy_bridge import (ConstantArray, GraphBuilder, NO_FORM, OP_FORMS, cast_form, clip_form,
+                                   integer_remainder_form, scale_gradient, where, where_form)
 
 FREE_INDEX_NAMES = ("i", "j", "k", "l", "m")
 BOUND_INDEX_NAMES = ("p", "q", "r", "s", "t", "u")
@@ -171,7 +171,9 @@ class _Converter:
             args.append(self.convert(x, x_index))
         in_sum = any(i in self.bound_indices for i in index)
         if name == "where":
-            return where_form(*args, in_sum=in_sum)
+            return where_form(*args, in_sum=in_sum, boolean=node.dtype.kind == "b")
+        if name == "clip":
+            return clip_form(*args, boolean=node.dtype.kind == "b")
         if name in ("mod", "fmod") and node.dtype.kind in "iu":
             return integer_remainder_form(OP_FORMS[name](*args), args[1], in_sum)
         if name in OP_FORMS:
@@ -369,6 +371,8 @@ class GraphLatexPrinter(LatexPrinter):
 
     def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
         # sympy brackets every factor containing a Sum; a function's own parentheses already delimit it.
+        if isinstance(expr, sympy.Mod):  # a mod b is written infix: in a product it needs its brackets
+            return True
         if expr.is_Function and not isinstance(expr, (sympy.Piecewise, where)):
             return False
         return super()._needs_mul_brackets(expr, first=first, last=last)
