@@ -36,6 +36,7 @@ from symgraph import ops
 from symgraph.errors import SympyConversionError
 from symgraph.graph import Node, as_node
 from symgraph.ops.gradient import scale_gradient as scale_gradient_op
+from symgraph.ops.nn import logsumexp as logsumexp_op
 
 
 # -- sympy functions for symgraph's ops -----------------------------------------------------------------------------
@@ -730,6 +731,10 @@ class GraphBuilder:
             if not factor.is_number:
                 raise SympyConversionError(f"the factor of {expr} must be a number (it is the op's attribute)")
             return self.apply(lambda x: scale_gradient_op(x, self._real(factor)), self.build(expr.args[0]))
+        if isinstance(expr, sympy.log) and isinstance(expr.args[0], sympy.Sum):
+            term = self._log_sum_exp(expr.args[0])
+            if term is not None:
+                return term
         name = FUNCTION_OPS.get(expr.func)
         if name is None and isinstance(expr.func, UndefinedFunction) and len(expr.args) == OP_ARITY.get(
                 expr.func.__name__):
@@ -742,6 +747,26 @@ class GraphBuilder:
                 f"no symgraph op computes {expr.func} (in {expr}); the functions it builds are "
                 f"{', '.join(sorted(str(f) for f in FUNCTION_OPS))}, Max, Min, Heaviside and Piecewise")
         return self.apply(getattr(ops, name), *[self.build(a) for a in expr.args])
+
+    def _log_sum_exp(self, total) -> Term | None:
+        """log(Sum(exp(f), ...)) over whole axes of f: one logsumexp (stable, where log, sum and exp overflow); None
+        for any other sum."""
+        if not isinstance(total.function, sympy.exp):
+            return None
+        limits = total.limits
+        if any(lower != 0 for _, lower, _ in limits):
+            return None
+        term = self.build(total.function.args[0])
+        labels = term.labels or ()
+        if not all(index in labels for index, _, _ in limits):
+            return None
+        axes = tuple(labels.index(index) for index, _, _ in limits)
+        for (index, _, upper), axis in zip(limits, axes):
+            size = term.value.shape[axis]
+            if (upper + 1).is_Integer and size is not None and int(upper + 1) != size:
+                return None  # not a whole axis: _reduction names the mismatch
+        kept = tuple(label for label in labels if label not in {index for index, _, _ in limits})
+        return Term(logsumexp_op(term.value, axes), kept)
 
     _dispatch = (
         (sympy.Symbol, _symbol), (sympy.Indexed, _indexed), (sympy.Add, _add), (sympy.Mul, _mul),

@@ -695,3 +695,69 @@ def test_where_and_clip_of_real_scalars_are_values_and_of_bools_logic():
     for values in ((False, False), (False, True), (True, False)):
         feed = dict(zip((b, c), values))
         assert sg.from_sympy(*sympy_form(clipped)).eval(feed) == clipped.eval(feed)
+
+
+# -- logsumexp, softmax, log_softmax and op_from_graph ---------------------------------------------------------------
+
+def test_logsumexp_softmax_and_log_softmax_are_sums_of_exponentials():
+    A = sg.placeholder((2, 3), "float64", name="A")
+    v = sg.placeholder((3,), "float64", name="v")
+    rng = np.random.default_rng(21)
+    feed = {A: rng.standard_normal((2, 3)), v: rng.standard_normal(3)}
+    a, w = feed[A], feed[v]
+    graphs = [
+        (sg.nn.logsumexp(A, axis=1), np.log(np.exp(a).sum(axis=1))),
+        (sg.nn.logsumexp(A * v, axis=(0, 1), keepdims=True), np.log(np.exp(a * w).sum()).reshape(1, 1)),
+        (sg.nn.softmax(A, 0), np.exp(a) / np.exp(a).sum(axis=0)),
+        (sg.nn.log_softmax(A * v, 1), a * w - np.log(np.exp(a * w).sum(axis=1, keepdims=True))),
+        (sg.nn.softmax(sg.expand_dims(v, 0), 0), np.ones((1, 3))),  # over a size-1 axis
+    ]
+    A_base, v_base = sympy.IndexedBase("A", real=True), sympy.IndexedBase("v", real=True)
+    elements = {A_base[p]: a[p] for p in np.ndindex(2, 3)} | {v_base[k]: w[k] for k in range(3)}
+    for graph, expected in graphs:
+        form = sympy_form(graph)
+        assert form.expression.has(sympy.exp) or graph.shape == (1, 3)  # e^v / e^v is 1
+        for position in np.ndindex(*graph.shape):
+            at = {i: p for i, p in zip(form.indices, position) if i != 0}
+            value = float(form.expression.subs(at).doit().subs(elements))
+            np.testing.assert_allclose(value, expected[position], rtol=1e-12, err_msg=str(form.expression))
+        assert_round_trip(graph, feed)
+    assert sg.latex(sg.nn.logsumexp(v)) == r"\log{\left(\sum_{p=0}^{2} e^{{v}_{p}} \right)}"
+
+
+def test_log_of_a_sum_of_exponentials_comes_back_as_logsumexp():
+    v = sg.placeholder((3,), "float64", name="v")
+    rebuilt = sg.from_sympy(*sympy_form(sg.nn.log_softmax(v)))
+    assert "logsumexp" in [n.op.name for n in sg.toposort(rebuilt)]
+    logits = np.array([1000.0, 999.0, -1000.0])  # where log(sum(exp(v))) overflows
+    np.testing.assert_allclose(rebuilt.eval({v: logits}), sg.nn.log_softmax(v).eval({v: logits}), rtol=1e-12)
+    p = sympy.Idx("p", 2)
+    partial = sympy.log(sympy.Sum(sympy.exp(sympy.IndexedBase("v")[p]), (p, 0, 1)))  # not the whole axis
+    with pytest.raises(sg.SympyConversionError, match="the index p runs over 2 values but indexes axis 0"):
+        sg.from_sympy(partial, {"v": v})
+
+
+def test_sympy_derivative_of_a_softmax_cross_entropy_is_sg_grad():
+    logits = sg.placeholder((2, 3), "float64", name="z")
+    targets = sg.constant(np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]]))
+    cost = -sg.sum(targets * sg.nn.log_softmax(logits, 1)) + sg.nn.logsumexp(sg.nn.softmax(logits, 0))
+    base = sympy.IndexedBase("z", real=True)
+    scalars = {base[p]: sympy.Symbol(f"z_{p[0]}_{p[1]}", real=True) for p in np.ndindex(2, 3)}
+    expression = sg.to_sympy(cost).doit().subs(scalars)
+    point = np.random.default_rng(22).standard_normal((2, 3))
+    at = {scalars[base[p]]: point[p] for p in np.ndindex(2, 3)}
+    expected = [float(sympy.diff(expression, scalars[base[p]]).subs(at)) for p in np.ndindex(2, 3)]
+    np.testing.assert_allclose(sg.grad(cost, logits).eval({logits: point}).ravel(), expected, rtol=1e-10)
+
+
+def test_an_op_from_graph_is_the_math_of_its_subgraph():
+    x = sg.placeholder((3,), "float64", name="x")
+    w = sg.variable(np.array([0.5, -1.0, 2.0]), name="w")
+    scaled_tanh = sg.op_from_graph([x], sg.tanh(x) * w, name="scaled_tanh")
+    v = sg.placeholder((3,), "float64", name="v")
+    f = sg.sum(scaled_tanh(v) ** 2.0)
+    W, V, p = sympy.IndexedBase("w", real=True), sympy.IndexedBase("v", real=True), sympy.Idx("p", 3)
+    assert sg.to_sympy(f) == sympy.Sum(sympy.tanh(V[p]) ** 2 * W[p] ** 2, p)
+    feed = {v: np.array([0.3, -0.2, 1.1])}
+    assert_round_trip(f, feed)
+    assert_round_trip(sg.grad(f, v), feed)

@@ -50,8 +50,9 @@ NATIVE_OPS = frozenset({
 # Ops kept opaque: sympy sees an undefined function of that name, so only identities around them apply (f(x) - f(x)
 # = 0, distributing over f(x)), never a rewrite of the function itself. Their computed forms matter and the sample
 # points could not tell a worse one: sigmoid, softplus, logaddexp, logit, log1p, expm1 and hypot are written to avoid
-# overflow or cancellation (logaddexp as log(e^a + e^b) overflows at a = 710); erfc(x) as 1 - erf(x) is 0 for x > 6
-# where erfc is 1e-17 and less, yet agrees at every domain point to rounding; exp2, log2, log10 are exact at powers of
+# overflow or cancellation (logaddexp as log(e^a + e^b) overflows at a = 710); sympy writes erfc(-x) as 2 - erfc(x)
+# on sight, which is 0 for x < -6 where erfc(-x) is 1e-17 and less, yet agrees to rounding at every sample point
+# (erf goes with it: erf + erfc = 1 would bring the same loss); exp2, log2, log10 are exact at powers of
 # their base where 2^x = e^(x ln 2) and log(x)/log(2) are not; cbrt's real form sign(x) |x|^(1/3) and fmod's
 # sign(a) Mod(|a|, |b|) would come back as more ops. Mod and Min/Max (mod, fmod, clip, relu) are discontinuous or
 # kinked, and sympy's rules for them (Mod(a + b, b) = Mod(a, b)) are exact only in exact arithmetic. arctan2 is

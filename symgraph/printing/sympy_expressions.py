@@ -23,6 +23,7 @@ from sympy.printing.latex import LatexPrinter
 from symgraph import ops
 from symgraph.errors import SympyConversionError
 from symgraph.graph import Constant, Node, Placeholder, Variable, constant, toposort, user_site
+from symgraph.ops.custom import GraphOp, inline_graph_ops
 from symgraph.sympy_bridge import (ConstantArray, GraphBuilder, NO_FORM, OP_FORMS, cast_form, clip_form,
                                    integer_remainder_form, scale_gradient, where, where_form)
 
@@ -32,12 +33,15 @@ BOUND_INDEX_NAMES = ("p", "q", "r", "s", "t", "u")
 # permuted); their other inputs only give shapes.
 REARRANGING = frozenset({"broadcast_to", "broadcast_like", "expand_dims", "squeeze", "reshape", "reshape_like",
                          "transpose"})
-REDUCING = frozenset({"sum", "mean", "prod", "sum_to", "matmul"})
+REDUCING = frozenset({"sum", "mean", "prod", "sum_to", "matmul", "logsumexp"})
+# Ops whose element is its input's at the same index over a sum of exponentials along one axis.
+NORMALIZING = frozenset({"softmax", "log_softmax"})
 SHAPE_ONLY = frozenset({"zeros_like", "size"})
-SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | SHAPE_ONLY | {"cast", "scale_gradient"}
+SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | NORMALIZING | SHAPE_ONLY | {"cast", "scale_gradient"}
 LEAF_ASSUMPTIONS = {"f": {"real": True}, "i": {"integer": True}, "u": {"integer": True, "nonnegative": True}}
 SCOPE = ("scalar and elementwise ops (all but isnan, isinf and isfinite), stop_gradient and scale_gradient, sum, "
-         "mean and prod, broadcasting, reshapes that add or remove size-1 axes, transpose and matmul")
+         "mean, prod and logsumexp, softmax and log_softmax, broadcasting, reshapes that add or remove size-1 axes, "
+         "transpose, matmul and op_from_graph ops (as their subgraphs)")
 
 
 class SympyForm(NamedTuple):
@@ -52,6 +56,8 @@ class SympyForm(NamedTuple):
 
 
 def sympy_form(root: Node, caller: str = "sg.to_sympy") -> SympyForm:
+    if any(isinstance(node.op, GraphOp) for node in toposort([root])):
+        (root,) = inline_graph_ops([root])  # an op_from_graph op is the math of its subgraph
     converter = _Converter(root, caller)
     indices = converter.free_indices(root)
     expression = converter.convert(root, indices)
@@ -188,7 +194,9 @@ class _Converter:
             return sympy.false if node.dtype.kind == "b" else sympy.S.Zero
         if name == "size":
             return self._count(node.inputs[0], node.op.axes)
-        summand = args[0] * args[1] if name == "matmul" else args[0]
+        if name in NORMALIZING:
+            return self._normalized(node, index, args[0], bound)
+        summand = args[0] * args[1] if name == "matmul" else sympy.exp(args[0]) if name == "logsumexp" else args[0]
         used = [b for b in bound if summand.has(b)]
         repeats = sympy.Mul(*[b.upper + 1 for b in bound if b not in used])  # a summand constant along an index
         if name == "prod":
@@ -197,7 +205,19 @@ class _Converter:
             result = (sympy.Sum(summand, *used) if used else summand) * repeats
             if name == "mean":
                 result = result / self._count(node.inputs[0], node.op.axes)
+            if name == "logsumexp":
+                result = sympy.log(result)
         return result.doit() if used and result.is_number else result  # a sum of constants is a number
+
+    def _normalized(self, node: Node, index: tuple, value, bound):
+        """softmax: e^x[i] / sum_p e^x[p]; log_softmax: x[i] - log sum_p e^x[p] (p along the op's axis)."""
+        axis = node.op.axis
+        if bound:
+            along = index[:axis] + (bound[0],) + index[axis + 1:]
+            total = sympy.Sum(sympy.exp(self.convert(node.inputs[0], along)), bound[0])
+        else:  # a size-1 axis: the sum has the one term
+            total = sympy.exp(value)
+        return sympy.exp(value) / total if node.op.name == "softmax" else value - sympy.log(total)
 
     def _count(self, x: Node, axes):
         """How many elements a reduction of x over ``axes`` (None: all) combines."""
@@ -219,7 +239,7 @@ def _sources(node: Node) -> list:
     name, inputs = node.op.name, node.inputs
     if name in ("expand_dims", "squeeze", "transpose", "reshape", "reshape_like"):
         return [_rearranged(node)] + [tuple(range(i.ndim)) for i in inputs[1:]]
-    if name in ("sum", "mean", "prod"):
+    if name in ("sum", "mean", "prod", "logsumexp"):
         x, reduced = inputs[0], node.op.axes
         reduced = range(x.ndim) if reduced is None else reduced
         kept = [a for a in range(x.ndim) if a not in reduced]
@@ -281,6 +301,9 @@ def _bound_groups(node: Node, sources) -> list:
         a, b = node.inputs
         inner = (0, a.ndim - 1), (1, b.ndim - 2 if b.ndim > 1 else 0)
         return [list(inner)] if a.shape[-1] != 1 else []
+    if node.op.name in NORMALIZING:
+        axis = node.op.axis
+        return [[(0, axis)]] if node.inputs[0].shape[axis] != 1 else []
     if node.op.name not in REDUCING:
         return []
     x = node.inputs[0]
