@@ -711,6 +711,10 @@ def test_logsumexp_softmax_and_log_softmax_are_sums_of_exponentials():
         (sg.nn.softmax(A, 0), np.exp(a) / np.exp(a).sum(axis=0)),
         (sg.nn.log_softmax(A * v, 1), a * w - np.log(np.exp(a * w).sum(axis=1, keepdims=True))),
         (sg.nn.softmax(sg.expand_dims(v, 0), 0), np.ones((1, 3))),  # over a size-1 axis
+        (sg.nn.softmax_cross_entropy(A, sg.nn.softmax(A * v, 1), reduction="none"),
+         -np.sum(np.exp(a * w) / np.exp(a * w).sum(axis=1, keepdims=True) * (a - np.log(np.exp(a).sum(axis=1,
+                                                                                                    keepdims=True))),
+                 axis=1)),
     ]
     A_base, v_base = sympy.IndexedBase("A", real=True), sympy.IndexedBase("v", real=True)
     elements = {A_base[p]: a[p] for p in np.ndindex(2, 3)} | {v_base[k]: w[k] for k in range(3)}
@@ -737,10 +741,11 @@ def test_log_of_a_sum_of_exponentials_comes_back_as_logsumexp():
         sg.from_sympy(partial, {"v": v})
 
 
-def test_sympy_derivative_of_a_softmax_cross_entropy_is_sg_grad():
+def test_sympy_derivatives_of_softmax_cross_entropies_are_sg_grad():
     logits = sg.placeholder((2, 3), "float64", name="z")
     targets = sg.constant(np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]]))
-    cost = -sg.sum(targets * sg.nn.log_softmax(logits, 1)) + sg.nn.logsumexp(sg.nn.softmax(logits, 0))
+    cost = -sg.sum(targets * sg.nn.log_softmax(logits, 1)) + sg.nn.logsumexp(sg.nn.softmax(logits, 0)) + \
+        sg.nn.softmax_cross_entropy(sg.square(logits), sg.nn.softmax(logits, 1), reduction="sum")
     base = sympy.IndexedBase("z", real=True)
     scalars = {base[p]: sympy.Symbol(f"z_{p[0]}_{p[1]}", real=True) for p in np.ndindex(2, 3)}
     expression = sg.to_sympy(cost).doit().subs(scalars)

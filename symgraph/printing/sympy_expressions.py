@@ -36,11 +36,14 @@ REARRANGING = frozenset({"broadcast_to", "broadcast_like", "expand_dims", "squee
 REDUCING = frozenset({"sum", "mean", "prod", "sum_to", "matmul", "logsumexp"})
 # Ops whose element is its input's at the same index over a sum of exponentials along one axis.
 NORMALIZING = frozenset({"softmax", "log_softmax"})
+CROSS_ENTROPY = "softmax_cross_entropy"  # -sum_p t[p] log_softmax(z)[p] over the last axis
 SHAPE_ONLY = frozenset({"zeros_like", "size"})
-SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | NORMALIZING | SHAPE_ONLY | {"cast", "scale_gradient"}
+SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | NORMALIZING | SHAPE_ONLY | {"cast", "scale_gradient",
+                                                                                  CROSS_ENTROPY}
 LEAF_ASSUMPTIONS = {"f": {"real": True}, "i": {"integer": True}, "u": {"integer": True, "nonnegative": True}}
 SCOPE = ("scalar and elementwise ops (all but isnan, isinf and isfinite), stop_gradient and scale_gradient, sum, "
-         "mean, prod and logsumexp, softmax and log_softmax, broadcasting, reshapes that add or remove size-1 axes, "
+         "mean, prod and logsumexp, softmax, log_softmax and softmax_cross_entropy with probability targets, "
+         "broadcasting, reshapes that add or remove size-1 axes, "
          "transpose, matmul and op_from_graph ops (as their subgraphs)")
 
 
@@ -168,6 +171,8 @@ class _Converter:
         sources = _sources(node)
         groups = _bound_groups(node, sources)
         bound = self._bound_indices(node, groups)
+        if name == CROSS_ENTROPY:
+            return self._cross_entropy(node, index, bound)
         bound_at = {member: b for group, b in zip(groups, bound) for member in group}
         args = []
         for position in _value_inputs(node):
@@ -208,6 +213,16 @@ class _Converter:
             if name == "logsumexp":
                 result = sympy.log(result)
         return result.doit() if used and result.is_number else result  # a sum of constants is a number
+
+    def _cross_entropy(self, node: Node, index: tuple, bound):
+        """-sum_p t[p] (z[p] - log sum_q e^z[q]) over the last axis (p and q; index 0 for a size-1 axis)."""
+        logits, targets = node.inputs
+        p, q = bound if bound else (sympy.S.Zero, sympy.S.Zero)
+        normalizer = sympy.exp(self.convert(logits, index + (q,)))
+        if bound:
+            normalizer = sympy.Sum(normalizer, q)
+        loss = self.convert(targets, index + (p,)) * (self.convert(logits, index + (p,)) - sympy.log(normalizer))
+        return -(sympy.Sum(loss, p) if bound else loss)
 
     def _normalized(self, node: Node, index: tuple, value, bound):
         """softmax: e^x[i] / sum_p e^x[p]; log_softmax: x[i] - log sum_p e^x[p] (p along the op's axis)."""
@@ -251,6 +266,8 @@ def _sources(node: Node) -> list:
         return [tuple(None if summed[a] else a - lead for a in range(x.ndim)), tuple(range(reference.ndim))]
     if name == "matmul":
         return _matmul_sources(node)
+    if name == CROSS_ENTROPY:
+        return [tuple(range(x.ndim - 1)) + (None,) for x in inputs]
     if name == "size":
         return [(None,) * inputs[0].ndim]
     return [_broadcast_sources(x, node.shape) for x in inputs]
@@ -301,6 +318,10 @@ def _bound_groups(node: Node, sources) -> list:
         a, b = node.inputs
         inner = (0, a.ndim - 1), (1, b.ndim - 2 if b.ndim > 1 else 0)
         return [list(inner)] if a.shape[-1] != 1 else []
+    if node.op.name == CROSS_ENTROPY:
+        logits, targets = node.inputs
+        last = logits.ndim - 1
+        return [[(0, last), (1, last)], [(0, last)]] if logits.shape[-1] != 1 else []
     if node.op.name in NORMALIZING:
         axis = node.op.axis
         return [[(0, axis)]] if node.inputs[0].shape[axis] != 1 else []
