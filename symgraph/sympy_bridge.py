@@ -2,9 +2,15 @@
 (``symgraph.printing``) and the optimizer's sympy regions (``symgraph.passes.sympy_forms``).
 
 - ``OP_FORMS``: the sympy form of each elementwise op, given its inputs' forms (``cast_form`` for casts).
-- ``sigmoid``, ``softplus`` and ``stop_gradient``: sympy functions for the ops sympy lacks, with their derivatives,
-  LaTeX (sigma(x)), NumPy code for ``sympy.lambdify`` and ``.rewrite(sympy.exp)``; log1p and expm1 are
+- ``sigmoid``, ``softplus``, ``logaddexp``, ``logit``, ``stop_gradient`` and ``scale_gradient``: sympy functions for
+  the ops sympy lacks, with their derivatives, LaTeX (sigma(x)), NumPy code for ``sympy.lambdify`` and
+  ``.rewrite(sympy.exp)`` (``sympy.log`` for logit); log1p, expm1, exp2, log2, log10 and hypot are
   ``sympy.codegen.cfunctions``'. ``where``: the Piecewise that sympy keeps whole inside sums.
+- The forms written with sympy's own functions: cbrt is the real cube root sign(x) |x|^(1/3), fmod (the sign of the
+  dividend) sign(a) Mod(|a|, |b|), mod sympy's Mod (the sign of the divisor, as NumPy's and Python's), clip
+  Min(Max(x, lo), hi), rsqrt x^(-1/2); ``build_graph`` reads each of them back as its op.
+- isnan, isinf and isfinite have none: sympy's real symbols are finite (``Symbol("x", real=True).is_finite``), so
+  the tests for the values they exist to find would be False, True and True by assumption (``NO_FORM``).
 - ``build_graph``: the graph of a sympy expression, with as few ops as the expression's form allows (x - y is one
   ``sub``, x / y one ``div``). Indexed arrays (``x[i]``) and sums and products over indices become broadcasting,
   transposes and reductions: each index is an axis.
@@ -20,7 +26,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import sympy
-from sympy.codegen.cfunctions import expm1 as sympy_expm1, log1p as sympy_log1p
+from sympy.codegen.cfunctions import (exp2 as sympy_exp2, expm1 as sympy_expm1, hypot as sympy_hypot,
+                                      log10 as sympy_log10, log1p as sympy_log1p, log2 as sympy_log2)
 from sympy.core.function import UndefinedFunction
 from sympy.core.logic import fuzzy_and
 from sympy.logic.boolalg import Boolean, BooleanAtom
@@ -28,6 +35,8 @@ from sympy.logic.boolalg import Boolean, BooleanAtom
 from symgraph import ops
 from symgraph.errors import SympyConversionError
 from symgraph.graph import Node, as_node
+from symgraph.ops.gradient import scale_gradient as scale_gradient_op
+from symgraph.ops.nn import logsumexp as logsumexp_op
 
 
 # -- sympy functions for symgraph's ops -----------------------------------------------------------------------------
@@ -110,6 +119,78 @@ class stop_gradient(_RealFunction):  # noqa: N801
         return f"({printer._print(self.args[0])})"
 
 
+class scale_gradient(sympy.Function):  # noqa: N801
+    """scale_gradient(x, k): the identity whose derivative is k (the op scales the gradient flowing back by k)."""
+
+    @classmethod
+    def eval(cls, x, k):
+        return x if x.is_number else None
+
+    def fdiff(self, argindex=1):
+        return self.args[1] if argindex == 1 else sympy.S.Zero
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_evalf(self, precision):
+        return self.args[0]._eval_evalf(precision)
+
+    def _latex(self, printer, exp=None):
+        x, k = (printer._print(arg) for arg in self.args)
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"\operatorname{{scale\_gradient}}{power}\left({x}, {k}\right)"
+
+    def _numpycode(self, printer):
+        return f"({printer._print(self.args[0])})"
+
+
+class logaddexp(sympy.Function):  # noqa: N801
+    """log(e^a + e^b), computed without overflow; its derivatives are sigmoid(a - b) and sigmoid(b - a)."""
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return sigmoid(a - b) if argindex == 1 else sigmoid(b - a)
+
+    def _eval_rewrite_as_exp(self, a, b, **kwargs):
+        return sympy.log(sympy.exp(a) + sympy.exp(b))
+
+    def _eval_is_real(self):
+        return fuzzy_and(arg.is_real for arg in self.args)
+
+    def _eval_evalf(self, precision):
+        return self.rewrite(sympy.exp)._eval_evalf(precision)
+
+    def _latex(self, printer, exp=None):
+        a, b = (printer._print(arg) for arg in self.args)
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"\operatorname{{logaddexp}}{power}\left({a}, {b}\right)"
+
+    def _numpycode(self, printer):
+        a, b = (printer._print(arg) for arg in self.args)
+        return f"{printer._module_format('numpy.logaddexp')}({a}, {b})"
+
+
+class logit(sympy.Function):  # noqa: N801
+    """log(x / (1 - x)), real on (0, 1); its derivative is 1 / (x (1 - x))."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return 1 / (x * (1 - x))
+
+    def _eval_rewrite_as_log(self, x, **kwargs):
+        return sympy.log(x / (1 - x))
+
+    def _eval_evalf(self, precision):
+        return self.rewrite(sympy.log)._eval_evalf(precision)
+
+    def _latex(self, printer, exp=None):
+        return _function_latex(r"\operatorname{logit}", self, printer, exp)
+
+    def _numpycode(self, printer):
+        argument = printer._print(self.args[0])
+        return f"{printer._module_format('numpy.log')}(({argument}) / (1 - ({argument})))"
+
+
 class where(sympy.Function):  # noqa: N801
     """where(c, a, b): a where the condition c holds, else b. It is Piecewise((a, c), (b, True)) (``.rewrite(
     sympy.Piecewise)``), written so inside sums: sympy's piecewise_fold, which Sum, Piecewise and simplify call, moves a
@@ -161,10 +242,18 @@ class ConstantArray(sympy.ImmutableDenseNDimArray):
 
 # -- op -> sympy ----------------------------------------------------------------------------------------------------
 
-def where_form(condition, a, b, in_sum: bool = False):
+def is_boolean(value) -> bool:
+    """Whether a form is a truth value. A sympy Symbol is a Boolean too: one that is real (a float or integer leaf)
+    is a number."""
+    return isinstance(value, Boolean) and not (isinstance(value, sympy.Expr) and value.is_real)
+
+
+def where_form(condition, a, b, in_sum: bool = False, boolean: bool | None = None):
     """where(c, a, b): a Piecewise of values (the ``where`` function inside a sum or product, ``in_sum``), or for
-    boolean branches the logic (c and a, c or b, ...)."""
-    if isinstance(a, Boolean) and isinstance(b, Boolean):
+    boolean branches (``boolean``, by default whether both are ``is_boolean``) the logic (c and a, c or b, ...)."""
+    if boolean is None:
+        boolean = is_boolean(a) and is_boolean(b)
+    if boolean:
         if b is sympy.false:
             return sympy.And(condition, a)
         if a is sympy.true:
@@ -173,16 +262,63 @@ def where_form(condition, a, b, in_sum: bool = False):
     return where(condition, a, b) if in_sum else sympy.Piecewise((a, condition), (b, True))
 
 
+CUBE_ROOT = sympy.Rational(1, 3)
+
+
+def cbrt_form(x):
+    """The real cube root, negative for negative x (sympy's x**(1/3) is the principal, complex, root there)."""
+    return sympy.sign(x) * sympy.Abs(x) ** CUBE_ROOT
+
+
+def mod_form(a, b):
+    """a mod b with the sign of b: sympy's Mod is a - b floor(a / b), as NumPy's remainder and Python's %; NaN for a
+    divisor of 0, as NumPy's float remainder (for integers, see ``integer_remainder_form``)."""
+    return sympy.nan if b.is_zero else sympy.Mod(a, b)
+
+
+def fmod_form(a, b):
+    """The remainder of a / b truncated toward zero, with the sign of a (C's fmod): sign(a) Mod(|a|, |b|)."""
+    return sympy.nan if b.is_zero else sympy.sign(a) * sympy.Mod(sympy.Abs(a), sympy.Abs(b))
+
+
+def integer_remainder_form(remainder, b, in_sum: bool = False):
+    """An integer mod or fmod: 0 for a divisor of 0, as NumPy gives (``in_sum`` as for ``where_form``)."""
+    if b.is_zero:
+        return sympy.S.Zero
+    if b.is_zero is False:
+        return remainder
+    return where_form(sympy.Eq(b, 0), sympy.S.Zero, remainder, in_sum)
+
+
+def clip_form(x, lo, hi, boolean: bool | None = None):
+    """np.clip: Min(Max(x, lo), hi), so that hi wins where lo > hi; for bools (``boolean``, by default whether x
+    ``is_boolean``) (x or lo) and hi."""
+    if is_boolean(x) if boolean is None else boolean:
+        return sympy.And(sympy.Or(x, lo), hi)
+    return sympy.Min(sympy.Max(x, lo), hi)
+
+
 OP_FORMS: dict[str, Callable] = {
     "neg": operator.neg, "abs": sympy.Abs, "sign": sympy.sign, "exp": sympy.exp, "log": sympy.log,
     "log1p": sympy_log1p, "expm1": sympy_expm1, "sqrt": sympy.sqrt, "square": lambda a: a ** 2,
     "reciprocal": lambda a: 1 / a, "sin": sympy.sin, "cos": sympy.cos, "tanh": sympy.tanh, "sigmoid": sigmoid,
     "relu": lambda a: sympy.Max(a, 0), "softplus": softplus, "floor": sympy.floor, "ceil": sympy.ceiling,
     "stop_gradient": stop_gradient,
+    "tan": sympy.tan, "sinh": sympy.sinh, "cosh": sympy.cosh, "arcsin": sympy.asin, "arccos": sympy.acos,
+    "arctan": sympy.atan, "arcsinh": sympy.asinh, "arccosh": sympy.acosh, "arctanh": sympy.atanh,
+    "exp2": sympy_exp2, "log2": sympy_log2, "log10": sympy_log10, "cbrt": cbrt_form,
+    "rsqrt": lambda a: a ** -sympy.S.Half, "logit": logit, "erf": sympy.erf, "erfc": sympy.erfc,
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
-    "maximum": sympy.Max, "minimum": sympy.Min,
+    "maximum": sympy.Max, "minimum": sympy.Min, "arctan2": sympy.atan2, "hypot": sympy_hypot,
+    "logaddexp": logaddexp, "mod": mod_form, "fmod": fmod_form,
     "less": sympy.Lt, "less_equal": sympy.Le, "greater": sympy.Gt, "greater_equal": sympy.Ge, "equal": sympy.Eq,
-    "not_equal": sympy.Ne, "where": where_form,
+    "not_equal": sympy.Ne, "where": where_form, "clip": clip_form,
+}
+# Elementwise ops without an honest sympy form, and why (to_sympy names the node and this reason).
+NO_FORM = {
+    name: "sympy's real symbols are finite (Symbol('x', real=True).is_finite is True), so a test for NaN or "
+          "infinity, the values this op exists to find, would be decided by that assumption, not by the value"
+    for name in ("isnan", "isinf", "isfinite")
 }
 
 
@@ -208,19 +344,26 @@ def cast_form(value, source: np.dtype, target: np.dtype, in_sum: bool = False):
 
 # -- sympy -> graph -------------------------------------------------------------------------------------------------
 
-# Functions of one argument and the op computing each (sigmoid and softplus are this module's, not sympy's).
+# sympy functions and the op computing each from the function's arguments (sigmoid, softplus, logaddexp, logit and
+# stop_gradient are this module's, not sympy's; scale_gradient, whose k is an attribute, is read by ``_function``).
 FUNCTION_OPS = {
     sympy.exp: "exp", sympy.log: "log", sympy_log1p: "log1p", sympy_expm1: "expm1", sympy.Abs: "abs",
     sympy.sign: "sign", sympy.sin: "sin", sympy.cos: "cos", sympy.tanh: "tanh", sigmoid: "sigmoid",
     softplus: "softplus", sympy.floor: "floor", sympy.ceiling: "ceil", stop_gradient: "stop_gradient",
+    sympy.tan: "tan", sympy.sinh: "sinh", sympy.cosh: "cosh", sympy.asin: "arcsin", sympy.acos: "arccos",
+    sympy.atan: "arctan", sympy.asinh: "arcsinh", sympy.acosh: "arccosh", sympy.atanh: "arctanh",
+    sympy_exp2: "exp2", sympy_log2: "log2", sympy_log10: "log10", logit: "logit", sympy.erf: "erf",
+    sympy.erfc: "erfc", sympy.atan2: "arctan2", sympy_hypot: "hypot", logaddexp: "logaddexp", sympy.Mod: "mod",
 }
 RELATIONAL_OPS = {
     sympy.StrictLessThan: "less", sympy.LessThan: "less_equal", sympy.StrictGreaterThan: "greater",
     sympy.GreaterThan: "greater_equal", sympy.Equality: "equal", sympy.Unequality: "not_equal",
 }
-UNARY_POWER_OPS = {2: "square", sympy.Rational(1, 2): "sqrt", -1: "reciprocal"}
-BINARY_OPS = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", *RELATIONAL_OPS.values()})
-OP_ARITY = {name: 3 if name == "where" else 2 if name in BINARY_OPS else 1 for name in OP_FORMS}
+UNARY_POWER_OPS = {2: "square", sympy.Rational(1, 2): "sqrt", -1: "reciprocal", -sympy.Rational(1, 2): "rsqrt"}
+BINARY_OPS = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "arctan2", "hypot", "logaddexp",
+                        "mod", "fmod", *RELATIONAL_OPS.values()})
+TERNARY_OPS = frozenset({"where", "clip"})
+OP_ARITY = {name: 3 if name in TERNARY_OPS else 2 if name in BINARY_OPS else 1 for name in OP_FORMS}
 
 
 def _logical_and(a, b):
@@ -233,6 +376,39 @@ def _logical_or(a, b):
 
 def _heaviside(x, at_zero):
     return ops.where(ops.greater(x, 0), 1.0, ops.where(ops.equal(x, 0), at_zero, 0.0))
+
+
+def _paired_factors(factors):
+    """The factor pairs of a product that are one op, and the other factors: sign(u) |u|^(1/3) is cbrt(u),
+    sign(a) Mod(|a|, |b|) is fmod(a, b)."""
+    signs = [f for f in factors if isinstance(f, sympy.sign)]
+    paired, used = [], set()
+    for sign in signs:
+        u = sign.args[0]
+        for f in factors:
+            if f in used or f is sign:
+                continue
+            if isinstance(f, sympy.Pow) and f.exp == CUBE_ROOT and f.base == sympy.Abs(u):
+                paired.append(("cbrt", (u,)))
+            elif isinstance(f, sympy.Mod) and f.args[0] == sympy.Abs(u) and isinstance(f.args[1], sympy.Abs):
+                paired.append(("fmod", (u, f.args[1].args[0])))
+            else:
+                continue
+            used.update((sign, f))
+            break
+    return paired, [f for f in factors if f not in used]
+
+
+def _clip_arguments(expr):
+    """(x, lo, hi) when ``expr`` is Min(Max(x, lo), hi), the form of clip; a number among Max's arguments is lo."""
+    if not isinstance(expr, sympy.Min) or len(expr.args) != 2:
+        return None
+    inner = next((a for a in expr.args if isinstance(a, sympy.Max) and len(a.args) == 2), None)
+    if inner is None:
+        return None
+    hi = expr.args[0] if expr.args[1] is inner else expr.args[1]
+    x, lo = sorted(inner.args, key=lambda a: a.is_number)
+    return x, lo, hi
 
 
 def _coefficient(expr):
@@ -465,6 +641,13 @@ class GraphBuilder:
         return self._fold(ops.sub, negative, self._fold(ops.add, positive))
 
     def _mul(self, expr) -> Term:
+        paired, rest = _paired_factors(expr.args)
+        if paired:
+            terms = [self.apply(getattr(ops, name), *[self.build(a) for a in args]) for name, args in paired]
+            remainder = sympy.Mul(*rest)
+            if remainder == -1:
+                return self.apply(ops.neg, self._fold(ops.mul, terms))
+            return self._fold(ops.mul, terms if remainder == 1 else [self.build(remainder)] + terms)
         numerator, denominator = _split_fraction(expr)
         top = self._fold(ops.mul, [self.build(f) for f in numerator]) if numerator else Term(1.0, SCALAR)
         if denominator:
@@ -527,6 +710,9 @@ class GraphBuilder:
         return self._fold(build, args)
 
     def _extremum(self, expr) -> Term:
+        clipped = _clip_arguments(expr)
+        if clipped is not None:
+            return self.apply(ops.clip, *[self.build(a) for a in clipped])
         if isinstance(expr, sympy.Max) and len(expr.args) == 2 and sympy.S.Zero in expr.args:
             other = expr.args[1] if expr.args[0] == 0 else expr.args[0]
             return self.apply(ops.relu, self.build(other))
@@ -540,6 +726,15 @@ class GraphBuilder:
         if isinstance(expr, sympy.Heaviside):
             at_zero = expr.args[1] if len(expr.args) == 2 else sympy.S.Half
             return self.apply(_heaviside, self.build(expr.args[0]), self.build(at_zero))
+        if isinstance(expr, scale_gradient):
+            factor = expr.args[1]
+            if not factor.is_number:
+                raise SympyConversionError(f"the factor of {expr} must be a number (it is the op's attribute)")
+            return self.apply(lambda x: scale_gradient_op(x, self._real(factor)), self.build(expr.args[0]))
+        if isinstance(expr, sympy.log) and isinstance(expr.args[0], sympy.Sum):
+            term = self._log_sum_exp(expr.args[0])
+            if term is not None:
+                return term
         name = FUNCTION_OPS.get(expr.func)
         if name is None and isinstance(expr.func, UndefinedFunction) and len(expr.args) == OP_ARITY.get(
                 expr.func.__name__):
@@ -552,6 +747,26 @@ class GraphBuilder:
                 f"no symgraph op computes {expr.func} (in {expr}); the functions it builds are "
                 f"{', '.join(sorted(str(f) for f in FUNCTION_OPS))}, Max, Min, Heaviside and Piecewise")
         return self.apply(getattr(ops, name), *[self.build(a) for a in expr.args])
+
+    def _log_sum_exp(self, total) -> Term | None:
+        """log(Sum(exp(f), ...)) over whole axes of f: one logsumexp (stable, where log, sum and exp overflow); None
+        for any other sum."""
+        if not isinstance(total.function, sympy.exp):
+            return None
+        limits = total.limits
+        if any(lower != 0 for _, lower, _ in limits):
+            return None
+        term = self.build(total.function.args[0])
+        labels = term.labels or ()
+        if not all(index in labels for index, _, _ in limits):
+            return None
+        axes = tuple(labels.index(index) for index, _, _ in limits)
+        for (index, _, upper), axis in zip(limits, axes):
+            size = term.value.shape[axis]
+            if (upper + 1).is_Integer and size is not None and int(upper + 1) != size:
+                return None  # not a whole axis: _reduction names the mismatch
+        kept = tuple(label for label in labels if label not in {index for index, _, _ in limits})
+        return Term(logsumexp_op(term.value, axes), kept)
 
     _dispatch = (
         (sympy.Symbol, _symbol), (sympy.Indexed, _indexed), (sympy.Add, _add), (sympy.Mul, _mul),

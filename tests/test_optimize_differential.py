@@ -35,6 +35,10 @@ UNARY_STEPS = {
     "pythagoras": lambda x: sg.square(sg.sin(x)) + sg.square(sg.cos(x)) + x,  # sympy regions
     "arctan": sg.arctan, "erf": sg.erf, "cbrt_of_exp2": lambda x: sg.cbrt(sg.exp2(sg.tanh(x))),  # opaque in sympy
     "erf_minus_self": lambda x: sg.erf(x) - sg.erf(x) + sg.arcsinh(x),  # erf is total: x - x = 0 applies
+    "tan_arctan": lambda x: sg.tan(sg.arctan(x)) * x + x,  # sympy regions: tan(atan x) = x
+    "hyperbolic_ratio": lambda x: sg.sinh(sg.tanh(x)) / sg.cosh(sg.tanh(x)) * x,  # opaque in sympy
+    "erfc_of_neg": lambda x: sg.erfc(-x) * x + sg.erf(x),  # opaque: erfc(-x) is not 2 - erfc(x)
+    "inverse_functions": lambda x: sg.arcsinh(x) * sg.arctan(x) - sg.arctan(x) * sg.arcsinh(x) + sg.tan(sg.tanh(x)),
 }
 BINARY_STEPS = {
     "add": sg.add, "sub": sg.sub, "mul": sg.mul, "maximum": sg.maximum,
@@ -144,6 +148,11 @@ PARTIAL_UNARY = {
     "pythagoras": lambda x: sg.square(sg.sin(x)) + sg.square(sg.cos(x)),
     "arcsin": sg.arcsin, "arccosh": sg.arccosh, "logit": sg.logit, "log2": sg.log2, "rsqrt": sg.rsqrt,
     "arctanh_minus_self": lambda x: sg.arctanh(x) - sg.arctanh(x),
+    "arccos_plus_arcsin": lambda x: sg.arccos(x) + sg.arcsin(x),  # pi/2 only on [-1, 1]
+    "sin_arcsin": lambda x: sg.sin(sg.arcsin(x)) + x, "cos_arccos": lambda x: sg.cos(sg.arccos(x)) * x,
+    "arccosh_minus_self": lambda x: sg.arccosh(x) - sg.arccosh(x) + x, "arctanh": sg.arctanh,
+    "logit_minus_self": lambda x: sg.logit(x) * x - sg.logit(x) * x, "rsqrt_sqrt": lambda x: sg.rsqrt(x) * sg.sqrt(x),
+    "cbrt": sg.cbrt, "log10": sg.log10, "exp2_log2": lambda x: sg.exp2(sg.log2(x)) * x,
 }
 PARTIAL_BINARY = {
     "add": sg.add, "sub": sg.sub, "mul": sg.mul, "div": sg.div, "pow": sg.pow, "maximum": sg.maximum,
@@ -153,6 +162,11 @@ PARTIAL_BINARY = {
     "where_log": lambda a, b: sg.where(a > 0, sg.log(a), b), "log_ratio": lambda a, b: sg.log(a) - sg.log(b),
     "mod": sg.mod, "fmod_distributive": lambda a, b: sg.fmod(a, b) * a + sg.fmod(a, b) * b - sg.fmod(a, b) * (a + b),
     "hypot": sg.hypot, "clip": lambda a, b: sg.clip(a, -1.0, b),
+    "fmod": sg.fmod, "logaddexp": sg.logaddexp,
+    # x + 0 = x turns -0.0 into +0.0, and arctan2(-0.0, -0.0) is -pi where arctan2(-0.0, +0.0) is -0.0: a divisor
+    # kept positive leaves the rewrites' sign of zero out of the angle.
+    "arctan2": lambda a, b: sg.arctan2(a, 2 + sg.square(b)),
+    "mod_distributive": lambda a, b: sg.mod(a, b) * a + sg.mod(a, b) * b - sg.mod(a, b) * (a + b),
     "matmul": lambda a, b: sg.tanh(a @ sg.transpose(b)) @ b,
 }
 # Ops that over- or underflow for large inputs, where a stabilized form is finite and the original is not (a fix,

@@ -11,7 +11,7 @@ import symgraph as sg
 from expression_trees import SYMBOLS, build as build_tree, trees
 from symgraph.passes import sympy_forms, time_limit
 from symgraph.printing.sympy_io import sympy_form
-from symgraph.sympy_bridge import sigmoid as sympy_sigmoid, softplus as sympy_softplus, where
+from symgraph.sympy_bridge import scale_gradient, sigmoid as sympy_sigmoid, softplus as sympy_softplus, where
 
 X, Y, Z = SYMBOLS
 SIMPLIFY_SECONDS = 0.15
@@ -457,7 +457,7 @@ def test_an_op_sympy_cannot_express_is_named_with_its_line():
 
 
 @pytest.mark.parametrize("expr,symbols,message", [
-    (sympy.tan(X), {X: None}, r"no symgraph op computes tan"),
+    (sympy.cot(X), {X: None}, r"no symgraph op computes cot"),
     (sympy.gamma(X), {"x": None}, r"no symgraph op computes gamma"),
     (X + Y, {X: None}, r"the symbol y has no node"),
     (sympy.I * X, {X: None}, r"I is not a real number"),
@@ -505,3 +505,264 @@ def test_from_sympy_argument_errors():
         sg.from_sympy(X, {X: x}, dtype="int32")
     with pytest.raises(sg.DTypeError, match="sg.from_sympy: dtype: "):
         sg.from_sympy(X, {X: x}, dtype="float16")
+
+
+# -- the functions of issue 15 ----------------------------------------------------------------------------------------
+
+# Each op with the interval its random points come from (its real domain, away from the edges) and NumPy/SciPy's
+# value; binary ops take a second interval (a divisor away from 0 for mod and fmod: its sign is drawn apart).
+NEW_UNARY = {
+    "tan": (-1.4, 1.4, np.tan), "sinh": (-3, 3, np.sinh), "cosh": (-3, 3, np.cosh),
+    "arcsin": (-0.99, 0.99, np.arcsin), "arccos": (-0.99, 0.99, np.arccos), "arctan": (-5, 5, np.arctan),
+    "arcsinh": (-5, 5, np.arcsinh), "arccosh": (1.01, 5, np.arccosh), "arctanh": (-0.99, 0.99, np.arctanh),
+    "exp2": (-3, 3, np.exp2), "log2": (0.1, 5, np.log2), "log10": (0.1, 5, np.log10), "cbrt": (-5, 5, np.cbrt),
+    "rsqrt": (0.1, 5, lambda v: 1 / np.sqrt(v)), "logit": (0.01, 0.99, lambda v: np.log(v / (1 - v))),
+    "erf": (-3, 3, lambda v: scipy_special().erf(v)), "erfc": (-3, 3, lambda v: scipy_special().erfc(v)),
+}
+NEW_BINARY = {
+    "arctan2": ((-3, 3), (-3, 3), np.arctan2), "hypot": ((-3, 3), (-3, 3), np.hypot),
+    "logaddexp": ((-3, 3), (-3, 3), np.logaddexp), "mod": ((-7, 7), (0.5, 3), np.remainder),
+    "fmod": ((-7, 7), (0.5, 3), np.fmod), "clip": ((-3, 3), (-0.5, 3), lambda a, b: np.clip(a, -1.0, b)),
+}
+
+
+def scipy_special():
+    import scipy.special
+    return scipy.special
+
+
+def new_op_graph(name, x, y):
+    if name == "clip":
+        return sg.clip(x, -1.0, y)
+    return getattr(sg, name)(x) if name in NEW_UNARY else getattr(sg, name)(x, y)
+
+
+def new_op_points(name, rng, count=6):
+    """Points in the op's domain: (x values, y values); divisors of both signs for mod and fmod."""
+    if name in NEW_UNARY:
+        low, high, _ = NEW_UNARY[name]
+        return rng.uniform(low, high, count), rng.uniform(-3, 3, count)
+    (a_low, a_high), (b_low, b_high), _ = NEW_BINARY[name]
+    b = rng.uniform(b_low, b_high, count)
+    if name in ("mod", "fmod"):
+        b = b * rng.choice([-1.0, 1.0], count)
+    return rng.uniform(a_low, a_high, count), b
+
+
+def new_op_reference(name, a, b):
+    return NEW_UNARY[name][2](a) if name in NEW_UNARY else NEW_BINARY[name][2](a, b)
+
+
+NEW_OPS = sorted(NEW_UNARY) + sorted(NEW_BINARY)
+
+
+def elementary(expr):
+    """``expr`` in sympy's elementary functions only (this package's functions and the cfunctions rewritten, Mod as
+    a - b floor(a / b)): an oracle that does not use the derivatives written for them."""
+    from sympy.codegen import cfunctions
+    from symgraph import sympy_bridge
+
+    forms = {
+        sympy_bridge.logaddexp: lambda a, b: sympy.log(sympy.exp(a) + sympy.exp(b)),
+        sympy_bridge.logit: lambda a: sympy.log(a / (1 - a)), cfunctions.exp2: lambda a: 2 ** a,
+        cfunctions.log2: lambda a: sympy.log(a) / sympy.log(2), cfunctions.log10: lambda a: sympy.log(a) / sympy.log(10),
+        cfunctions.hypot: lambda a, b: sympy.sqrt(a ** 2 + b ** 2), sympy.Mod: lambda a, b: a - b * sympy.floor(a / b),
+        sympy_sigmoid: lambda a: 1 / (1 + sympy.exp(-a)),
+    }
+    for function, form in forms.items():
+        expr = expr.replace(function, form)
+    return expr
+
+
+def value_at(expr, point):
+    return float(sympy.N(expr.subs(point), 30))
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_to_sympy_of_the_new_functions_is_their_math(name):
+    """The expression, evaluated by sympy to 30 digits, is NumPy's value: the sign conventions of mod (the
+    divisor's) and fmod (the dividend's), the real cube root of negatives, clip's order of bounds."""
+    x, y = (sg.placeholder((), "float64", name=n) for n in "xy")
+    expression = sg.to_sympy(new_op_graph(name, x, y))
+    xs, ys = new_op_points(name, np.random.default_rng(11))
+    for a, b in zip(xs, ys):
+        expected = new_op_reference(name, a, b)
+        for form in (expression, elementary(expression)):
+            np.testing.assert_allclose(value_at(form, {X: a, Y: b}), expected, rtol=1e-12, atol=1e-15,
+                                       err_msg=f"{name}({a}, {b}) = {form}")
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_the_new_functions_round_trip_to_the_same_op(name):
+    x, y = (sg.placeholder((5,), "float64", name=n) for n in "xy")
+    graph = new_op_graph(name, x, y)
+    xs, ys = new_op_points(name, np.random.default_rng(12), 5)
+    _, rebuilt = assert_round_trip(graph, {x: xs, y: ys})
+    assert [n.op.name for n in sg.toposort(rebuilt) if n.inputs] == [name]
+    scaled = 2 * graph * y  # the two factors of cbrt's and fmod's forms are found among others
+    _, rebuilt = assert_round_trip(scaled, {x: xs, y: ys})
+    assert name in [n.op.name for n in sg.toposort(rebuilt)] or name == "rsqrt"  # 2 y / sqrt(x) is a div
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_sympy_derivatives_of_the_new_functions_are_sg_grad(name):
+    """sympy.diff of the elementary form of to_sympy(f) (not the derivatives written for the functions) equals
+    to_sympy(sg.grad(f)), and so does sympy.diff of to_sympy(f) itself, at random points of the domain."""
+    x, y = (sg.placeholder((), "float64", name=n) for n in "xy")
+    f = new_op_graph(name, x, y)
+    expression = sg.to_sympy(f)
+    xs, ys = new_op_points(name, np.random.default_rng(13), 4)
+    leaves = [x, y] if name in NEW_BINARY else [x]
+    for symbol, gradient in zip((X, Y), sg.grad(f, leaves)):
+        got = sg.to_sympy(gradient)
+        expected = [without_step_derivatives(sympy.diff(elementary(expression), symbol))]
+        if name not in ("mod", "fmod"):  # sympy leaves Mod's derivative unevaluated
+            expected.append(sympy.diff(expression, symbol))
+        for a, b in zip(xs, ys):
+            point = {X: a, Y: b}
+            with np.errstate(all="ignore"):
+                numeric_grad = sg.evaluate(gradient, {x: a, y: b})
+            for form in expected:
+                np.testing.assert_allclose(value_at(form, point), value_at(got, point), rtol=1e-10, atol=1e-14,
+                                           err_msg=f"d{name}/d{symbol} at {point}: {form} vs {got}")
+            np.testing.assert_allclose(value_at(got, point), numeric_grad, rtol=1e-12, atol=1e-15)
+
+
+def test_integer_mod_and_fmod_by_zero_are_zero_in_sympy_too():
+    k = sg.placeholder((4,), "int64", name="k")
+    m = sg.placeholder((4,), "int64", name="m")
+    feed = {k: np.array([7, -7, 5, -3]), m: np.array([3, 3, 0, -2])}
+    for graph in (sg.mod(k, m), sg.fmod(k, m), sg.sum(sg.mod(k, m))):
+        form = sympy_form(graph)
+        rebuilt = sg.from_sympy(*form)
+        np.testing.assert_array_equal(rebuilt.eval(feed), graph.eval(feed))
+    assert sg.to_sympy(sg.mod(k, 0)) == 0
+    x = sg.placeholder((), "float64", name="x")
+    assert sg.to_sympy(sg.mod(x, 0.0)) is sympy.nan and sg.to_sympy(sg.fmod(x, 0.0)) is sympy.nan  # as NumPy's floats
+
+
+def test_latex_of_the_new_functions():
+    x, y = (sg.placeholder((), "float64", name=n) for n in "xy")
+    cases = {
+        sg.exp2(x): r"2^{x}", sg.log2(x): r"\log_{2}{\left(x \right)}", sg.log10(x) ** 2.0: r"\log_{10}^{2}{\left(x \right)}",
+        sg.cbrt(x): r"\sqrt[3]{\left|{x}\right|} \operatorname{sign}{\left(x \right)}",
+        sg.arctan2(y, x): r"\operatorname{atan}_{2}{\left(y,x \right)}", sg.erf(x): r"\operatorname{erf}{\left(x \right)}",
+        sg.logit(x): r"\operatorname{logit}\left(x\right)", sg.rsqrt(x): r"\frac{1}{\sqrt{x}}",
+        2 * sg.mod(x, y): r"2 \left(x \bmod y\right)",
+        sg.fmod(x, y): r"\left(\left|{x}\right| \bmod \left|{y}\right|\right) \operatorname{sign}{\left(x \right)}",
+        sg.clip(x, 0.0, 6.0): r"\min\left(6, \max\left(0, x\right)\right)",
+        sg.logaddexp(x, y): r"\operatorname{logaddexp}\left(x, y\right)",
+    }
+    for graph, text in cases.items():
+        assert sg.latex(graph) == text
+
+
+def test_scale_gradient_is_an_identity_whose_derivative_is_its_factor():
+    x = sg.placeholder((), "float64", name="x")
+    f = sg.square(sg.scale_gradient(sg.sin(x), 0.25))
+    expression = sg.to_sympy(f)
+    scaled = scale_gradient(sympy.sin(X), sympy.Rational(1, 4))
+    assert sympy.diff(expression, X) == 2 * scaled * sympy.Rational(1, 4) * sympy.cos(X)
+    assert sg.latex(sg.scale_gradient(x, -3.0)) == r"\operatorname{scale\_gradient}\left(x, -3\right)"
+    rebuilt = sg.from_sympy(*sympy_form(f))
+    assert "scale_gradient" in [n.op.name for n in sg.toposort(rebuilt)]
+    np.testing.assert_allclose(sg.grad(rebuilt, x).eval({x: 0.7}), sg.grad(f, x).eval({x: 0.7}), rtol=1e-15)
+    np.testing.assert_allclose(value_at(sympy.diff(expression, X), {X: 0.7}), sg.grad(f, x).eval({x: 0.7}))
+
+
+@pytest.mark.parametrize("name", ["isnan", "isinf", "isfinite"])
+def test_tests_for_nan_and_infinity_have_no_sympy_form(name):
+    x = sg.placeholder((3,), "float64", name="x")
+    test = getattr(sg, name)(sg.log(x))  # marker: predicate
+    with pytest.raises(sg.SympyConversionError, match=f"{name} has no sympy form: sympy's real symbols are finite"):
+        sg.to_sympy(sg.where(test, 0.0, x))
+    with pytest.raises(sg.SympyConversionError) as caught:
+        sg.latex(test)
+    assert test.describe() in str(caught.value)
+    assert f"test_printing_sympy.py:{line_of('marker: predicate')}" in str(caught.value)
+
+
+def test_where_and_clip_of_real_scalars_are_values_and_of_bools_logic():
+    """A real sympy Symbol is also a sympy Boolean: the node's dtype, not the form, says which where and clip are."""
+    x, y = (sg.placeholder((), "float64", name=n) for n in "xy")
+    b, c = (sg.placeholder((), "bool", name=n) for n in "bc")
+    chosen = sg.to_sympy(sg.where(x > y, x, y))
+    assert chosen == sympy.Piecewise((X, X > Y), (Y, True))
+    assert sympy.diff(chosen, X).subs({X: 2.0, Y: 1.0}) == 1
+    assert sg.to_sympy(sg.clip(x, y, 1.0)) == sympy.Min(sympy.Max(X, Y), 1)
+    assert sg.to_sympy(sg.where(x > y, b, c)) == sympy.ITE(X > Y, sympy.Symbol("b"), sympy.Symbol("c"))
+    clipped = sg.clip(b, c, True)
+    for values in ((False, False), (False, True), (True, False)):
+        feed = dict(zip((b, c), values))
+        assert sg.from_sympy(*sympy_form(clipped)).eval(feed) == clipped.eval(feed)
+
+
+# -- logsumexp, softmax, log_softmax and op_from_graph ---------------------------------------------------------------
+
+def test_logsumexp_softmax_and_log_softmax_are_sums_of_exponentials():
+    A = sg.placeholder((2, 3), "float64", name="A")
+    v = sg.placeholder((3,), "float64", name="v")
+    rng = np.random.default_rng(21)
+    feed = {A: rng.standard_normal((2, 3)), v: rng.standard_normal(3)}
+    a, w = feed[A], feed[v]
+    graphs = [
+        (sg.nn.logsumexp(A, axis=1), np.log(np.exp(a).sum(axis=1))),
+        (sg.nn.logsumexp(A * v, axis=(0, 1), keepdims=True), np.log(np.exp(a * w).sum()).reshape(1, 1)),
+        (sg.nn.softmax(A, 0), np.exp(a) / np.exp(a).sum(axis=0)),
+        (sg.nn.log_softmax(A * v, 1), a * w - np.log(np.exp(a * w).sum(axis=1, keepdims=True))),
+        (sg.nn.softmax(sg.expand_dims(v, 0), 0), np.ones((1, 3))),  # over a size-1 axis
+        (sg.nn.softmax_cross_entropy(A, sg.nn.softmax(A * v, 1), reduction="none"),
+         -np.sum(np.exp(a * w) / np.exp(a * w).sum(axis=1, keepdims=True) * (a - np.log(np.exp(a).sum(axis=1,
+                                                                                                    keepdims=True))),
+                 axis=1)),
+    ]
+    A_base, v_base = sympy.IndexedBase("A", real=True), sympy.IndexedBase("v", real=True)
+    elements = {A_base[p]: a[p] for p in np.ndindex(2, 3)} | {v_base[k]: w[k] for k in range(3)}
+    for graph, expected in graphs:
+        form = sympy_form(graph)
+        assert form.expression.has(sympy.exp) or graph.shape == (1, 3)  # e^v / e^v is 1
+        for position in np.ndindex(*graph.shape):
+            at = {i: p for i, p in zip(form.indices, position) if i != 0}
+            value = float(form.expression.subs(at).doit().subs(elements))
+            np.testing.assert_allclose(value, expected[position], rtol=1e-12, err_msg=str(form.expression))
+        assert_round_trip(graph, feed)
+    assert sg.latex(sg.nn.logsumexp(v)) == r"\log{\left(\sum_{p=0}^{2} e^{{v}_{p}} \right)}"
+
+
+def test_log_of_a_sum_of_exponentials_comes_back_as_logsumexp():
+    v = sg.placeholder((3,), "float64", name="v")
+    rebuilt = sg.from_sympy(*sympy_form(sg.nn.log_softmax(v)))
+    assert "logsumexp" in [n.op.name for n in sg.toposort(rebuilt)]
+    logits = np.array([1000.0, 999.0, -1000.0])  # where log(sum(exp(v))) overflows
+    np.testing.assert_allclose(rebuilt.eval({v: logits}), sg.nn.log_softmax(v).eval({v: logits}), rtol=1e-12)
+    p = sympy.Idx("p", 2)
+    partial = sympy.log(sympy.Sum(sympy.exp(sympy.IndexedBase("v")[p]), (p, 0, 1)))  # not the whole axis
+    with pytest.raises(sg.SympyConversionError, match="the index p runs over 2 values but indexes axis 0"):
+        sg.from_sympy(partial, {"v": v})
+
+
+def test_sympy_derivatives_of_softmax_cross_entropies_are_sg_grad():
+    logits = sg.placeholder((2, 3), "float64", name="z")
+    targets = sg.constant(np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]]))
+    cost = -sg.sum(targets * sg.nn.log_softmax(logits, 1)) + sg.nn.logsumexp(sg.nn.softmax(logits, 0)) + \
+        sg.nn.softmax_cross_entropy(sg.square(logits), sg.nn.softmax(logits, 1), reduction="sum")
+    base = sympy.IndexedBase("z", real=True)
+    scalars = {base[p]: sympy.Symbol(f"z_{p[0]}_{p[1]}", real=True) for p in np.ndindex(2, 3)}
+    expression = sg.to_sympy(cost).doit().subs(scalars)
+    point = np.random.default_rng(22).standard_normal((2, 3))
+    at = {scalars[base[p]]: point[p] for p in np.ndindex(2, 3)}
+    expected = [float(sympy.diff(expression, scalars[base[p]]).subs(at)) for p in np.ndindex(2, 3)]
+    np.testing.assert_allclose(sg.grad(cost, logits).eval({logits: point}).ravel(), expected, rtol=1e-10)
+
+
+def test_an_op_from_graph_is_the_math_of_its_subgraph():
+    x = sg.placeholder((3,), "float64", name="x")
+    w = sg.variable(np.array([0.5, -1.0, 2.0]), name="w")
+    scaled_tanh = sg.op_from_graph([x], sg.tanh(x) * w, name="scaled_tanh")
+    v = sg.placeholder((3,), "float64", name="v")
+    f = sg.sum(scaled_tanh(v) ** 2.0)
+    W, V, p = sympy.IndexedBase("w", real=True), sympy.IndexedBase("v", real=True), sympy.Idx("p", 3)
+    assert sg.to_sympy(f) == sympy.Sum(sympy.tanh(V[p]) ** 2 * W[p] ** 2, p)
+    feed = {v: np.array([0.3, -0.2, 1.1])}
+    assert_round_trip(f, feed)
+    assert_round_trip(sg.grad(f, v), feed)

@@ -126,10 +126,12 @@ def test_every_region_op_has_a_sympy_form():
     ops, and the graph builder must rebuild each of the stable ones from its opaque function."""
     assert sympy_regions.NATIVE_OPS | sympy_regions.STABLE_OPS <= sympy_bridge.OP_FORMS.keys()
     assert not sympy_regions.NATIVE_OPS & sympy_regions.STABLE_OPS
-    x = sg.placeholder((3,), "float64", name="x")
+    leaves = [sg.placeholder((3,), "float64", name=f"x{k}") for k in range(3)]
     for name in sorted(sympy_regions.STABLE_OPS):
-        rebuilt = sympy_forms.from_sympy(sympy.Function(name)(sympy.Symbol("x0")), [x])
-        assert rebuilt.op.name == name and rebuilt.inputs == (x,)
+        arity = sympy_bridge.OP_ARITY[name]
+        symbols = [sympy.Symbol(f"x{k}") for k in range(arity)]
+        rebuilt = sympy_forms.from_sympy(sympy.Function(name)(*symbols), leaves)
+        assert rebuilt.op.name == name and rebuilt.inputs == tuple(leaves[:arity])
 
 
 def test_minimal_regions_are_left_alone_and_the_pass_is_idempotent():
@@ -316,3 +318,84 @@ def test_check_mode_evaluates_each_region_rewrite():
     new, report = sg.optimize(out, check=True, feed_dict=feed)
     assert report.rule_counts["sympy_region"] >= 1
     np.testing.assert_allclose(sg.evaluate(new, feed), np.exp(feed[x] + feed[y]), rtol=1e-12)
+
+
+# -- the functions of issue 15 in regions -----------------------------------------------------------------------------
+
+EDGES = np.array([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 1e-3, 0.999])
+
+
+def assert_same_values_and_gradients(out, new, leaves, feed):
+    """Values and gradients of every leaf: NaN and infinities at the same places, equal elsewhere."""
+    pairs = [(out, new)] + list(zip(*(sg.grad(sg.sum(y), leaves, disconnected="zero") for y in (out, new))))
+    with np.errstate(all="ignore"):
+        values = sg.evaluate([n for pair in pairs for n in pair], feed)
+    for before, after in zip(values[::2], values[1::2]):
+        np.testing.assert_array_equal(np.isnan(after), np.isnan(before))
+        np.testing.assert_array_equal(np.isposinf(after), np.isposinf(before))
+        np.testing.assert_array_equal(np.isneginf(after), np.isneginf(before))
+        finite = np.isfinite(before)
+        np.testing.assert_allclose(after[finite], before[finite], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("build,kept", [
+    (lambda x, y: sg.arccos(x) + sg.arcsin(x) + y, None),  # pi/2 + y only on [-1, 1]
+    (lambda x, y: sg.sin(sg.arcsin(x)) + x * y, "arcsin"),  # x + x y only on [-1, 1]
+    (lambda x, y: sg.cos(sg.arccos(x)) * y - x * y, "arccos"),
+    (lambda x, y: sg.arctanh(x) - sg.arctanh(x) + y, "arctanh"),  # inf - inf at +-1, NaN beyond
+    (lambda x, y: sg.arccosh(x) * y - sg.arccosh(x) * y + x, "arccosh"),  # arccosh(1) = 0, NaN below 1
+    (lambda x, y: sg.logit(x) * y + sg.logit(x) * x - sg.logit(x) * (x + y), "logit"),  # -inf at 0, inf at 1
+    (lambda x, y: sg.rsqrt(x) * sg.sqrt(x) + y, None),  # 1 only for x > 0
+    (lambda x, y: sg.tan(sg.arctan(x)) * y + x, None),  # tan(atan x) = x everywhere: may simplify
+    (lambda x, y: sg.arcsinh(x) * y + sg.arcsinh(x) * x - sg.arcsinh(x) * (x + y), None),  # total: 0
+])
+def test_new_functions_in_regions_keep_values_and_gradients_at_the_domain_edges(build, kept):
+    x = sg.placeholder((EDGES.size, 1), "float64", name="x")
+    y = sg.placeholder((1, 3), "float64", name="y")
+    out = build(x, y)
+    new, _ = optimized(out)
+    if kept is not None:
+        assert op_histogram([new])[kept] >= 1
+    assert_same_values_and_gradients(out, new, [x, y], {x: EDGES[:, None], y: np.array([[-1.5, 0.0, 2.0]])})
+
+
+def test_total_inverse_functions_cancel_and_partial_ones_do_not():
+    x, y, _ = placeholders()
+    new, report = optimized(sg.arcsinh(x) * y + sg.arcsinh(x) * x - sg.arcsinh(x) * (x + y) + y)
+    assert report.rule_counts["sympy_region"] == 1 and "arcsinh" not in op_histogram([new])
+    new, _ = optimized(sg.arccos(x) + sg.arcsin(x) + y)
+    assert {"arccos", "arcsin"} <= set(op_histogram([new]))
+    value = sg.evaluate(new, {x: np.full((3, 4), 2.0), y: np.zeros((3, 4))})
+    assert np.isnan(value).all()
+
+
+@pytest.mark.parametrize("build,opaque", [
+    (lambda x, y, z: sg.erfc(x) * y + sg.erfc(x) * z - y * z, "erfc"),
+    (lambda x, y, z: sg.sinh(x) / sg.cosh(x) * y + z, "sinh"),  # not rewritten into tanh or exponentials
+    (lambda x, y, z: sg.logaddexp(x, y) * z + sg.logaddexp(x, y) * y - z, "logaddexp"),
+    (lambda x, y, z: sg.hypot(x, y) * z - sg.hypot(x, y) * z + sg.hypot(x, z) * y, "hypot"),
+    (lambda x, y, z: sg.mod(x, y) * z + sg.mod(x, y) * y - z * y, "mod"),
+    (lambda x, y, z: sg.fmod(x, y) * z + sg.fmod(x, y) * y + z, "fmod"),
+    (lambda x, y, z: sg.clip(x, y, z) * z + sg.clip(x, y, z) * y - y, "clip"),
+    (lambda x, y, z: sg.arctan2(x, y) * z + sg.arctan2(x, y) + sg.cbrt(z) * sg.exp2(y), "arctan2"),
+])
+def test_stable_and_discontinuous_functions_stay_opaque(build, opaque):
+    x, y, z = placeholders()
+    out = build(x, y, z)
+    new, _ = optimized(out)
+    assert op_histogram([new])[opaque] >= 1
+    feed = {x: np.array([[30.0, -30.0, 800.0, 0.0], [1.5, -2.5, 7.0, -7.0], [0.5, 1e-3, -1e-3, 3.0]]),
+            y: np.array([[1.0, -1.0, 0.0, 2.0], [3.0, -3.0, 0.5, -0.5], [0.0, 2.0, -2.0, 1.0]]),
+            z: np.array([[-1.0, 1.0, 2.0, 0.0], [0.5, 1.5, -2.0, 3.0], [1.0, 0.0, -0.5, 2.0]])}
+    assert_same_values_and_gradients(out, new, [x, y, z], feed)
+
+
+def test_opaque_erfc_keeps_its_tail():
+    """sympy writes erfc(-x) as 2 - erfc(x) on sight: natively, this region would become (2 - erfc(x)) y, which is 0
+    at x = -10, where erfc(10) y is 2e-45 y, and agrees at every sample point to rounding."""
+    x, y, _ = placeholders()
+    out = sg.erfc(-x) * y + x * y - x * y
+    new, report = optimized(out)
+    assert report.rule_counts["sympy_region"] == 1 and op_histogram([new])["mul"] == 1
+    feed = {x: np.full((3, 4), -10.0), y: np.full((3, 4), 3.0)}
+    np.testing.assert_allclose(sg.evaluate(new, feed), 3 * 2.088487583762545e-45, rtol=1e-12)

@@ -38,12 +38,32 @@ MIN_REGION_OPS, MAX_REGION_OPS, MAX_LEAVES = 3, 24, 8
 MAX_UNINTERRUPTIBLE_OPS = 8
 CACHE_LIMIT = 4096
 
-# Ops sympy simplifies in their sympy forms (``symgraph.sympy_bridge.OP_FORMS``).
+# Ops sympy simplifies in their sympy forms (``symgraph.sympy_bridge.OP_FORMS``). tan and the inverse trigonometric
+# and hyperbolic functions are here: sympy's identities for them (tan(atan x) = x, cos(asin x) = sqrt(1 - x^2)) hold
+# on their real domains, and the candidate check rejects those that hold on less (acos x + asin x = pi/2 is not NaN
+# for |x| > 1; it is sampled at +-2, +-3), and simplify takes about as long with them as with sin and cos (0.02-0.08 s
+# a region). rsqrt is x^(-1/2), a power like sqrt.
 NATIVE_OPS = frozenset({
     "add", "sub", "mul", "div", "pow", "neg", "square", "sqrt", "reciprocal", "exp", "log", "abs", "sin", "cos", "tanh",
+    "tan", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "rsqrt",
 })
-# Ops kept opaque (their stable forms matter): sympy sees an undefined function of that name.
-STABLE_OPS = frozenset({"sigmoid", "softplus", "relu", "log1p", "expm1"})
+# Ops kept opaque: sympy sees an undefined function of that name, so only identities around them apply (f(x) - f(x)
+# = 0, distributing over f(x)), never a rewrite of the function itself. Their computed forms matter and the sample
+# points could not tell a worse one: sigmoid, softplus, logaddexp, logit, log1p, expm1 and hypot are written to avoid
+# overflow or cancellation (logaddexp as log(e^a + e^b) overflows at a = 710); sympy writes erfc(-x) as 2 - erfc(x)
+# on sight, which is 0 for x < -6 where erfc(-x) is 1e-17 and less, yet agrees to rounding at every sample point
+# (erf goes with it: erf + erfc = 1 would bring the same loss); exp2, log2, log10 are exact at powers of
+# their base where 2^x = e^(x ln 2) and log(x)/log(2) are not; cbrt's real form sign(x) |x|^(1/3) and fmod's
+# sign(a) Mod(|a|, |b|) would come back as more ops. Mod and Min/Max (mod, fmod, clip, relu) are discontinuous or
+# kinked, and sympy's rules for them (Mod(a + b, b) = Mod(a, b)) are exact only in exact arithmetic. arctan2 is
+# NumPy's (0 at the origin and a signed angle for -0.0), where sympy's atan2(0, 0) is nan. sinh and cosh: sympy
+# simplifies hyperbolic functions through their exponential forms, 0.1-0.3 s for a small region (tanh's cost too),
+# about the region time limit, for identities (sinh/cosh = tanh) that seldom shorten a graph.
+STABLE_OPS = frozenset({
+    "sigmoid", "softplus", "relu", "log1p", "expm1", "logaddexp", "logit", "hypot", "erf", "erfc", "exp2", "log2",
+    "log10", "cbrt", "mod", "fmod", "clip", "arctan2", "sinh", "cosh",
+})
+# isnan, isinf and isfinite give bools (never in a float region) and have no sympy form (``sympy_bridge.NO_FORM``).
 FLOATS = (np.dtype("float32"), np.dtype("float64"))
 
 _cache: dict = {}

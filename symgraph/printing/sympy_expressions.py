@@ -23,7 +23,9 @@ from sympy.printing.latex import LatexPrinter
 from symgraph import ops
 from symgraph.errors import SympyConversionError
 from symgraph.graph import Constant, Node, Placeholder, Variable, constant, toposort, user_site
-from symgraph.sympy_bridge import ConstantArray, GraphBuilder, OP_FORMS, cast_form, where, where_form
+from symgraph.ops.custom import GraphOp, inline_graph_ops
+from symgraph.sympy_bridge import (ConstantArray, GraphBuilder, NO_FORM, OP_FORMS, cast_form, clip_form,
+                                   integer_remainder_form, scale_gradient, where, where_form)
 
 FREE_INDEX_NAMES = ("i", "j", "k", "l", "m")
 BOUND_INDEX_NAMES = ("p", "q", "r", "s", "t", "u")
@@ -31,12 +33,18 @@ BOUND_INDEX_NAMES = ("p", "q", "r", "s", "t", "u")
 # permuted); their other inputs only give shapes.
 REARRANGING = frozenset({"broadcast_to", "broadcast_like", "expand_dims", "squeeze", "reshape", "reshape_like",
                          "transpose"})
-REDUCING = frozenset({"sum", "mean", "prod", "sum_to", "matmul"})
+REDUCING = frozenset({"sum", "mean", "prod", "sum_to", "matmul", "logsumexp"})
+# Ops whose element is its input's at the same index over a sum of exponentials along one axis.
+NORMALIZING = frozenset({"softmax", "log_softmax"})
+CROSS_ENTROPY = "softmax_cross_entropy"  # -sum_p t[p] log_softmax(z)[p] over the last axis
 SHAPE_ONLY = frozenset({"zeros_like", "size"})
-SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | SHAPE_ONLY | {"cast"}
+SUPPORTED = frozenset(OP_FORMS) | REARRANGING | REDUCING | NORMALIZING | SHAPE_ONLY | {"cast", "scale_gradient",
+                                                                                  CROSS_ENTROPY}
 LEAF_ASSUMPTIONS = {"f": {"real": True}, "i": {"integer": True}, "u": {"integer": True, "nonnegative": True}}
-SCOPE = ("scalar and elementwise ops, sum, mean and prod, broadcasting, reshapes that add or remove size-1 axes, "
-         "transpose and matmul")
+SCOPE = ("scalar and elementwise ops (all but isnan, isinf and isfinite), stop_gradient and scale_gradient, sum, "
+         "mean, prod and logsumexp, softmax, log_softmax and softmax_cross_entropy with probability targets, "
+         "broadcasting, reshapes that add or remove size-1 axes, "
+         "transpose, matmul and op_from_graph ops (as their subgraphs)")
 
 
 class SympyForm(NamedTuple):
@@ -51,6 +59,8 @@ class SympyForm(NamedTuple):
 
 
 def sympy_form(root: Node, caller: str = "sg.to_sympy") -> SympyForm:
+    if any(isinstance(node.op, GraphOp) for node in toposort([root])):
+        (root,) = inline_graph_ops([root])  # an op_from_graph op is the math of its subgraph
     converter = _Converter(root, caller)
     indices = converter.free_indices(root)
     expression = converter.convert(root, indices)
@@ -161,6 +171,8 @@ class _Converter:
         sources = _sources(node)
         groups = _bound_groups(node, sources)
         bound = self._bound_indices(node, groups)
+        if name == CROSS_ENTROPY:
+            return self._cross_entropy(node, index, bound)
         bound_at = {member: b for group, b in zip(groups, bound) for member in group}
         args = []
         for position in _value_inputs(node):
@@ -170,9 +182,15 @@ class _Converter:
             args.append(self.convert(x, x_index))
         in_sum = any(i in self.bound_indices for i in index)
         if name == "where":
-            return where_form(*args, in_sum=in_sum)
+            return where_form(*args, in_sum=in_sum, boolean=node.dtype.kind == "b")
+        if name == "clip":
+            return clip_form(*args, boolean=node.dtype.kind == "b")
+        if name in ("mod", "fmod") and node.dtype.kind in "iu":
+            return integer_remainder_form(OP_FORMS[name](*args), args[1], in_sum)
         if name in OP_FORMS:
             return OP_FORMS[name](*args)
+        if name == "scale_gradient":
+            return scale_gradient(args[0], number_form(node.op.k, np.dtype(np.float64)))
         if name == "cast":
             return cast_form(args[0], node.inputs[0].dtype, node.dtype, in_sum)
         if name in REARRANGING:
@@ -181,7 +199,9 @@ class _Converter:
             return sympy.false if node.dtype.kind == "b" else sympy.S.Zero
         if name == "size":
             return self._count(node.inputs[0], node.op.axes)
-        summand = args[0] * args[1] if name == "matmul" else args[0]
+        if name in NORMALIZING:
+            return self._normalized(node, index, args[0], bound)
+        summand = args[0] * args[1] if name == "matmul" else sympy.exp(args[0]) if name == "logsumexp" else args[0]
         used = [b for b in bound if summand.has(b)]
         repeats = sympy.Mul(*[b.upper + 1 for b in bound if b not in used])  # a summand constant along an index
         if name == "prod":
@@ -190,7 +210,29 @@ class _Converter:
             result = (sympy.Sum(summand, *used) if used else summand) * repeats
             if name == "mean":
                 result = result / self._count(node.inputs[0], node.op.axes)
+            if name == "logsumexp":
+                result = sympy.log(result)
         return result.doit() if used and result.is_number else result  # a sum of constants is a number
+
+    def _cross_entropy(self, node: Node, index: tuple, bound):
+        """-sum_p t[p] (z[p] - log sum_q e^z[q]) over the last axis (p and q; index 0 for a size-1 axis)."""
+        logits, targets = node.inputs
+        p, q = bound if bound else (sympy.S.Zero, sympy.S.Zero)
+        normalizer = sympy.exp(self.convert(logits, index + (q,)))
+        if bound:
+            normalizer = sympy.Sum(normalizer, q)
+        loss = self.convert(targets, index + (p,)) * (self.convert(logits, index + (p,)) - sympy.log(normalizer))
+        return -(sympy.Sum(loss, p) if bound else loss)
+
+    def _normalized(self, node: Node, index: tuple, value, bound):
+        """softmax: e^x[i] / sum_p e^x[p]; log_softmax: x[i] - log sum_p e^x[p] (p along the op's axis)."""
+        axis = node.op.axis
+        if bound:
+            along = index[:axis] + (bound[0],) + index[axis + 1:]
+            total = sympy.Sum(sympy.exp(self.convert(node.inputs[0], along)), bound[0])
+        else:  # a size-1 axis: the sum has the one term
+            total = sympy.exp(value)
+        return sympy.exp(value) / total if node.op.name == "softmax" else value - sympy.log(total)
 
     def _count(self, x: Node, axes):
         """How many elements a reduction of x over ``axes`` (None: all) combines."""
@@ -212,7 +254,7 @@ def _sources(node: Node) -> list:
     name, inputs = node.op.name, node.inputs
     if name in ("expand_dims", "squeeze", "transpose", "reshape", "reshape_like"):
         return [_rearranged(node)] + [tuple(range(i.ndim)) for i in inputs[1:]]
-    if name in ("sum", "mean", "prod"):
+    if name in ("sum", "mean", "prod", "logsumexp"):
         x, reduced = inputs[0], node.op.axes
         reduced = range(x.ndim) if reduced is None else reduced
         kept = [a for a in range(x.ndim) if a not in reduced]
@@ -224,6 +266,8 @@ def _sources(node: Node) -> list:
         return [tuple(None if summed[a] else a - lead for a in range(x.ndim)), tuple(range(reference.ndim))]
     if name == "matmul":
         return _matmul_sources(node)
+    if name == CROSS_ENTROPY:
+        return [tuple(range(x.ndim - 1)) + (None,) for x in inputs]
     if name == "size":
         return [(None,) * inputs[0].ndim]
     return [_broadcast_sources(x, node.shape) for x in inputs]
@@ -274,6 +318,13 @@ def _bound_groups(node: Node, sources) -> list:
         a, b = node.inputs
         inner = (0, a.ndim - 1), (1, b.ndim - 2 if b.ndim > 1 else 0)
         return [list(inner)] if a.shape[-1] != 1 else []
+    if node.op.name == CROSS_ENTROPY:
+        logits, targets = node.inputs
+        last = logits.ndim - 1
+        return [[(0, last), (1, last)], [(0, last)]] if logits.shape[-1] != 1 else []
+    if node.op.name in NORMALIZING:
+        axis = node.op.axis
+        return [[(0, axis)]] if node.inputs[0].shape[axis] != 1 else []
     if node.op.name not in REDUCING:
         return []
     x = node.inputs[0]
@@ -294,6 +345,8 @@ def _unsupported(node: Node) -> str | None:
     if isinstance(node, (Constant, Placeholder, Variable)):
         return None
     name = node.op.name
+    if name in NO_FORM:
+        return f"{name} has no sympy form: {NO_FORM[name]}"
     if name not in SUPPORTED:
         return f"sympy has no form for {name}"
     if name in ("reshape", "reshape_like") and _size_one_reshape(node.inputs[0].shape, node.shape) is None:
@@ -362,12 +415,28 @@ class GraphLatexPrinter(LatexPrinter):
 
     def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
         # sympy brackets every factor containing a Sum; a function's own parentheses already delimit it.
+        if isinstance(expr, sympy.Mod):  # a mod b is written infix: in a product it needs its brackets
+            return True
         if expr.is_Function and not isinstance(expr, (sympy.Piecewise, where)):
             return False
         return super()._needs_mul_brackets(expr, first=first, last=last)
 
     def _print_log1p(self, expr, exp=None):
         return self._print(sympy.log(sympy.Add(1, expr.args[0], evaluate=False), evaluate=False), exp=exp)
+
+    def _print_exp2(self, expr, exp=None):
+        power = sympy.Pow(2, expr.args[0], evaluate=False)
+        return self._print(power) if exp is None else rf"\left({self._print(power)}\right)^{{{exp}}}"
+
+    def _print_log2(self, expr, exp=None):
+        return self._logarithm(2, expr, exp)
+
+    def _print_log10(self, expr, exp=None):
+        return self._logarithm(10, expr, exp)
+
+    def _logarithm(self, base: int, expr, exp=None) -> str:
+        power = f"^{{{exp}}}" if exp is not None else ""
+        return rf"\log_{{{base}}}{power}{{\left({self._print(expr.args[0])} \right)}}"
 
     def _print_expm1(self, expr, exp=None):
         inner = self._print(sympy.Add(sympy.exp(expr.args[0]), -1, evaluate=False))

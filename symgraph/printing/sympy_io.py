@@ -1,9 +1,10 @@
 """Graphs as sympy expressions and LaTeX, and sympy expressions as graphs: ``sg.to_sympy``, ``sg.latex`` and
 ``sg.from_sympy``.
 
-The expression of a node is the math of its value, for graphs of scalar and elementwise ops, their sums, means and
-products (over all or some axes), broadcasting, transposes and matmul -- every op that the gradient of such a graph
-contains:
+The expression of a node is the math of its value, for graphs of scalar and elementwise ops (all of them but isnan,
+isinf and isfinite), their sums, means, products and logsumexps (over all or some axes), softmax and log_softmax,
+broadcasting, transposes, matmul and op_from_graph ops (written as their subgraphs) -- every op that the gradient of
+such a graph contains:
 
 - Placeholders and variables are real symbols named after them (``sympy.Symbol("x", real=True)``; integer leaves are
   integer, bool leaves plain symbols); of rank > 0 they are ``sympy.IndexedBase`` arrays. A name used by two leaves
@@ -18,19 +19,28 @@ contains:
 - Constants whose elements are all equal are sympy numbers: floats the shortest decimal that rounds to them in their
   dtype (0.1 -> 1/10), ints exactly, inf/nan as oo/nan, bools true/false; other constants are sympy Arrays indexed
   like leaves.
-- sigmoid and softplus are sympy functions of this package (``symgraph.sympy_bridge``) with their derivatives, LaTeX
-  \\sigma(x) and softplus(x), ``.rewrite(sympy.exp)`` to 1/(1+e^-x) and log(1+e^x), and stable NumPy code for
-  ``sympy.lambdify``; log1p and expm1 are ``sympy.codegen.cfunctions``'; relu is Max(x, 0); stop_gradient is an
-  identity whose derivative is 0. where is a Piecewise (casts from bool Piecewise((1, c), (0, True))), except inside
+- sigmoid, softplus, logaddexp and logit are sympy functions of this package (``symgraph.sympy_bridge``) with their
+  derivatives, LaTeX \\sigma(x), softplus(x), ..., ``.rewrite(sympy.exp)`` to 1/(1+e^-x), log(1+e^x), log(e^a+e^b)
+  (logit: ``.rewrite(sympy.log)``, log(x/(1-x))), and stable NumPy code for ``sympy.lambdify``; log1p, expm1, exp2,
+  log2, log10 and hypot are ``sympy.codegen.cfunctions``' (LaTeX 2^x, log_2 x, ...); the trigonometric, hyperbolic
+  and inverse functions, erf, erfc and atan2 are sympy's own; cbrt is the real cube root sign(x) |x|^(1/3); rsqrt
+  x^(-1/2); mod is ``sympy.Mod`` (the sign of the divisor, as NumPy's and Python's %), fmod sign(a) Mod(|a|, |b|)
+  (the sign of the dividend), both NaN for a float divisor of 0 and 0 for an integer one (a Piecewise), as NumPy;
+  clip is Min(Max(x, lo), hi); relu is Max(x, 0); stop_gradient is an identity whose derivative is 0, scale_gradient(x,
+  k) one whose derivative is k. logsumexp is log(Sum(exp(...))), softmax e^x[i] / Sum(e^x[p]), log_softmax x[i] -
+  log(Sum(e^x[p])). where is a Piecewise (casts from bool Piecewise((1, c), (0, True))), except inside
   a sum or product, where it is ``where(c, a, b)`` (``symgraph.sympy_bridge.where``, ``.rewrite(sympy.Piecewise)``):
   sympy's piecewise_fold, which Sum, Piecewise and simplify call, moves a Piecewise out of a Sum even when its
   condition depends on the summation index, and so changes the value.
 
-A graph with any other op (indexing, max reductions, softmax, convolutions, ...) raises ``sg.SympyConversionError``
-naming the first such node in schedule order and its line.
+A graph with any other op (indexing, max reductions, convolutions, clip_gradient, custom ops, ...) raises
+``sg.SympyConversionError`` naming the first such node in schedule order and its line; so do isnan, isinf and
+isfinite, with the reason: sympy's real symbols are finite, so a test for NaN or infinity would be decided by that
+assumption, not by the value.
 
 ``from_sympy`` builds with as few ops as the expression's form allows (x - y is one sub, x/y one div, Max(x, 0) a
-relu), and reads indexed expressions back: each index is an axis, Sum and Product over whole index ranges are
+relu, Min(Max(x, lo), hi) a clip, sign(x) |x|^(1/3) a cbrt, sign(a) Mod(|a|, |b|) an fmod, log(Sum(exp(...))) over
+whole axes a logsumexp), and reads indexed expressions back: each index is an axis, Sum and Product over whole index ranges are
 reductions. ``sympy_form`` returns the expression with the symbols, indices and dtype it used, so that
 ``from_sympy(*sympy_form(g))`` rebuilds ``g``'s shape and dtype.
 
@@ -66,7 +76,8 @@ def _form(node, caller: str):
 
 def latex(node) -> str:
     """LaTeX text of ``to_sympy(node)`` (or of a sympy expression): sympy's LaTeX, with sigmoid as \\sigma(x), log1p
-    and expm1 as log(1 + x) and (e^x - 1), and indices by their names."""
+    and expm1 as log(1 + x) and (e^x - 1), exp2 as 2^x, log2 and log10 as log_2 and log_10, a mod in a product
+    bracketed, and indices by their names."""
     import sympy
 
     from symgraph.printing import sympy_expressions
@@ -80,10 +91,13 @@ def from_sympy(expr, symbols: Mapping, indices=None, dtype=None) -> Node:
     """The graph computing the sympy expression ``expr``, with ``symbols`` mapping each symbol (or IndexedBase, or
     its name) to its node.
 
-    Covers every function the elementwise ops compute: + - * / ** (square, sqrt, reciprocal for powers 2, 1/2, -1),
-    exp, log, log1p, expm1, sin, cos, tanh, Abs, sign, floor, ceiling, Max and Min (Max(x, 0) is relu), sigmoid,
-    softplus, Heaviside, Piecewise, ITE and where, comparisons, And/Or/Not/Xor, numbers; and Indexed arrays with
-    Sum and Product over whole index ranges. The result's axes are its free indices, in to_sympy's order (i, j, k,
+    Covers every function the elementwise ops compute: + - * / ** (square, sqrt, reciprocal, rsqrt for powers 2,
+    1/2, -1, -1/2), exp, log, log1p, expm1, exp2, log2, log10, sin, cos, tan, tanh, sinh, cosh, asin, acos, atan,
+    atan2, asinh, acosh, atanh, erf, erfc, hypot, Mod, Abs, sign, floor, ceiling, Max and Min (Max(x, 0) is relu,
+    Min(Max(x, lo), hi) clip), sign(x) |x|^(1/3) (cbrt), sign(a) Mod(|a|, |b|) (fmod), sigmoid, softplus,
+    logaddexp, logit, stop_gradient, scale_gradient, Heaviside, Piecewise, ITE and where, comparisons,
+    And/Or/Not/Xor, numbers; and Indexed arrays with Sum and Product over whole index ranges (log(Sum(exp(...))) is
+    logsumexp). The result's axes are its free indices, in to_sympy's order (i, j, k,
     ...) or in the order of ``indices`` (a 0 there is a size-1 axis; an index the expression does not depend on is
     broadcast along its range). Numbers that meet no float node, arrays of numbers and expressions without symbols
     are of the float ``dtype``: by default the widest among the nodes, float32 when there is none.
