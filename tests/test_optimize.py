@@ -23,11 +23,13 @@ def describe(outputs):
 
 # (rule that must fire, graph builder, ops that must be gone afterwards, ops that must be present afterwards)
 RULE_CASES = [
-    ("add_zero", lambda: X + 0.0, {"add"}, set()),
+    ("add_zero", lambda: X + (-0.0), {"add"}, set()),
+    ("add_zero", lambda: sg.cast(X, "int64") + 0, {"add"}, set()),
     ("sub_zero", lambda: X - 0.0, {"sub"}, set()),
     ("sub_self", lambda: X - X, {"sub"}, set()),
     ("mul_one", lambda: 1.0 * X, {"mul"}, set()),
-    ("mul_zero", lambda: X * 0.0, {"mul"}, set()),
+    ("mul_zero", lambda: sg.sigmoid(X) * 0.0, {"mul"}, set()),
+    ("mul_zero", lambda: sg.cast(X, "int64") * 0, {"mul"}, set()),
     ("div_one", lambda: X / 1.0, {"div"}, set()),
     ("neg_neg", lambda: -(-X), {"neg"}, set()),
     ("power_special_cases", lambda: X ** 2, {"pow"}, {"square"}),
@@ -196,7 +198,7 @@ def test_gradient_recomputation_is_merged():
 
 
 def test_optimize_never_changes_nodes_the_user_holds():
-    y = X * 1.0 + 0.0
+    y = X * 1.0 + (-0.0)
     inputs_before = y.inputs
     after, _ = sg.optimize(y)
     assert y.inputs is inputs_before and y.op.name == "add" and after is X
@@ -261,8 +263,8 @@ def test_optimize_argument_errors_are_clear(outputs, passes, message):
 
 
 def test_report_rule_counts_is_a_field_like_the_others():
-    _, report = sg.optimize(sg.log(1 + X) * 1.0 + 0.0)
-    assert report.rule_counts == {"mul_one": 1, "add_zero": 1, "log_one_plus": 1, "merge": 1}  # merge: the 1.0s
+    _, report = sg.optimize(sg.log(1 + X) * 1.0 - 0.0)
+    assert report.rule_counts == {"mul_one": 1, "sub_zero": 1, "log_one_plus": 1, "merge": 1}  # merge: the 1.0s
     assert report.rule_counts["sub_self"] == 0
 
 
@@ -290,3 +292,19 @@ def test_rules_that_drop_an_operand_need_it_finite(build, finite_build):
         np.testing.assert_array_equal(np.isnan(sg.evaluate(after, values)), np.isnan(sg.evaluate(y, values)))
     after, report = sg.optimize(finite_build(x))
     assert after.op.name == "constant" and {"sub_self", "mul_zero"} & set(report.rule_counts)
+
+
+@pytest.mark.parametrize("build", [
+    lambda v: v + 0.0, lambda v: 0.0 + v, lambda v: 0.0 - v, lambda v: v - (-0.0), lambda v: sg.tanh(v) * 0.0,
+    lambda v: 0.0 * v, lambda v: sg.sigmoid(v) * -0.0,
+], ids=["x+0", "0+x", "0-x", "x-(-0)", "tanh(x)*0", "0*x", "sigmoid(x)*-0"])
+def test_zero_identities_keep_the_sign_of_zero(build):
+    """In floats -0.0 + 0.0 is +0.0 and -2.0 * 0.0 is -0.0: the rules that would lose a sign leave the node alone, so
+    1/x and arctan2 of the optimized graph give what the original gives."""
+    x = sg.placeholder((5,), "float64", name="x")
+    values = {x: np.array([-0.0, 0.0, -2.0, 3.0, -1e-300])}
+    y = build(x)
+    after, report = sg.optimize(y)
+    assert not {"add_zero", "sub_zero", "mul_zero"} & set(report.rule_counts), report
+    np.testing.assert_array_equal(np.signbit(sg.evaluate(after, values)), np.signbit(sg.evaluate(y, values)))
+    np.testing.assert_array_equal(sg.evaluate(sg.reciprocal(after), values), sg.evaluate(sg.reciprocal(y), values))

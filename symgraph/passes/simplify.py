@@ -30,21 +30,28 @@ def filled(like: Node, value) -> Node:
     return zeros if value == 0 else add(zeros, value)
 
 
+def _zero_keeps_signs(zero: Node, dtype) -> bool:
+    """Whether adding ``zero`` (or subtracting from it) keeps every value's sign of zero: in floats -0.0 + 0.0 is
+    +0.0 and 0.0 - 0.0 is +0.0, so only a zero that is -0.0 everywhere does (1/x and arctan2 tell the signs apart)."""
+    return dtype.kind != "f" or bool(np.all(np.signbit(zero.value)))
+
+
 @matches("add")
-def add_zero(node):  # x + 0 = x
+def add_zero(node):  # x + (-0) = x; x + 0 = x for integers
     if is_op(node, "add"):
         x = other_operand(node, 0)
-        if x is not None and same_type(x, node):
+        zero = node.inputs[1] if x is node.inputs[0] else node.inputs[0]
+        if x is not None and same_type(x, node) and _zero_keeps_signs(zero, node.dtype):
             return x
 
 
 @matches("sub")
-def sub_zero(node):  # x - 0 = x;  0 - x = -x
+def sub_zero(node):  # x - 0 = x;  (-0) - x = -x (0 - x = -x for integers)
     if is_op(node, "sub"):
         a, b = node.inputs
-        if constant_equal_to(b, 0) and same_type(a, node):
+        if constant_equal_to(b, 0) and same_type(a, node) and not (a.dtype.kind == "f" and np.any(np.signbit(b.value))):
             return a
-        if constant_equal_to(a, 0) and same_type(b, node):
+        if constant_equal_to(a, 0) and same_type(b, node) and _zero_keeps_signs(a, node.dtype):
             return neg(b)
 
 
@@ -63,8 +70,12 @@ def mul_one(node):  # x * 1 = x
 
 
 @matches("mul")
-def mul_zero(node):  # x * 0 = 0 (finite x)
-    if is_op(node, "mul") and other_operand(node, 0) is not None and always_finite(other_operand(node, 0)):
+def mul_zero(node):  # x * 0 = 0 (finite x; in floats also x >= 0 and the zero +0.0: -2.0 * 0.0 is -0.0)
+    x = other_operand(node, 0) if is_op(node, "mul") else None
+    if x is None or not always_finite(x):
+        return None
+    zero = node.inputs[1] if x is node.inputs[0] else node.inputs[0]
+    if node.dtype.kind != "f" or (is_positive(x) and not np.any(np.signbit(zero.value))):
         return filled(node, 0)
 
 
