@@ -7,10 +7,11 @@ Initialisation is PyTorch's default (uniform in +-1/sqrt(fan_in)) so that result
 import argparse
 
 import symgraph as sg
-from common import HelpFormatter, add_training_arguments, load_dataset, train
+from common import HelpFormatter, add_training_arguments, data_parallel, load_dataset, train
 
 
-def build(image_shape, lr, momentum, seed, backend="numpy"):
+def build(image_shape, lr, momentum, seed, backend="numpy", comm=None):
+    """The training step, the predictor and the parameters; ``comm``: data-parallel over that communicator."""
     height, width = image_shape
     images = sg.placeholder((None, height, width), name="images")
     labels = sg.placeholder((None,), "int64", name="labels")
@@ -24,9 +25,10 @@ def build(image_shape, lr, momentum, seed, backend="numpy"):
     x = sg.layers.dense(sg.reshape(x, (-1, features)), 1024, activation=sg.relu, name="fc1", rng=seed + 2, **scheme)
     logits = sg.layers.dense(x, 10, name="fc2", rng=seed + 3, **scheme)
     loss = sg.nn.softmax_cross_entropy(logits, labels)
-    updates = sg.optim.SGD(lr, momentum=momentum).updates(loss, sg.trainable_variables(loss))
+    params = sg.trainable_variables(loss)
+    updates = sg.optim.SGD(lr, momentum=momentum).updates(loss, params, allreduce=comm)
     return (sg.function([images, labels], loss, updates=updates, backend=backend),
-            sg.function([images], logits, backend=backend))
+            sg.function([images], logits, backend=backend), params)
 
 
 def main(argv=None):
@@ -34,10 +36,11 @@ def main(argv=None):
     add_training_arguments(parser, epochs=1, lr=0.05)
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     args = parser.parse_args(argv)
+    comm = data_parallel()  # the world under mpiexec -n N (N > 1), else None
     train_images, train_labels, test_images, test_labels, _ = load_dataset(args)
-    step, predict = build(train_images.shape[1:], args.lr, args.momentum, args.seed, args.backend)
+    step, predict, params = build(train_images.shape[1:], args.lr, args.momentum, args.seed, args.backend, comm)
     return train(step, predict, (train_images, train_labels), (test_images, test_labels), args.epochs,
-                 args.batch_size, args.seed, progress=not args.no_progress)
+                 args.batch_size, args.seed, progress=not args.no_progress, params=params)
 
 
 if __name__ == "__main__":

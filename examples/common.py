@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -16,6 +17,30 @@ except ImportError:  # the examples extra installs tqdm; without it, progress is
     tqdm = None
 
 
+# Set by data_parallel(): this process's rank (only rank 0 prints) and the world when several processes train.
+RANK, WORLD = 0, None
+
+
+def data_parallel():
+    """The world communicator when this script was started by ``mpiexec -n N`` with N > 1 (data-parallel training:
+    every process steps on its part of each global batch), else None (one process; mpi4py is not imported)."""
+    global RANK, WORLD
+    launched = max(int(os.environ.get(name, "1") or 1) for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"))
+    if launched > 1:
+        try:
+            from symgraph import distributed
+        except ImportError as error:
+            raise SystemExit(f"started by mpiexec with {launched} processes, but {error}") from None
+        WORLD, RANK = distributed.world(), distributed.rank()
+    return WORLD
+
+
+def say(*args, **kwargs) -> None:
+    """print, on rank 0 only."""
+    if RANK == 0:
+        print(*args, **kwargs)
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """--help keeps the docstring's line breaks and shows every option's default."""
 
@@ -26,7 +51,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, lr: flo
     parser.add_argument("--data-dir", default=None,
                         help="directory holding the MNIST IDX files, searched before $SYMGRAPH_DATA/mnist and the cache")
     parser.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
-    parser.add_argument("--batch-size", type=int, default=batch_size, help="examples per SGD step")
+    parser.add_argument("--batch-size", type=int, default=batch_size,
+                        help="examples per SGD step (under mpiexec -n N: the global batch, split across the N processes)")
     parser.add_argument("--lr", type=float, default=lr, help="learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
     parser.add_argument("--train-limit", type=int, default=None,
@@ -59,7 +85,7 @@ def load_dataset(args):
         name = "digits (8x8, scikit-learn)"
     train = tuple(a[:args.train_limit] for a in train)
     test = tuple(a[:args.test_limit] for a in test)
-    print(f"dataset: {name}, {len(train[1])} training and {len(test[1])} test images of {train[0].shape[1:]}{why}")
+    say(f"dataset: {name}, {len(train[1])} training and {len(test[1])} test images of {train[0].shape[1:]}{why}")
     return train[0], train[1], test[0], test[1], name
 
 
@@ -71,34 +97,57 @@ def _mnist_downloadable(args) -> bool:
         return False
 
 
-def train(step, predict, train_data, test_data, epochs: int, batch_size: int, seed: int, progress: bool = True):
+def train(step, predict, train_data, test_data, epochs: int, batch_size: int, seed: int, progress: bool = True,
+          params=None):
     """Run ``epochs`` of shuffled minibatch steps; print per-epoch loss and accuracy, then test accuracy.
 
     ``step`` is the training function (``step(images, labels) -> loss`` applies one update); each epoch runs in one
     ``step.epoch`` call. ``predict(images) -> logits``. Returns the history of (epoch, mean loss, train accuracy) and
     the final test accuracy. The examples/sec printed at the end measure the training steps alone, not the accuracy
-    passes.
+    passes. Data-parallel (``data_parallel()`` found a world; ``step`` was built with ``allreduce=`` it): ``params``
+    start from rank 0's values, every process steps on its shard of each global batch of ``batch_size``, and only
+    rank 0 computes accuracies and prints (the others wait for it in their next step).
     """
+    if WORLD is not None:
+        from symgraph import distributed
+
+        distributed.broadcast_variables(params, WORLD)
     rng = np.random.default_rng(seed)
     images, labels = train_data
     history = []
     seen, training_seconds = 0, 0.0
+    test_accuracy = None  # on ranks other than 0, which compute no accuracies
     for epoch in range(1, epochs + 1):
         total_batches = -(-len(labels) // batch_size)
         bar = tqdm(total=total_batches, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False) \
-            if progress and tqdm is not None else None
+            if progress and tqdm is not None and RANK == 0 else None
         started = time.perf_counter()
-        losses = step.epoch([images, labels], batch_size, rng, progress=bar)
+        losses = step.epoch([images, labels], batch_size, rng, progress=bar, shard=WORLD)
         training_seconds += time.perf_counter() - started
         if bar is not None:
             bar.close()
         seen += len(labels)
-        correct = accuracy(predict, images, labels, batch_size=1000)
-        history.append((epoch, float(np.mean(losses)), correct))
-        print(f"epoch {epoch}: loss {np.mean(losses):.4f}, train accuracy {correct:.2%}")
-    test_accuracy = accuracy(predict, *test_data, batch_size=1000)
-    print(f"test accuracy {test_accuracy:.2%}; {seen / max(training_seconds, 1e-9):.0f} training examples/sec")
+        loss = _mean_loss(losses)
+        if RANK == 0:
+            correct = accuracy(predict, images, labels, batch_size=1000)
+            history.append((epoch, loss, correct))
+            print(f"epoch {epoch}: loss {loss:.4f}, train accuracy {correct:.2%}")
+    if RANK == 0:
+        test_accuracy = accuracy(predict, *test_data, batch_size=1000)
+        processes = f" on {WORLD.Get_size()} processes" if WORLD is not None else ""
+        print(f"test accuracy {test_accuracy:.2%}; {seen / max(training_seconds, 1e-9):.0f} training examples/sec"
+              f"{processes}")
     return history, test_accuracy
+
+
+def _mean_loss(losses) -> float:
+    """The epoch's mean of the per-step losses: of this process's shards, averaged over every process."""
+    mean = float(np.mean([float(np.mean(value)) for value in losses]))
+    if WORLD is None:
+        return mean
+    from symgraph import distributed
+
+    return float(distributed.allreduce_sum(WORLD, np.array(mean))) / WORLD.Get_size()
 
 
 def accuracy(predict, images, labels, batch_size: int) -> float:

@@ -33,13 +33,18 @@ needs_mpi = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
 
 
-def mpiexec(*args, timeout: float = 300):
-    """Run the worker on 2 processes with one thread each; (return code, stdout + stderr, seconds)."""
+REPOSITORY = os.path.dirname(os.path.dirname(WORKER))
+
+
+def mpiexec(*args, timeout: float = 300, processes: int = 2, script: str = WORKER):
+    """Run ``script`` (the worker) on ``processes`` processes with one thread each, this checkout's symgraph first on
+    the path; (return code, stdout + stderr, seconds)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1")
+               MKL_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([REPOSITORY, os.environ.get("PYTHONPATH", "")]))
+    launcher = ["mpiexec", "-n", str(processes)] if processes > 1 else []
     started = time.monotonic()
-    done = subprocess.run(["mpiexec", "-n", "2", sys.executable, WORKER, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    done = subprocess.run(launcher + [sys.executable, script, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=os.path.dirname(script))
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
@@ -129,6 +134,27 @@ def test_mismatched_models_are_refused_at_start_naming_the_first_difference():
     assert code != 0, output
     assert ("DistributedError: the processes built different models: variable 0 is 'fc1/W' (36, 12) float64 on "
             "rank 0 but 'fc1/W' (36, 13) float64 on rank 1") in output, output
+
+
+@needs_mpi
+@pytest.mark.parametrize("example", ["mlp_mnist.py", "cnn_mnist.py"])
+def test_the_examples_train_data_parallel_under_mpiexec_as_one_process_does(example):
+    """mpiexec -n 2 python examples/X.py: only rank 0 prints, and it prints what one process prints (the losses
+    to rounding: each is the mean of the per-step losses of every rank's shards)."""
+    script = os.path.join(REPOSITORY, "examples", example)
+    arguments = ["--dataset", "digits", "--epochs", "1", "--train-limit", "150", "--test-limit", "100",
+                 "--batch-size", "32", "--no-progress"]
+    results = {}
+    for processes in (1, 2):
+        code, output, _ = mpiexec(*arguments, processes=processes, script=script, timeout=300)
+        assert code == 0, output
+        results[processes] = output.strip().splitlines()
+    one, two = results[1], results[2]
+    assert len(two) == len(one) == 3 and two[0] == one[0]  # the dataset line, once
+    assert two[1].split(", train accuracy")[1] == one[1].split(", train accuracy")[1]
+    assert float(two[1].split("loss ")[1].split(",")[0]) == pytest.approx(float(one[1].split("loss ")[1].split(",")[0]),
+                                                                          abs=2e-4)
+    assert two[2].split(";")[0] == one[2].split(";")[0] and two[2].endswith("training examples/sec on 2 processes")
 
 
 # -- in this process: shards, the optimizer's arguments, saving ----------------------------------------------------

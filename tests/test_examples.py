@@ -173,7 +173,7 @@ def test_examples_per_second_count_training_steps_only(monkeypatch, capsys):
 
     class Step:  # what train needs of a compiled step: its epoch method
         @staticmethod
-        def epoch(arrays, batch_size, rng, progress=None):
+        def epoch(arrays, batch_size, rng, progress=None, shard=None):
             batches = list(sg.minibatches(arrays, batch_size, rng))
             clock[0] += len(batches)
             return np.full(len(batches), 0.5, np.float32)
