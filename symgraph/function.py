@@ -20,7 +20,7 @@ import numpy as np
 
 from symgraph import dtypes
 from symgraph.backends import BACKENDS, make_program
-from symgraph.data import check_batch_size, check_flag, epoch_order
+from symgraph.data import check_batch_size, check_flag, check_shard, epoch_order, shard_of
 from symgraph.errors import DTypeError, FeedError, ShapeError
 from symgraph.graph import Node, Placeholder, Variable, as_node, format_shape, toposort, user_site
 from symgraph.passes import optimize as optimize_graph
@@ -59,7 +59,7 @@ class Function:
         return self._results(values)
 
     def epoch(self, arrays, batch_size: int, rng=None, shuffle: bool = True, drop_last: bool = False,
-              progress=None):
+              progress=None, shard=None):
         """Run a whole epoch in one call: one step per minibatch of ``arrays`` (the full data set, one array per
         input, examples along the first axis), with every update applied after each step, as calls would.
 
@@ -71,13 +71,18 @@ class Function:
         first output when it is a scalar. Returns, per output, an array of its value at every step (shape
         ``(steps, *shape)``), or a list of the per-step arrays when its shape changes between steps (an uneven last
         batch); one such result for a single output, else a list.
+
+        ``shard`` (data-parallel training: ``(index, count)`` or a communicator): each step takes only part
+        ``index`` of ``count`` of every global batch of ``batch_size``, as ``sg.minibatches(..., shard=)`` does,
+        so that a step built with ``opt.updates(..., allreduce=comm)`` on every process follows the global batch.
         """
         caller = "Function.epoch"
         data = self._checked_epoch_data(arrays, caller)
         batch_size = check_batch_size(batch_size, caller)
         shuffle, drop_last = check_flag(shuffle, "shuffle", caller), check_flag(drop_last, "drop_last", caller)
+        part = check_shard(shard, rng, shuffle, caller)
         order, stop = epoch_order(len(data[0]), batch_size, rng, shuffle, drop_last, caller)
-        self._check_fixed_batch_dims(batch_size, stop, caller)
+        self._check_fixed_batch_dims(batch_size, stop, caller, part)
         starts = range(0, stop, batch_size)
         if not starts:
             raise ValueError(f"{caller}: the epoch has no batches: {len(data[0])} examples"
@@ -89,7 +94,7 @@ class Function:
         try:
             with _holding(self._locks):
                 for step, start in enumerate(starts, 1):
-                    chosen = order[start:start + batch_size]
+                    chosen = shard_of(order[start:start + batch_size], part)
                     values = self._program.compute({id(p): a[chosen] for p, a in zip(self.inputs, data)})
                     self._apply_updates(values[len(self.outputs):])
                     for collected, value in zip(per_step, values):
@@ -130,11 +135,15 @@ class Function:
                              f"example, at {user_site()}")
         return data
 
-    def _check_fixed_batch_dims(self, batch_size: int, stop: int, caller: str) -> None:
-        """Inputs of a fixed first dimension only take batches of that size."""
+    def _check_fixed_batch_dims(self, batch_size: int, stop: int, caller: str, part) -> None:
+        """Inputs of a fixed first dimension only take batches of that size (and never shards of batches)."""
         last = stop % batch_size or batch_size
         for placeholder in self.inputs:
             fixed = placeholder.shape[0]
+            if fixed is not None and part is not None and part[1] > 1:
+                raise ShapeError(f"{caller}: {placeholder.describe()} takes batches of exactly {fixed} examples, but "
+                                 f"shard= gives each process a part of every batch: use a None first dimension, at "
+                                 f"{user_site()}")
             if fixed is not None and (fixed != batch_size or last != batch_size):
                 sizes = f"batches of {batch_size}" + (f" and a last one of {last}" if last != batch_size else "")
                 raise ShapeError(f"{caller}: {placeholder.describe()} takes batches of exactly {fixed} examples, but "

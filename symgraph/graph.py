@@ -86,10 +86,13 @@ class Op:
       them back to each input's shape. All other ops return gradients of exactly their inputs' shapes.
     - ``flops(node, input_shapes, output_shape)``: the cost rule of ``sg.stats``, for concrete shapes (tuples of ints);
       None when the cost is unknown (a custom op without a FLOP rule), which sg.stats reports instead of counting.
+    - ``collective = True``: computing it takes every process of a communicator (symgraph.ops.collective); passes
+      never fold it and compiled backends run it between compiled segments.
     """
 
     name: ClassVar[str]
     broadcasts: ClassVar[bool] = False
+    collective: ClassVar[bool] = False
 
     def infer(self, *inputs: "Node") -> tuple[Shape, np.dtype]:
         raise TypeError(f"{type(self).__name__} does not infer shapes")

@@ -14,8 +14,9 @@ import numpy as np
 
 from symgraph.autodiff import grad
 from symgraph.errors import DTypeError, ShapeError, SymgraphError
-from symgraph.graph import Node, Variable, as_node, user_site, variable
-from symgraph.ops import cast, div, exp, floor, pow, sqrt, square
+from symgraph.graph import Node, Placeholder, Variable, as_node, toposort, user_site, variable
+from symgraph.ops import cast, div, exp, floor, pow, size, sqrt, square
+from symgraph.ops.collective import mean_over_processes
 
 REAL_TYPES = (int, float, np.integer, np.floating)
 
@@ -72,17 +73,33 @@ class Optimizer:
         self.lr = _check_lr(type(self).__name__, lr)
         self.iterations = variable(np.int64(0), name="iterations", trainable=False)
 
-    def updates(self, cost: Node, params: Sequence[Variable]) -> dict:
-        """The update dict of one training step on ``cost``: the step counter, each state variable and parameter."""
+    def updates(self, cost: Node, params: Sequence[Variable], allreduce=None, examples=None) -> dict:
+        """The update dict of one training step on ``cost``: the step counter, each state variable and parameter.
+
+        ``allreduce``: an mpi4py communicator (``symgraph.distributed.world()``) for data-parallel training. Each
+        process's ``cost`` is then the mean over its own part of the global batch, of ``examples`` examples (an
+        int, or a scalar node; by default the run-time first dimension of the first batch placeholder the cost
+        reads); the gradients are averaged over the global batch in ONE allreduce of all of them packed into one
+        buffer (``symgraph.ops.collective.mean_over_processes``), so every process applies the same update, the one
+        a single process computes on the whole batch."""
         params = self._check_params(params)
         owner = f"{type(self).__name__}.updates"
         if not isinstance(cost, Node):
             raise TypeError(f"{owner}: the cost must be a scalar node, got {type(cost).__name__} {cost!r:.60}, "
                             f"at {user_site()}")
+        count = _local_examples(owner, cost, examples) if allreduce is not None else None
+        if allreduce is None and examples is not None:
+            raise ValueError(f"{owner}: examples= counts the local batch of a data-parallel step: it needs "
+                             f"allreduce= (a communicator), at {user_site()}")
         try:
             gradients = grad(cost, params, disconnected="zero")
         except SymgraphError as error:
             raise type(error)(f"{owner}: {error}") from None
+        if allreduce is not None and params:
+            try:
+                gradients = mean_over_processes(gradients, allreduce, count)
+            except TypeError as error:
+                raise TypeError(f"{owner}: {error}") from None
         step = self.iterations + 1
         result = {self.iterations: step}
         for param, gradient in zip(params, gradients):
@@ -119,6 +136,27 @@ class Optimizer:
 
     def param_updates(self, param: Variable, gradient: Node, step: Node) -> dict:
         raise TypeError(f"{type(self).__name__} must define param_updates")
+
+
+def _local_examples(owner: str, cost: Node, examples) -> Node:
+    """The local batch's example count of a data-parallel step, as a scalar node."""
+    if examples is None:
+        batches = [n for n in toposort([cost]) if isinstance(n, Placeholder) and n.ndim >= 1]
+        if not batches:
+            raise ValueError(f"{owner}: with allreduce=, the cost must read a batch placeholder (its first dimension "
+                             f"counts the local examples), or examples= must give the count, at {user_site()}")
+        return size(batches[0], axis=0)
+    if isinstance(examples, Node):
+        if examples.ndim != 0 or examples.dtype.kind not in "iuf":
+            raise TypeError(f"{owner}: examples must be a scalar numeric node or an int, got {examples.describe()}, "
+                            f"at {user_site()}")
+        return examples
+    if isinstance(examples, (bool, np.bool_)) or not isinstance(examples, (int, np.integer)):
+        raise TypeError(f"{owner}: examples must be an int or a scalar node (the local batch's example count), got "
+                        f"{type(examples).__name__} {examples!r:.60}, at {user_site()}")
+    if examples < 0:
+        raise ValueError(f"{owner}: examples must be >= 0, got {examples}, at {user_site()}")
+    return as_node(np.int64(examples))
 
 
 class SGD(Optimizer):

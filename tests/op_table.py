@@ -1315,6 +1315,27 @@ CUSTOM_ROWS = [
 ]
 
 
+# -- rows: collective ops (data-parallel training), in this process's world of one -----------------------------------
+
+try:
+    from mpi4py import MPI
+except ImportError:  # the mpi extra is absent: symgraph.distributed and its tests skip, and so does this row
+    MPI = None
+MPI_MISSING = "mpi4py is not installed (pip install -e '.[mpi]'); tests/test_distributed.py skips too"
+
+COLLECTIVE_ROWS = [] if MPI is None else [
+    # In a world of one process the sum over processes is x itself, and so is the gradient's allreduce;
+    # tests/test_distributed.py checks sums over 2 processes under mpiexec.
+    OpInfo("allreduce", sg.ops.collective.AllReduce, sg.ops.collective.allreduce, lambda x: np.array(x), ("real",),
+           tuple((d,) for d in FLOATS + INTS), tuple(S(s) for s in SHAPES), grads=(G((3, 4)), G((2, 3), unknown=True)),
+           build=lambda x: sg.ops.collective.allreduce(x, MPI.COMM_WORLD),
+           errors=(E(sg.DTypeError, "allreduce sums numbers", spec((3,), "bool")),
+                   E(TypeError, "allreduce: comm must be an mpi4py communicator", spec((3,)),
+                     build=lambda x: sg.ops.collective.allreduce(x, "world"))),
+           static_shape=lambda x: x, family="collective"),
+]
+
+
 # -- the table ------------------------------------------------------------------------------------------------------
 
 ROWS = {row.name: row for row in [
@@ -1327,12 +1348,13 @@ ROWS = {row.name: row for row in [
     CONV2D_ROW, CONV2D_BACKPROP_INPUT_ROW, CONV2D_BACKPROP_FILTER_ROW, CONVOLVE2D_ROW, MAX_POOL2D_ROW,
     MAX_POOL2D_GRAD_ROW, MAX_POOL2D_GATHER_ROW, AVG_POOL2D_ROW, AVG_POOL2D_GRAD_ROW,
     RESHAPE_LIKE_ROW, BROADCAST_LIKE_ROW, SUM_TO_ROW, CONCATENATE_PART_ROW, ZEROS_LIKE_ROW, RANDOM_UNIFORM_ROW,
-    *CUSTOM_ROWS,
+    *CUSTOM_ROWS, *COLLECTIVE_ROWS,
 ]}
 
 # Op classes of symgraph.ops.* that need no row, and why.
 NO_ROW = {
     "Leaf": "constants, variables and placeholders have no inputs and no rules (tested in test_graph_eval)",
+    **({"AllReduce": MPI_MISSING} if MPI is None else {}),
 }
 
 

@@ -269,6 +269,8 @@ POSITIVE_INT = Kind(lambda v: is_size(v, 1))
 COUNT = Kind(lambda v: is_int(v) and v >= 1)  # a count that is never an array size (batch_size, every)
 SEED = Kind(lambda v: v is None or is_size(v))
 RNG = Kind(is_rng)
+SHARD = Kind(lambda v: v is None or (type(v) is tuple and len(v) == 2 and all(is_int(i) for i in v)
+                                     and 0 <= v[0] < v[1]))  # (index, count); a communicator too (test_distributed)
 NEW_SHAPE = Kind(is_int_sequence)
 STATIC_SHAPE = Kind(lambda v: is_size(v) or (isinstance(v, (tuple, list)) and all(is_size(d) for d in v)))
 PLACEHOLDER_SHAPE = Kind(lambda v: is_size(v) or (isinstance(v, (tuple, list))
@@ -543,8 +545,9 @@ def _set_num_threads_and_restore(n):
 case("sg.set_num_threads", _set_num_threads_and_restore, lambda: dict(n=1), dict(n=THREAD_COUNT),
      names=("set_num_threads",), covers=(sg.set_num_threads,))
 case("sg.minibatches", sg.minibatches,
-     lambda: dict(arrays=[np.zeros((5, 2)), np.arange(5)], batch_size=2, rng=0, shuffle=True, drop_last=False),
-     dict(arrays=ARRAYS, batch_size=COUNT, rng=RNG, shuffle=BOOL, drop_last=BOOL))
+     lambda: dict(arrays=[np.zeros((5, 2)), np.arange(5)], batch_size=2, rng=0, shuffle=True, drop_last=False,
+                  shard=None),
+     dict(arrays=ARRAYS, batch_size=COUNT, rng=RNG, shuffle=BOOL, drop_last=BOOL, shard=SHARD))
 
 # sg.nn
 case("sg.nn.conv2d", sg.nn.conv2d, lambda: dict(x=IMAGES, w=FILTERS, stride=1, padding="valid",

@@ -22,7 +22,7 @@ from symgraph import dtypes
 from symgraph.errors import SymgraphError
 from symgraph.graph import MAX_DIM, Op, format_shape
 from symgraph.io.fields import shown
-from symgraph.ops import conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape as shapes
+from symgraph.ops import collective, conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape as shapes
 
 MAX_TEXT = 200  # characters of a string attribute (a loss's name)
 MAX_SALT = 2**63 - 1
@@ -77,6 +77,8 @@ def encode_attribute(value):
         return {"dtype": value.name}
     if isinstance(value, float):
         return {"float": value.hex()}  # exact, and infinities stay JSON
+    if isinstance(value, collective.Communicator):  # world_communicator checked it: the world of the loading job
+        return collective.WORLD
     raise TypeError(f"an attribute value of type {type(value).__name__} ({value!r:.60}) cannot be saved")
 
 
@@ -229,6 +231,17 @@ def clip_bounds(op, inputs) -> None:
         raise Invalid(f"lo {op.lo!r} must not exceed hi {op.hi!r}")
 
 
+def world_communicator(value, inputs) -> None:
+    """A collective's communicator: a file holds "world" (loaded as the world communicator of the loading job, so a
+    graph saved by N processes loads in any job); only such a graph can be saved."""
+    if not isinstance(value, collective.Communicator):
+        raise Invalid(f"must be {collective.WORLD!r} (the world communicator at load time), got {_show(value)}")
+    if not value.is_world():
+        raise Invalid(f"is {value!r}, a communicator other than the world: a saved graph sums over the world "
+                      f"communicator of the job that loads it, so only an allreduce over the world (or a duplicate "
+                      f"of it) can be saved")
+
+
 def text(value, inputs) -> None:
     if not isinstance(value, str) or len(value) > MAX_TEXT or not value.isprintable():
         raise Invalid(f"must be printable text of at most {MAX_TEXT} characters, got {_show(value)}")
@@ -377,6 +390,7 @@ _WITH_ATTRIBUTES = [  # (op class, attribute rules, inputs rule)
     (random.RandomUniform, {"salt": salt, "dtype": float_dtype}, stream_state),
     (gradient.ClipGradient, {"lo": real, "hi": real}, clip_bounds),
     (gradient.ScaleGradient, {"k": finite}, None),
+    (collective.AllReduce, {"comm": world_communicator}, None),
 ]
 
 

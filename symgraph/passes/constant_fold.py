@@ -16,7 +16,8 @@ FOLD_LIMIT = 1 << 16
 
 def fold_constants(node: Node) -> Node | None:
     """op(constants...) -> constant(value), for results of at most FOLD_LIMIT elements."""
-    if not node.inputs or not all(isinstance(i, Constant) for i in node.inputs) or node.implied_updates:
+    if (not node.inputs or not all(isinstance(i, Constant) for i in node.inputs) or node.implied_updates
+            or node.op.collective):  # a collective's value comes from the other processes at run time
         return None
     size = known_size(node.shape)
     if size is None or size > FOLD_LIMIT:

@@ -20,7 +20,7 @@ from symgraph.autodiff import gradient_origin
 from symgraph.errors import ShapeError
 from symgraph.graph import Constant, Leaf, Node, Site, _output_list, consumers, format_shape, toposort, user_site
 from symgraph.ops import (
-    conv, custom, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape,
+    collective, conv, custom, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape,
 )
 from symgraph.ops.base import broadcast_shapes
 
@@ -669,6 +669,11 @@ def _gradient_op(printer, node):
     return _call(node.op.name, _inputs(printer, node) + values)
 
 
+def _collective(printer, node):
+    """allreduce(x): the communicator is shown by debugprint's op text (allreduce{comm=world})."""
+    return _call(node.op.name, _inputs(printer, node))
+
+
 def _rules() -> dict[type, Callable]:
     rules: dict[type, Callable] = {ew.Neg: _negation}
     rules.update(dict.fromkeys([ew.Abs, ew.Sign, ew.Exp, ew.Log, ew.Log1p, ew.Expm1, ew.Sqrt, ew.Square,
@@ -700,7 +705,7 @@ def _rules() -> dict[type, Callable]:
     rules.update(dict.fromkeys([conv.MaxPool2d, conv.MaxPool2dGrad, conv.MaxPool2dGather, conv.AvgPool2d,
                                 conv.AvgPool2dGrad], _pooling))
     rules.update({custom.CustomOp: _custom_call, custom.GraphOp: _graph_op, gradient.ClipGradient: _gradient_op,
-                  gradient.ScaleGradient: _gradient_op})
+                  gradient.ScaleGradient: _gradient_op, collective.AllReduce: _collective})
     return rules
 
 

@@ -1,0 +1,280 @@
+"""Data-parallel training on MPI (issue 14): 2 processes under mpiexec end where one process on the whole batches
+ends; failures on one rank end the job with a clear error; mismatched models are refused at start.
+
+The 2-process runs are subprocesses (``mpiexec -n 2 python tests/mpi_worker.py ...``), skipped with the reason when
+mpi4py or mpiexec is absent (``pip install -e ".[mpi]"`` installs both). Sharding runs in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+
+import mpi_worker
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_worker.py")
+
+try:
+    import mpi4py  # noqa: F401
+    MISSING = None if shutil.which("mpiexec") else "mpiexec is not on PATH (pip install -e '.[mpi]' brings it)"
+except ImportError:
+    MISSING = "mpi4py is not installed (pip install -e '.[mpi]')"
+needs_mpi = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
+
+
+REPOSITORY = os.path.dirname(os.path.dirname(WORKER))
+
+
+def mpiexec(*args, timeout: float = 300, processes: int = 2, script: str = WORKER):
+    """Run ``script`` (the worker) on ``processes`` processes with one thread each, this checkout's symgraph first on
+    the path; (return code, stdout + stderr, seconds)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([REPOSITORY, os.environ.get("PYTHONPATH", "")]))
+    launcher = ["mpiexec", "-n", str(processes)] if processes > 1 else []
+    started = time.monotonic()
+    done = subprocess.run(launcher + [sys.executable, script, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=os.path.dirname(script))
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+def single_process(case: dict) -> list[np.ndarray]:
+    """The reference: rank 0's initial values, one process, whole batches, the same order, no allreduce."""
+    step, params = mpi_worker.build(case["model"], case["dtype"], case["optimizer"], seed=100, backend="numpy")
+    images, labels = mpi_worker.data(case["dtype"])
+    step.epoch([images, labels], mpi_worker.BATCH, rng=3)
+    return [p.value for p in params]
+
+
+# Every optimizer in both dtypes on the MLP, every optimizer on the CNN, and one case of each model on Numba (its
+# compiles dominate this file's time on a fresh cache).
+CASES = [dict(model="mlp", dtype=d, optimizer=o, backend="numpy") for d in ("float64", "float32")
+         for o in ("sgd", "momentum", "adam")]
+CASES += [dict(model="cnn", dtype="float64", optimizer=o, backend="numpy") for o in ("sgd", "momentum", "adam")]
+CASES += [dict(model="cnn", dtype="float32", optimizer="adam", backend="numpy"),
+          dict(model="mlp", dtype="float64", optimizer="adam", backend="numba"),
+          dict(model="cnn", dtype="float32", optimizer="momentum", backend="numba")]
+for k, c in enumerate(CASES):
+    c["name"] = f"{k}-{c['model']}-{c['dtype']}-{c['optimizer']}-{c['backend']}"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Every case trained by 2 processes in one mpiexec run: {rank: {name: parameters}}."""
+    if MISSING:
+        pytest.skip(MISSING)
+    out = str(tmp_path_factory.mktemp("distributed") / "params")
+    code, output, _ = mpiexec("train", out, json.dumps(CASES), timeout=900)
+    assert code == 0, output
+    ranks = {}
+    for r in (0, 1):
+        with np.load(f"{out}.rank{r}.npz") as saved:
+            ranks[r] = {name: [saved[f"{name}/{k}"] for k in range(sum(key.startswith(name + "/") for key in saved))]
+                        for name in (c["name"] for c in CASES)}
+    return ranks
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_two_processes_on_half_batches_end_as_one_process_on_whole_batches(trained, case):
+    """Equal parameters after an epoch of SGD / momentum / Adam steps whose last global batch (5 examples) splits
+    unevenly (3 and 2); both ranks hold the very same bits."""
+    expected = single_process(case)
+    tolerance = TOLERANCE[case["dtype"]]
+    for rank in (0, 1):
+        got = trained[rank][case["name"]]
+        assert len(got) == len(expected) and len(got) >= 4
+        for value, reference in zip(got, expected):
+            assert value.dtype == reference.dtype
+            np.testing.assert_allclose(value, reference, rtol=tolerance, atol=tolerance * np.abs(reference).max())
+    for a, b in zip(trained[0][case["name"]], trained[1][case["name"]]):
+        assert np.array_equal(a, b)
+
+
+@needs_mpi
+def test_a_killed_rank_ends_the_job_with_an_error():
+    code, output, seconds = mpiexec("kill", "-", "20", timeout=120)
+    assert code != 0 and seconds < 60, output
+    assert "BAD TERMINATION" in output and "Killed" in output, output  # mpiexec (Hydra) names the killed rank
+    assert "the epoch ended although rank 1 failed" not in output
+
+
+@needs_mpi
+def test_a_stalled_rank_makes_the_others_stop_at_the_deadline():
+    """A rank that stops (SIGSTOP) without dying: only the others' deadline can end the job."""
+    code, output, seconds = mpiexec("stall", "-", "3", timeout=120)
+    assert code != 0, output
+    assert "rank 0 of 2: the allreduce of" in output and "did not complete within 3 s" in output, output
+    assert "aborting the job (MPI_Abort)" in output, output
+    assert 3 <= seconds < 60
+
+
+@needs_mpi
+def test_an_exception_on_one_rank_aborts_the_job_with_its_traceback():
+    code, output, seconds = mpiexec("raise", "-", "60", timeout=120)
+    assert code != 0, output
+    assert "RuntimeError: rank 1 fails on purpose in the middle of the epoch" in output, output
+    assert "uncaught RuntimeError on rank 1 of 2; aborting the job (MPI_Abort)" in output, output
+    assert seconds < 40  # well before rank 0's 60 s deadline: the abort, not the timeout, ended it
+
+
+@needs_mpi
+def test_mismatched_models_are_refused_at_start_naming_the_first_difference():
+    code, output, _ = mpiexec("mismatch", "-", timeout=120)
+    assert code != 0, output
+    assert ("DistributedError: the processes built different models: variable 0 is 'fc1/W' (36, 12) float64 on "
+            "rank 0 but 'fc1/W' (36, 13) float64 on rank 1") in output, output
+
+
+@needs_mpi
+@pytest.mark.parametrize("example", ["mlp_mnist.py", "cnn_mnist.py"])
+def test_the_examples_train_data_parallel_under_mpiexec_as_one_process_does(example):
+    """mpiexec -n 2 python examples/X.py: only rank 0 prints, and it prints what one process prints (the losses
+    to rounding: each is the mean of the per-step losses of every rank's shards)."""
+    script = os.path.join(REPOSITORY, "examples", example)
+    arguments = ["--dataset", "digits", "--epochs", "1", "--train-limit", "150", "--test-limit", "100",
+                 "--batch-size", "32", "--no-progress"]
+    results = {}
+    for processes in (1, 2):
+        code, output, _ = mpiexec(*arguments, processes=processes, script=script, timeout=300)
+        assert code == 0, output
+        results[processes] = output.strip().splitlines()
+    one, two = results[1], results[2]
+    assert len(two) == len(one) == 3 and two[0] == one[0]  # the dataset line, once
+    assert two[1].split(", train accuracy")[1] == one[1].split(", train accuracy")[1]
+    assert float(two[1].split("loss ")[1].split(",")[0]) == pytest.approx(float(one[1].split("loss ")[1].split(",")[0]),
+                                                                          abs=2e-4)
+    assert two[2].split(";")[0] == one[2].split(";")[0] and two[2].endswith("training examples/sec on 2 processes")
+
+
+# -- in this process: shards, the optimizer's arguments, saving ----------------------------------------------------
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_shards_split_every_global_batch_into_disjoint_parts(count, drop_last):
+    """Part r of every batch, for r = 0..count-1, concatenated in rank order, is that batch of one process: the same
+    global order, disjoint parts, sizes that differ by at most one (larger first)."""
+    data = np.arange(23)
+    whole = list(sg.minibatches(data, 7, rng=5, drop_last=drop_last))
+    parts = [list(sg.minibatches(data, 7, rng=5, drop_last=drop_last, shard=(r, count))) for r in range(count)]
+    assert all(len(p) == len(whole) for p in parts)
+    for k, batch in enumerate(whole):
+        pieces = [p[k] for p in parts]
+        assert np.array_equal(np.concatenate(pieces), batch)
+        sizes = [len(piece) for piece in pieces]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] - sizes[-1] <= 1
+        assert sizes == [len(a) for a in np.array_split(batch, count)]
+
+
+def test_epoch_steps_on_its_shard_of_every_batch():
+    x = sg.placeholder((None,), "int64", name="x")
+    f = sg.function([x], sg.sum(x))
+    data = np.arange(10) * 10
+    assert f.epoch([data], 4, rng=1, shard=(1, 2)).tolist() == [sum(b) for b in sg.minibatches(data, 4, rng=1,
+                                                                                                 shard=(1, 2))]
+    with pytest.raises(ValueError, match=r"Function.epoch: shard= splits one global order .* pass rng="):
+        f.epoch([data], 4, shard=(0, 2))
+    fixed = sg.placeholder((4,), "int64", name="fixed")
+    with pytest.raises(sg.ShapeError, match="shard= gives each process a part of every batch"):
+        sg.function([fixed], sg.sum(fixed)).epoch([data[:8]], 4, rng=0, shard=(0, 2))
+
+
+@pytest.mark.parametrize("shard, error, match", [
+    ((2, 2), ValueError, r"shard=\(2, 2\) needs 0 <= index < count"),
+    ((0, 0), ValueError, r"shard=\(0, 0\) needs 0 <= index < count"),
+    ((0.0, 2), TypeError, "shard must be None, an"),
+    ([0, 2], TypeError, "shard must be None, an"),
+    ((True, 2), TypeError, "shard must be None, an"),
+    ("world", TypeError, "shard must be None, an"),
+])
+def test_bad_shards_are_refused(shard, error, match):
+    with pytest.raises(error, match=f"^minibatches: {match}"):
+        sg.minibatches(np.arange(4), 2, rng=0, shard=shard)
+
+
+@needs_mpi
+def test_shard_takes_a_communicator():
+    from symgraph import distributed
+
+    world = distributed.world()
+    assert [b.tolist() for b in sg.minibatches(np.arange(5), 2, rng=0, shard=world)] == \
+        [b.tolist() for b in sg.minibatches(np.arange(5), 2, rng=0)]
+
+
+@needs_mpi
+def test_one_process_with_allreduce_trains_as_without_it():
+    """In a world of one, the packed, scaled and unpacked gradients are the plain ones (to rounding), on both
+    backends; the step holds ONE allreduce, of every gradient and the example count."""
+    from symgraph import distributed
+
+    case = dict(model="mlp", dtype="float64", optimizer="adam")
+    expected = single_process(dict(case, backend="numpy"))
+    for backend in ("numpy", "numba"):
+        step, params = mpi_worker.build(case["model"], case["dtype"], case["optimizer"], seed=100, backend=backend,
+                                        comm=distributed.world())
+        reductions = [n for n in sg.toposort(step.outputs + [e for _, e in step.updates]) if n.op.name == "allreduce"]
+        assert len(reductions) == 1 and reductions[0].shape == (sum(p.value.size for p in params) + 1,)
+        step.epoch(list(mpi_worker.data("float64")), mpi_worker.BATCH, rng=3)
+        for value, reference in zip([p.value for p in params], expected):
+            np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12 * np.abs(reference).max())
+        if backend == "numba":
+            assert step.source.count("# ---- segment") == 2 and "# ---- in Python, between segments: allreduce" \
+                in step.source
+
+
+@needs_mpi
+def test_optimizer_arguments_of_a_data_parallel_step():
+    from symgraph import distributed
+
+    x = sg.placeholder((None, 3), "float64", name="x")
+    w = sg.variable(np.ones(3), name="w")
+    cost = sg.mean(x @ w)
+    with pytest.raises(ValueError, match="SGD.updates: examples= counts the local batch .* needs allreduce="):
+        sg.optim.SGD(0.1).updates(cost, [w], examples=4)
+    with pytest.raises(TypeError, match="SGD.updates: allreduce: comm must be an mpi4py communicator"):
+        sg.optim.SGD(0.1).updates(cost, [w], allreduce="world")
+    with pytest.raises(TypeError, match="SGD.updates: examples must be an int or a scalar node"):
+        sg.optim.SGD(0.1).updates(cost, [w], allreduce=distributed.world(), examples=2.5)
+    with pytest.raises(ValueError, match="SGD.updates: with allreduce=, the cost must read a batch placeholder"):
+        sg.optim.SGD(0.1).updates(sg.sum(w * w), [w], allreduce=distributed.world())
+    for examples in (4, sg.ops.size(x, axis=0)):
+        w.assign(np.ones(3))
+        f = sg.function([x], cost, updates=sg.optim.SGD(0.1).updates(cost, [w], allreduce=distributed.world(),
+                                                                     examples=examples))
+        f(np.arange(12.0).reshape(4, 3))
+        np.testing.assert_allclose(w.value, 1 - 0.1 * np.arange(12.0).reshape(4, 3).mean(axis=0), rtol=1e-15)
+
+
+@needs_mpi
+def test_a_graph_with_an_allreduce_saves_as_one_over_the_world_at_load_time(tmp_path):
+    """A communicator cannot be written to a file: the world's allreduce is saved as "world" and loads over the
+    world of the loading job (here, a world of one; the save scenario below loads it in a world of two)."""
+    from mpi4py import MPI
+
+    x = sg.placeholder((3,), "float64", name="x")
+    sg.save(tmp_path / "g.safetensors", sg.ops.collective.allreduce(x * 2.0, MPI.COMM_WORLD), [x])
+    (loaded_x,), loaded, _ = sg.load(tmp_path / "g.safetensors")
+    assert loaded.op.comm == sg.ops.collective.Communicator(MPI.COMM_WORLD)
+    assert sg.debugprint(loaded, file=None).startswith("allreduce{comm=world}")
+    np.testing.assert_array_equal(sg.evaluate(loaded, {loaded_x: np.arange(3.0)}), [0.0, 2.0, 4.0])
+
+
+@needs_mpi
+def test_saving_refuses_other_communicators_and_loads_over_the_world_of_two(tmp_path):
+    code, output, _ = mpiexec("save", str(tmp_path / "g.safetensors"), timeout=120)
+    assert code == 0, output
+    for rank in (0, 1):
+        assert (f"rank {rank}: sg.save: cannot save allreduce node (shape (3,), float64) created at "
+                in output), output
+        assert "is communicator(size=1), a communicator other than the world" in output, output
+        assert f"rank {rank}: loaded over the world: [0.0, 3.0, 6.0]" in output, output  # (0 + 1) * 3 * [0, 1, 2]
