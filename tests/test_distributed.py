@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 import symgraph as sg
 
 import mpi_worker
+from test_cli import assert_bitwise_equal, saved_variables  # (the CLI's tests compare their files the same way)
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_worker.py")
 
@@ -157,6 +159,137 @@ def test_the_examples_train_data_parallel_under_mpiexec_as_one_process_does(exam
     assert two[2].split(";")[0] == one[2].split(";")[0] and two[2].endswith("training examples/sec on 2 processes")
 
 
+# -- mpiexec -n 2 symgraph train: the command line's loop, data-parallel ------------------------------------------
+
+CLI_RUN = ["train", "mlp", "--dataset", "digits", "--train-limit", "480", "--test-limit", "100", "--batch-size", "16",
+           "--seed", "3", "--no-progress", "--threads", "1"]
+ONE_THREAD = dict(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+
+def symgraph_train(*args, processes: int, cwd, timeout: float = 300):
+    """``[mpiexec -n P] python -m symgraph ARGS`` running this checkout in ``cwd``: (return code, stdout, stderr)."""
+    env = dict(os.environ, **ONE_THREAD, PYTHONPATH=os.pathsep.join([REPOSITORY, os.environ.get("PYTHONPATH", "")]))
+    launcher = ["mpiexec", "-n", str(processes)] if processes > 1 else []
+    done = subprocess.run(launcher + [sys.executable, "-m", "symgraph", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=cwd)
+    return done.returncode, done.stdout, done.stderr
+
+
+def assert_close(got: dict, expected: dict):
+    """float32 parameters equal to rounding: within 1e-6 of the largest entry of each."""
+    assert sorted(got) == sorted(expected) and len(got) >= 4
+    for name in expected:
+        assert got[name].dtype == expected[name].dtype == np.float32, name
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, atol=1e-6 * np.abs(expected[name]).max(),
+                                   err_msg=name)
+
+
+@pytest.fixture
+def restore_threads():
+    """``main([... "--threads", "1"])`` in this process sets sg.set_num_threads(1): give the other tests theirs."""
+    before = sg.get_num_threads()
+    yield
+    sg.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    """The uninterrupted reference: 2 epochs of `mpiexec -n 2 symgraph train mlp` (30 global batches of 16 each),
+    with epoch checkpoints: (directory, stdout)."""
+    if MISSING:
+        pytest.skip(MISSING)
+    directory = tmp_path_factory.mktemp("two-processes")
+    code, out, err = symgraph_train(*CLI_RUN, "--epochs", "2", "--checkpoint", "checkpoints", "--save", "model.sg",
+                                    processes=2, cwd=directory)
+    assert code == 0 and err == "", (out, err)
+    return directory, out
+
+
+@needs_mpi
+def test_mpiexec_symgraph_train_saves_what_one_process_saves(two_process_run, tmp_path, capsys, monkeypatch,
+                                                               restore_threads):
+    """--batch-size is the global batch: 2 processes on halves of every batch save one process's parameters (to
+    float32 rounding); only rank 0 printed, the lines one process prints (losses to rounding)."""
+    from symgraph.cli import main
+
+    directory, two = two_process_run
+    monkeypatch.chdir(tmp_path)
+    code = main([*CLI_RUN, "--epochs", "2", "--save", "model.sg"])
+    one = capsys.readouterr().out
+    assert code == 0
+    assert_close(saved_variables(directory / "model.sg"), saved_variables(tmp_path / "model.sg"))
+    one, two = one.strip().splitlines(), two.strip().splitlines()
+    assert len(two) == len(one) == 5 and two[0] == one[0] and two[4] == one[4]  # the dataset line, the saved line
+    for a, b in zip(one[1:3], two[1:3]):  # the epochs: the global mean loss, rank 0's accuracy
+        assert a.split(", ")[1] == b.split(", ")[1]
+        assert float(b.split("loss ")[1].split(",")[0]) == pytest.approx(float(a.split("loss ")[1].split(",")[0]),
+                                                                          abs=2e-4)
+    assert two[3].split(";")[0] == one[3].split(";")[0] and two[3].endswith("training examples/sec on 2 processes")
+
+
+@needs_mpi
+def test_a_two_process_checkpoint_resumes_with_two_processes_bitwise(two_process_run, tmp_path):
+    """Epoch 1's checkpoint of 2 processes, resumed by 2 processes for epoch 2: the uninterrupted run's bits."""
+    directory, _ = two_process_run
+    code, out, err = symgraph_train(*CLI_RUN, "--epochs", "1", "--checkpoint", "checkpoints", processes=2,
+                                    cwd=tmp_path)
+    assert code == 0 and err == "", (out, err)
+    code, out, err = symgraph_train(*CLI_RUN, "--epochs", "2", "--checkpoint", "checkpoints", "--resume", "--save",
+                                    "model.sg", processes=2, cwd=tmp_path)
+    assert code == 0 and err == "", (out, err)
+    assert "epoch 2: loss" in out and "epoch 1:" not in out
+    assert_bitwise_equal(saved_variables(tmp_path / "model.sg"), saved_variables(directory / "model.sg"))
+    assert_bitwise_equal(saved_variables(tmp_path / "checkpoints/checkpoint.safetensors"),
+                         saved_variables(directory / "checkpoints/checkpoint.safetensors"))
+
+
+@needs_mpi
+def test_sigint_to_mpiexec_stops_every_rank_at_one_step_and_resumes(two_process_run, tmp_path, monkeypatch,
+                                                                     restore_threads):
+    """A real Ctrl-C to mpiexec (it forwards SIGINT to both ranks, each at its own step): exit 130, one message, a
+    checkpoint whose position both ranks agreed on; the printed command resumes it on 2 processes to the bits of the
+    uninterrupted run, and one process resumes it too (to rounding)."""
+    from symgraph.cli import main
+
+    directory, _ = two_process_run
+    env = dict(os.environ, **ONE_THREAD, PYTHONPATH=os.pathsep.join([REPOSITORY, os.environ.get("PYTHONPATH", "")]))
+    arguments = [*CLI_RUN, "--epochs", "2", "--log-every", "3", "--save", "model.sg"]
+    process = subprocess.Popen(["mpiexec", "-n", "2", sys.executable, "-m", "symgraph", *arguments], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    printed = []
+    for line in process.stdout:
+        printed.append(line)
+        if line.startswith("epoch 1 step 3/30"):
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=120)
+    out = "".join(printed) + out
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in out + err and "symgraph: error" not in out + err, (out, err)
+    messages = [line for line in out.splitlines() if line.startswith("interrupted in epoch")]
+    assert len(messages) == 1, out
+    assert " of 30: checkpoint saved to checkpoints/mlp/checkpoint.safetensors; resume with: mpiexec -n 2 symgraph " \
+        "train mlp " in messages[0], messages[0]
+    checkpoint = tmp_path / "checkpoints/mlp/checkpoint.safetensors"
+    position = sg.read_metadata(checkpoint)["position"]
+    assert 3 <= position["step"] + 30 * (position["epoch"] - 1) < 60
+    assert len(position["losses"]) == position["step"]
+    assert not os.path.exists(tmp_path / "model.sg")
+    shutil.copy(checkpoint, tmp_path / "for-one-process.safetensors")
+    command = messages[0].split("resume with: ")[1].split()
+    assert command[:5] == ["mpiexec", "-n", "2", "symgraph", "train"] and command[-1] == "--resume"
+    done = subprocess.run(["mpiexec", "-n", "2", sys.executable, "-m", "symgraph", *command[4:]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0 and done.stderr == "", (done.stdout, done.stderr)
+    assert_bitwise_equal(saved_variables(tmp_path / "model.sg"), saved_variables(directory / "model.sg"))
+    # The same checkpoint resumed by one process: the parameters of the 2-process run to rounding.
+    (tmp_path / "one").mkdir()
+    shutil.copy(tmp_path / "for-one-process.safetensors", tmp_path / "one/checkpoint.safetensors")
+    monkeypatch.chdir(tmp_path)
+    assert main([*CLI_RUN, "--epochs", "2", "--checkpoint", "one", "--resume", "--save", "one.sg"]) == 0
+    assert_close(saved_variables(tmp_path / "one.sg"), saved_variables(directory / "model.sg"))
+
+
 # -- in this process: shards, the optimizer's arguments, saving ----------------------------------------------------
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5])
@@ -278,3 +411,40 @@ def test_saving_refuses_other_communicators_and_loads_over_the_world_of_two(tmp_
                 in output), output
         assert "is communicator(size=1), a communicator other than the world" in output, output
         assert f"rank {rank}: loaded over the world: [0.0, 3.0, 6.0]" in output, output  # (0 + 1) * 3 * [0, 1, 2]
+
+
+# -- detecting an MPI launch (without mpi4py) ----------------------------------------------------------------------
+
+def test_a_launch_is_detected_from_the_launchers_environment_without_importing_mpi4py():
+    from symgraph.cli import CliError
+    from symgraph.cli.parallel import launched_size
+
+    assert launched_size({}) == 1 and launched_size({"PMI_SIZE": "1"}) == 1
+    assert launched_size({"PMI_SIZE": "3"}) == 3 and launched_size({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
+    assert launched_size({"PMIX_SIZE": "2", "PMI_SIZE": ""}) == 2
+    with pytest.raises(CliError, match=r"\$PMI_SIZE is 'two', not a number of processes"):
+        launched_size({"PMI_SIZE": "two"})
+    env = {k: v for k, v in os.environ.items() if k not in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")}
+    code = ("import sys; from symgraph.cli import main; from symgraph.cli.parallel import processes; "
+            "assert processes().size == 1 and not processes().parallel; "
+            "assert main(['train', 'mlp', '--dataset', 'digits', '--epochs', '1', '--train-limit', '64', "
+            "'--no-progress']) == 0; assert 'mpi4py' not in sys.modules, 'mpi4py imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(env, PYTHONPATH=REPOSITORY, **ONE_THREAD))
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_data_parallel_trainer_refuses_a_step_without_allreduce_or_parameters():
+    from symgraph.cli.parallel import Processes
+    from symgraph.cli.train import check_data_parallel_step
+
+    x = sg.placeholder((None, 3), "float64", name="x")
+    w = sg.variable(np.ones(3), name="w")
+    cost = sg.mean(x @ w)
+    step = sg.function([x], cost, updates=sg.optim.SGD(0.1).updates(cost, [w]))
+    two = Processes(comm=object(), rank=0, size=2)
+    with pytest.raises(ValueError, match="data-parallel on 2 processes, but the training step has no allreduce: "
+                                         r"build its updates with opt.updates\(cost, params, allreduce=comm\)"):
+        check_data_parallel_step(step, [w], two)
+    with pytest.raises(ValueError, match="data-parallel on 2 processes, but no parameters= to broadcast"):
+        check_data_parallel_step(step, None, two)

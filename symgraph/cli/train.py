@@ -7,8 +7,16 @@ random streams) make a checkpoint; resuming restores them, draws that epoch's or
 so a resumed run ends with bitwise the parameters of an uninterrupted one. Ctrl-C (SIGINT) asks the loop to stop
 after the step under way; it then writes a checkpoint and exits with 130.
 
-Everything the run prints or writes goes through one ``Output`` object, and the steps through ``Trainer.step``, so a
-data-parallel run changes those two places only.
+Everything the run prints or writes goes through one ``Output`` object, and the steps through ``Trainer``, so a
+data-parallel run changes those two places only. Under ``mpiexec -n N`` (N > 1; see symgraph/cli/parallel.py) the
+run is data-parallel: ``--batch-size`` is the global batch, every process steps on its shard of each global batch
+(the same global order as one process) with the gradients averaged over the global batch in one allreduce, and the
+parameters start as rank 0's (broadcast, after checking that every process built the same model), so the trained
+parameters are one process's up to float rounding. Only rank 0 prints, evaluates accuracies and writes files. After
+every step one more allreduce, of three numbers, gives every process the global batch's loss and example count and
+whether any process was asked to stop (mpiexec forwards Ctrl-C to every process, each at its own step): all stop
+after the same step, rank 0 writes the checkpoint and all exit with 130. A checkpoint holds the global per-step
+losses and one copy of the variables, so it resumes with any number of processes (every process reads it).
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ import numpy as np
 
 from symgraph.backends.threads import get_num_threads, set_num_threads
 from symgraph.cli.errors import CliError
+from symgraph.cli.parallel import SINGLE, Processes, processes as launched_processes
 from symgraph.cli.models import DATASETS, DEFAULT_LR, MODELS, OPTIMIZERS, Data, build_model, load_data, \
     make_optimizer
 from symgraph.data import minibatches
 from symgraph.datasets import DatasetNotFoundError
 from symgraph.function import Function, function
+from symgraph.graph import toposort
 from symgraph.io import load_variables, read_metadata, save, save_variables
 
 try:
@@ -52,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="total epochs, counting those a resumed checkpoint has done (default: mlp 5, cnn 1)")
-    parser.add_argument("--batch-size", type=positive_int, default=64, help="examples per step")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="examples per step (under mpiexec -n N: the global batch, split across the N processes)")
     parser.add_argument("--lr", type=non_negative_float, default=None,
                         help="learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
@@ -114,7 +125,8 @@ def run(args) -> int:
     """``symgraph train``: the exit status (0 when done, 130 when interrupted)."""
     optimizer_name = args.optimizer or DEFAULT_OPTIMIZER[args.model]
     lr = DEFAULT_LR[optimizer_name] if args.lr is None else args.lr
-    output = Output(progress=not args.no_progress, log_every=args.log_every)
+    team = launched_processes()
+    output = Output(progress=not args.no_progress, log_every=args.log_every, processes=team)
     set_num_threads(args.threads or get_num_threads())  # every BLAS, NumPy's too: the NumPy backend's matmuls use it
     try:
         data = load_data(args.dataset, args.data_dir, args.train_limit, args.test_limit)
@@ -125,7 +137,8 @@ def run(args) -> int:
               "train_limit": args.train_limit, "batch_size": args.batch_size, "optimizer": optimizer_name, "lr": lr,
               "seed": args.seed}
     checkpoint_dir = args.checkpoint or os.path.join("checkpoints", args.model)
-    trainer = Trainer.build(config, data, args.backend, output, checkpoint_dir, epoch_checkpoints=bool(args.checkpoint))
+    trainer = Trainer.build(config, data, args.backend, output, checkpoint_dir, epoch_checkpoints=bool(args.checkpoint),
+                            processes=team)
     position = trainer.resume() if args.resume else None
     epochs = args.epochs or DEFAULT_EPOCHS[args.model]
     if position is not None and position.epoch > epochs:
@@ -136,7 +149,7 @@ def run(args) -> int:
     if outcome.interrupted:
         output.line(f"interrupted in epoch {outcome.position.epoch} after step {outcome.position.step} of "
                     f"{trainer.steps_per_epoch}: checkpoint saved to {trainer.checkpoint_path}; resume with: "
-                    f"{resume_command(args, config, checkpoint_dir)}")
+                    f"{resume_command(args, config, checkpoint_dir, team.size)}")
         return INTERRUPTED
     if args.save:
         output.save_graph(args.save, trainer.model, {"model": args.model, "dataset": config["dataset"],
@@ -146,9 +159,11 @@ def run(args) -> int:
     return 0
 
 
-def resume_command(args, config: dict, checkpoint_dir: str) -> str:
-    """The command that resumes this run: its options with the values it used (auto's dataset as resolved)."""
-    words = ["symgraph", "train", args.model, "--dataset", config["dataset"], "--optimizer", config["optimizer"],
+def resume_command(args, config: dict, checkpoint_dir: str, processes: int = 1) -> str:
+    """The command that resumes this run: its options with the values it used (auto's dataset as resolved), under
+    ``mpiexec -n N`` when ``processes`` N > 1 (any N resumes it)."""
+    launcher = ["mpiexec", "-n", str(processes)] if processes > 1 else []
+    words = launcher + ["symgraph", "train", args.model, "--dataset", config["dataset"], "--optimizer", config["optimizer"],
              "--lr", repr(config["lr"]), "--batch-size", str(config["batch_size"]), "--seed", str(config["seed"])]
     for option, value in (("--epochs", args.epochs), ("--train-limit", args.train_limit),
                           ("--test-limit", args.test_limit), ("--data-dir", args.data_dir), ("--save", args.save),
@@ -206,7 +221,7 @@ class Position:
 class Outcome:
     position: Position
     interrupted: bool
-    history: list  # (epoch, mean loss, training accuracy) per epoch finished by this process
+    history: list  # (epoch, mean loss, training accuracy) per epoch finished by this run (accuracy None off rank 0)
     test_accuracy: float | None = None
 
 
@@ -239,14 +254,20 @@ class SigintFlag:
 # -- output: every print and every file the run writes --------------------------------------------------------------
 
 class Output:
-    """The run's printing (lines flushed at once, so a pipe sees them), its progress bars and its files."""
+    """The run's printing (lines flushed at once, so a pipe sees them), its progress bars and its files; of a
+    data-parallel run's ``processes``, only rank 0 prints and writes (the others' Output does nothing)."""
 
-    def __init__(self, progress: bool = True, log_every: int | None = None, stream=None):
-        self.progress = progress and tqdm is not None
+    def __init__(self, progress: bool = True, log_every: int | None = None, stream=None,
+                 processes: Processes = SINGLE):
+        self.root = processes.root
+        self.processes = processes.size
+        self.progress = progress and tqdm is not None and self.root
         self.log_every = log_every
         self.stream = stream
 
     def line(self, text: str) -> None:
+        if not self.root:
+            return
         stream = self.stream or sys.stdout
         if self.progress:
             tqdm.write(text, file=stream)  # above the bar under way, which stays whole
@@ -267,19 +288,29 @@ class Output:
         if self.log_every and position.step % self.log_every == 0:
             self.line(f"epoch {position.epoch} step {position.step}/{total}: loss {loss:.4f}")
 
-    def epoch_done(self, bar, epoch: int, loss: float, accuracy: float) -> None:
+    def epoch_done(self, bar, epoch: int, loss: float, accuracy: float | None) -> None:
         if bar is not None:
             bar.close()
-        self.line(f"epoch {epoch}: loss {loss:.4f}, train accuracy {accuracy:.2%}")
+        if self.root:  # (the other processes compute no accuracy)
+            self.line(f"epoch {epoch}: loss {loss:.4f}, train accuracy {accuracy:.2%}")
 
-    def finished(self, test_accuracy: float, examples: int, seconds: float) -> None:
-        self.line(f"test accuracy {test_accuracy:.2%}; {examples / max(seconds, 1e-9):.0f} training examples/sec")
+    def finished(self, test_accuracy: float | None, examples: int, seconds: float) -> None:
+        """``examples``: those of every process, in ``seconds`` of training steps."""
+        if not self.root:
+            return
+        where = f" on {self.processes} processes" if self.processes > 1 else ""
+        self.line(f"test accuracy {test_accuracy:.2%}; {examples / max(seconds, 1e-9):.0f} training examples/sec"
+                  f"{where}")
 
     def save_checkpoint(self, path: str, variables: list, metadata: dict) -> None:
+        if not self.root:
+            return
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         save_variables(path, variables, metadata)
 
     def save_graph(self, path: str, model, metadata: dict) -> None:
+        if not self.root:
+            return
         save(path, [model.logits, model.loss], [model.images, model.labels], metadata)
 
 
@@ -291,11 +322,20 @@ class Trainer:
     ``step(images, labels) -> loss`` applies one update; ``predict(images) -> logits``; ``variables`` are what a
     checkpoint holds (distinct names); ``seed`` seeds the data order. ``checkpoint_path`` None: no checkpoints, and
     Ctrl-C is not caught.
+
+    Data-parallel over ``processes`` (more than one): ``step`` must average its gradients over them (its updates
+    built with ``allreduce=processes.comm``); ``parameters`` are broadcast from rank 0 now (a collective: every
+    process constructs its Trainer), each process then steps on its shard of every global batch of ``batch_size``,
+    and only rank 0 computes accuracies (the others wait for it in their next step).
     """
 
     def __init__(self, step, predict, data: Data, batch_size: int, seed: int, output: Output, variables=(),
                  checkpoint_path: str | None = None, epoch_checkpoints: bool = False, run_config: dict | None = None,
-                 roles: dict | None = None, model=None):
+                 roles: dict | None = None, model=None, processes: Processes = SINGLE, parameters=None):
+        if processes.parallel:
+            check_data_parallel_step(step, parameters, processes)
+            processes.broadcast(parameters)
+        self.processes = processes
         self.step, self.predict, self.data = step, predict, data
         self.batch_size, self.seed, self.output = batch_size, seed, output
         self.variables = list(variables)
@@ -310,12 +350,12 @@ class Trainer:
 
     @classmethod
     def build(cls, config: dict, data: Data, backend: str, output: Output, checkpoint_dir: str,
-              epoch_checkpoints: bool) -> "Trainer":
-        """The trainer of ``config`` (RUN_KEYS): the model, its optimizer's updates, the compiled step and
-        predictor, and the checkpointed variables with their roles."""
+              epoch_checkpoints: bool, processes: Processes = SINGLE) -> "Trainer":
+        """The trainer of ``config`` (RUN_KEYS): the model, its optimizer's updates (data-parallel over
+        ``processes``), the compiled step and predictor, and the checkpointed variables with their roles."""
         model = build_model(config["model"], data.train_images.shape[1:], config["seed"])
         optimizer = make_optimizer(config["optimizer"], config["lr"])
-        updates = optimizer.updates(model.loss, model.parameters)
+        updates = optimizer.updates(model.loss, model.parameters, allreduce=processes.comm)
         step = function([model.images, model.labels], model.loss, updates=updates, backend=backend)
         predict = function([model.images], model.logits, backend=backend)
         variables = checkpoint_variables(step)
@@ -326,7 +366,8 @@ class Trainer:
                  "random_streams_and_statistics": [v.name for v in variables
                                                    if id(v) not in parameters and id(v) not in optimizer_state]}
         return cls(step, predict, data, config["batch_size"], config["seed"], output, variables,
-                   os.path.join(checkpoint_dir, CHECKPOINT_FILE), epoch_checkpoints, config, roles, model)
+                   os.path.join(checkpoint_dir, CHECKPOINT_FILE), epoch_checkpoints, config, roles, model,
+                   processes, model.parameters)
 
     # -- checkpoints
 
@@ -369,32 +410,52 @@ class Trainer:
             position = Position(1, 0, order.bit_generator.state)
         examples, seconds, history = 0, 0.0, []
         images, labels = self.data.train_images, self.data.train_labels
+        shard = (self.processes.rank, self.processes.size) if self.processes.parallel else None
+        agreed_stop = False  # data-parallel: whether any process was asked to stop, as of the last step
         while position.epoch <= epochs:
             order.bit_generator.state = position.order_state
-            batches = minibatches([images, labels], self.batch_size, order)  # draws this epoch's order now
+            batches = minibatches([images, labels], self.batch_size, order, shard=shard)  # draws the order now
             bar = self.output.epoch_bar(position.epoch, epochs, self.steps_per_epoch, position.step)
             for batch in islice(batches, position.step, None):
-                if interrupt is not None and interrupt.requested:
+                if self._stopping(interrupt, agreed_stop):
                     return self._interrupted(bar, position, history)
                 started = time.perf_counter()
-                loss = float(self.step(*batch))
+                loss, count, agreed_stop = self._global_step(float(self.step(*batch)), len(batch[1]), interrupt)
                 seconds += time.perf_counter() - started
-                examples += len(batch[1])
+                examples += count
                 position.step += 1
                 position.losses.append(loss)
                 self.output.step_done(bar, position, self.steps_per_epoch, loss)
-            train_accuracy = accuracy(self.predict, images, labels)
+            train_accuracy = accuracy(self.predict, images, labels) if self.processes.root else None
             mean_loss = float(np.mean(position.losses))
             history.append((position.epoch, mean_loss, train_accuracy))
             position = Position(position.epoch + 1, 0, order.bit_generator.state)
             self.output.epoch_done(bar, history[-1][0], mean_loss, train_accuracy)
             if self.epoch_checkpoints:
                 self.checkpoint(position)
-            if interrupt is not None and interrupt.requested and position.epoch <= epochs:
+            if self._stopping(interrupt, agreed_stop) and position.epoch <= epochs:
                 return self._interrupted(None, position, history, written=self.epoch_checkpoints)
-        test_accuracy = accuracy(self.predict, self.data.test_images, self.data.test_labels)
+        test_accuracy = accuracy(self.predict, self.data.test_images, self.data.test_labels) \
+            if self.processes.root else None
         self.output.finished(test_accuracy, examples, seconds)
         return Outcome(position, False, history, test_accuracy)
+
+    def _global_step(self, loss: float, count: int, interrupt) -> tuple[float, int, bool]:
+        """(the loss over the global batch, its example count, whether any process was asked to stop) from this
+        process's step on ``count`` examples: one allreduce of three numbers when data-parallel. (Alone: the loss
+        and count as they are; whether to stop is read at the step boundary, by ``_stopping``.)"""
+        if not self.processes.parallel:
+            return loss, count, False
+        asked = interrupt is not None and interrupt.requested
+        weighted, examples, stops = self.processes.sum([loss * count if count else 0.0, count, float(asked)])
+        return float(weighted / examples) if examples else float("nan"), int(examples), bool(stops)
+
+    def _stopping(self, interrupt, agreed_stop: bool) -> bool:
+        """Whether to stop at this step boundary: when asked (Ctrl-C), or data-parallel, when any process was as of
+        the last step (so that all stop after the same step)."""
+        if self.processes.parallel:
+            return agreed_stop
+        return interrupt is not None and interrupt.requested
 
     def _interrupted(self, bar, position: Position, history: list, written: bool = False) -> Outcome:
         if bar is not None:
@@ -404,6 +465,19 @@ class Trainer:
         if not written:
             self.checkpoint(position)
         return Outcome(position, True, history)
+
+
+def check_data_parallel_step(step, parameters, processes: Processes) -> None:
+    """ValueError unless a data-parallel ``step`` averages its gradients over the processes (else every process
+    would train a model of its own on its shards) and ``parameters`` are given to start them identical."""
+    if parameters is None:
+        raise ValueError(f"Trainer: data-parallel on {processes.size} processes, but no parameters= to broadcast from "
+                         f"rank 0 (pass the model's trainable variables)")
+    if isinstance(step, Function):
+        roots = list(step.outputs) + [value for _, value in step.updates]
+        if not any(node.op.name == "allreduce" for node in toposort(roots)):
+            raise ValueError(f"Trainer: data-parallel on {processes.size} processes, but the training step has no "
+                             f"allreduce: build its updates with opt.updates(cost, params, allreduce=comm)")
 
 
 def checkpoint_variables(step: Function) -> list:
