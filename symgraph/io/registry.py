@@ -190,19 +190,31 @@ def permutation(value, inputs) -> None:
         raise Invalid(f"must be a permutation of the {ndim} axes, got {_show(value)}")
 
 
-def _dims(value, low: int) -> None:
+def _dims(value, low: int, unknown: bool = False) -> None:
     if not isinstance(value, tuple) or len(value) > 64:
         raise Invalid(f"must be a list of at most 64 sizes, got {_show(value)}")
     for dim in value:
-        _int_in(dim, low, MAX_DIM, "a size")
+        if not (unknown and dim is None):
+            _int_in(dim, low, MAX_DIM, "a size")
 
 
 def reshape_target(value, inputs) -> None:
-    _dims(value, -1)
+    _dims(value, -1, unknown=True)
 
 
-def static_shape(value, inputs) -> None:
-    _dims(value, 0)
+def kept_axes(value, inputs) -> None:
+    """reshape's kept axes: axes of its input (whose sizes its ``None`` entries take at run time)."""
+    if not isinstance(value, tuple):
+        raise Invalid(f"must be a list of axes, got {_show(value)}")
+    for axis_ in value:
+        _int_in(axis_, 0, inputs[0].ndim - 1, f"an axis of an input of rank {inputs[0].ndim}")
+
+
+def broadcast_target(value, inputs) -> None:
+    """broadcast_to's target: sizes, and None where it keeps the input's size on the axis aligned from the right."""
+    _dims(value, 0, unknown=True)
+    if None in value[:max(len(value) - inputs[0].ndim, 0)]:
+        raise Invalid(f"keeps a size (None) where the input has no axis, in {_show(value)}")
 
 
 def positive_size(value, inputs) -> None:
@@ -315,6 +327,12 @@ def optional_training_flag(op, inputs) -> None:
                       f"{inputs[1].dtype}")
 
 
+def one_kept_axis_per_unknown_size(op, inputs) -> None:
+    if sum(d is None for d in op.shape) != len(op.kept):
+        raise Invalid(f"has {sum(d is None for d in op.shape)} unknown sizes (None) in its shape but keeps "
+                      f"{len(op.kept)} axes")
+
+
 def same_ranks(op, inputs) -> None:
     """concatenate_part: the gradient and every concatenated input have one rank (the axis is one of theirs)."""
     if any(i.ndim != inputs[0].ndim for i in inputs[1:]):
@@ -353,11 +371,11 @@ _WITH_ATTRIBUTES = [  # (op class, attribute rules, inputs rule)
     (reduce.Argmax, {"axis": optional_axis, "keepdims": flag}, None),
     (reduce.Argmin, {"axis": optional_axis, "keepdims": flag}, None),
     (reduce.Size, {"axes": optional_axes}, None),
-    (shapes.Reshape, {"shape": reshape_target}, None),
+    (shapes.Reshape, {"shape": reshape_target, "kept": kept_axes}, one_kept_axis_per_unknown_size),
     (shapes.ExpandDims, {"axes": new_axes}, None),
     (shapes.Squeeze, {"axes": axes}, None),
     (shapes.Transpose, {"axes": permutation}, None),
-    (shapes.BroadcastTo, {"shape": static_shape}, None),
+    (shapes.BroadcastTo, {"shape": broadcast_target}, None),
     (indexing.Index, {"template": template(1)}, None),
     (indexing.IndexGrad, {"template": template(2)}, None),
     (indexing.OneHot, {"depth": positive_size, "dtype": dtype}, None),

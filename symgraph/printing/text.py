@@ -556,8 +556,19 @@ def _transpose(printer, node):  # x.T, transpose(x, (0, 2, 1))
     return _call("transpose", _inputs(printer, node) + [repr(axes)])
 
 
-def _with_shape(printer, node):  # reshape(x, (2, 3)), broadcast_to(x, (4, 3))
-    return _call(node.op.name, _inputs(printer, node) + [format_shape(node.op.shape)])
+def _with_shape(printer, node):  # reshape(x, (2, 3)), broadcast_to(x, (4, 3)), reshape(x, (x.shape[0], -1))
+    (x,) = _inputs(printer, node)
+    target = node.op.shape
+    if None not in target:
+        return _call(node.op.name, [x, format_shape(target)])
+    if isinstance(node.op, shape.Reshape):
+        axes = iter(node.op.kept)
+    else:  # broadcast_to: x's axis aligned from the right
+        axes = iter(k - (len(target) - node.inputs[0].ndim) for k, d in enumerate(target) if d is None)
+    operand = printer.sub(node.inputs[0])
+    x_atom = _wrap(operand, operand.precedence < ATOM)
+    entries = [f"{x_atom}.shape[{next(axes)}]" if d is None else str(d) for d in target]
+    return _call(node.op.name, [x, "(" + ", ".join(entries) + ("," if len(entries) == 1 else "") + ")"])
 
 
 def _expand_dims(printer, node):  # x[:, None]: NumPy's way of inserting axes
