@@ -25,7 +25,7 @@ from symgraph.ops.elementwise import add, cast, equal, greater_equal, less, less
 from symgraph.ops.indexing import IndexGrad, concatenate, index, index_shape, parse_key, zeros_like
 from symgraph.ops.reduce import Size, sum as reduce_sum
 from symgraph.ops.shape import (
-    Keep, broadcast_like, broadcast_to, expand_dims, reshape, reshape_keeping, reshape_to_input, transpose,
+    Keep, broadcast_like, broadcast_to, broadcasts_to, expand_dims, reshape, reshape_keeping, reshape_to_input, transpose,
 )
 
 
@@ -69,12 +69,15 @@ class FullLike(Op):
 
 def fill_value(value, dtype, what: str):
     """``value`` as a Python scalar of ``dtype`` by the feed rule (no truncation, no overflow; inf and nan are float
-    values), or a DTypeError naming ``what``."""
+    values; for bool, also the ints 0 and 1), or a DTypeError naming ``what``."""
     if isinstance(value, Node):
         raise TypeError(f"{what} must be a number, got {value.describe()}")
     if not (dtypes.is_python_scalar(value) or (isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0)):
         raise TypeError(f"{what} must be a number, got {type(value).__name__} {value!r:.60}")
-    return dtypes.convert_exactly(value, dtypes.as_dtype(dtype), what).item()
+    dtype = dtypes.as_dtype(dtype)
+    if dtype.kind == "b" and type(value) is int and value in (0, 1):
+        return bool(value)
+    return dtypes.convert_exactly(value, dtype, what).item()
 
 
 def full_like_shape(reference: Node, value, dtype, shape: tuple) -> Node:
@@ -258,7 +261,10 @@ def flatten(x, name=None) -> Node:
     return reshape(as_node(x), (-1,), name=name)
 
 
-ravel = flatten
+@builder
+def ravel(x, name=None) -> Node:
+    """numpy.ravel: the same as flatten (a reshape; symgraph never copies or shares memory visibly)."""
+    return reshape(as_node(x), (-1,), name=name)
 
 
 @builder
@@ -339,7 +345,7 @@ def roll(x, shift, axis=None, name=None) -> Node:
 
 def _unchanged(x: Node, name) -> Node:
     """What a composite returns when it leaves x as it is: x, or a named reshape to its own shape."""
-    return x if name is None else reshape_keeping(x, [Keep(a) for a in range(x.ndim)], name=name)
+    return x if name is None else reshape_keeping(x, [Keep((a,)) for a in range(x.ndim)], name=name)
 
 
 def _repeat_axis(x: Node, axis: int, repeats: int, whole: bool, name=None) -> Node:
@@ -349,8 +355,8 @@ def _repeat_axis(x: Node, axis: int, repeats: int, whole: bool, name=None) -> No
     widened = expand_dims(x, new)
     target = tuple(repeats if k == new else d for k, d in enumerate(widened.shape))
     spread = broadcast_to(widened, target)
-    merged = [Keep(k) for k in range(spread.ndim) if k not in (axis, axis + 1)]
-    merged.insert(axis, -1)
+    merged = [Keep((k,)) for k in range(spread.ndim) if k not in (axis, axis + 1)]
+    merged.insert(axis, Keep((axis, axis + 1)))
     return reshape_keeping(spread, merged, name=name)
 
 
@@ -419,7 +425,7 @@ def split(x, indices_or_sections, axis=0) -> list:
                 raise ShapeError(f"split into {sections} equal parts does not divide axis {axis} of size {n}")
             size = n // sections
             return [index(x, lead + (slice(k * size, (k + 1) * size),)) for k in range(sections)]
-        target = [Keep(k) for k in range(x.ndim)]
+        target = [Keep((k,)) for k in range(x.ndim)]
         target[axis:axis + 1] = [sections, -1]
         parts = reshape_keeping(x, target)
         return [index(parts, lead + (k,)) for k in range(sections)]
@@ -470,10 +476,12 @@ def pad(x, pad_width, mode="constant", constant_values=0, name=None) -> Node:
     x = as_node(x)
     if not isinstance(mode, str) or mode not in PAD_MODES:
         raise ValueError(f"pad: mode must be one of {', '.join(PAD_MODES)}, got {mode!r:.60}\n  at {user_site()}")
+    if x.ndim == 0:  # nothing to pad, as in NumPy
+        return _unchanged(x, name)
     widths = _pairs(pad_width, x.ndim, "pad_width", _pad_width)
     if mode == "constant":
         values = _pairs(constant_values, x.ndim, "constant_values",
-                        lambda v: fill_value(v, x.dtype, "pad: constant_values"))
+                        lambda v: fill_value(v, x.dtype, "constant_values"))
     padded = [axis for axis, (before, after) in enumerate(widths) if before or after]
     result = x
     for axis in padded:
@@ -713,6 +721,11 @@ def scatter_add(x, key, values, name=None) -> Node:
     template, arrays = parse_key(x, key)
     values = as_node(values, [x])
     target = index_shape(x.shape, template, [a.shape for a in arrays])
+    if not broadcasts_to(values.shape, target):
+        raise ShapeError(f"values of shape {format_shape(values.shape)} do not broadcast to the shape "
+                         f"{format_shape(target)} of x[key]")
+    result_dtype = np.result_type(x.dtype, values.dtype)
+    values = cast(values, result_dtype)  # summed in the result's dtype, as np.add.at into x would
     if values.shape != target:
         if None in target:
             values = broadcast_like(values, index(x, key))

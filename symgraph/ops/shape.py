@@ -21,8 +21,9 @@ from symgraph.ops.base import (
 
 @dataclass(frozen=True)
 class Reshape(Op):
-    """NumPy reshape. ``shape`` holds sizes, at most one -1, and ``None`` where the result keeps a size of x known
-    only at run time: the i-th ``None`` takes x's size on axis ``kept[i]``."""
+    """NumPy reshape. ``shape`` holds sizes, at most one -1, and ``None`` where the result has a size of x known
+    only at run time: the i-th ``None`` is the product of x's sizes on the axes ``kept[i]`` (one axis where a size
+    is kept, several where axes are merged)."""
 
     shape: tuple
     kept: tuple = ()
@@ -35,8 +36,7 @@ class Reshape(Op):
             raise ShapeError(f"only one -1 is allowed in the new shape {self.shape}")
         if any(d is not None and d < -1 for d in target):
             raise ShapeError(f"negative dimension in the new shape {self.shape}")
-        kept = iter(self.kept)
-        target = [x.shape[next(kept)] if d is None else d for d in target]
+        target = list(kept_target(self.shape, self.kept, x.shape))
         size = known_size(x.shape)
         rest = int(np.prod([d for d in target if d not in (-1, None)], dtype=np.int64))
         if -1 in target:
@@ -58,8 +58,9 @@ class Reshape(Op):
 
 
 def kept_target(target: tuple, kept: tuple, x_shape: tuple) -> tuple:
-    """``target`` with its ``None`` entries replaced by x's run-time sizes on the ``kept`` axes."""
-    sizes = iter(x_shape[axis] for axis in kept)
+    """``target`` with its ``None`` entries replaced by the products of x's sizes on the ``kept`` axes (None if one
+    of them is unknown)."""
+    sizes = iter(known_size(tuple(x_shape[a] for a in axes)) for axes in kept)
     return tuple(next(sizes) if d is None else d for d in target)
 
 
@@ -76,20 +77,18 @@ def reshape(x, shape, name=None) -> Node:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     if isinstance(shape, (tuple, list)) and any(d is None for d in shape):
-        entries = [None if d is None else d for d in shape]
-        known = static_int_tuple([d for d in entries if d is not None], "the new shape")
-        values = iter(known)
-        entries = [None if d is None else next(values) for d in entries]
-        return reshape_keeping(x, [Keep(_kept_axis(x.shape, entries, p)) if d is None else d
+        known = iter(static_int_tuple([d for d in shape if d is not None], "the new shape"))
+        entries = [None if d is None else next(known) for d in shape]
+        return reshape_keeping(x, [Keep((_kept_axis(x.shape, entries, p),)) if d is None else d
                                    for p, d in enumerate(entries)], name=name)
     return apply(Reshape(static_int_tuple(shape, "the new shape")), x, name=name)
 
 
 @dataclass(frozen=True)
 class Keep:
-    """In a target shape given to ``reshape_keeping``: x's size on ``axis``."""
+    """In a target shape given to ``reshape_keeping``: the product of x's sizes on ``axes``."""
 
-    axis: int
+    axes: tuple
 
 
 def _kept_axis(x_shape: tuple, entries: list, position: int) -> int:
@@ -112,23 +111,26 @@ def _kept_axis(x_shape: tuple, entries: list, position: int) -> int:
 
 
 def reshape_keeping(x: Node, target: list, name=None) -> Node:
-    """Reshape x to ``target``: sizes, at most one -1, and ``Keep(axis)`` entries taking x's size on that axis.
+    """Reshape x to ``target``: sizes, at most one -1, and ``Keep(axes)`` entries, the product of x's sizes on
+    those axes (each axis of x in one Keep at most).
 
-    Kept sizes known statically become ints; when a single size is left unknown it becomes the -1, so that only
-    shapes with two or more sizes known only at run time keep ``None`` entries in the op."""
-    kept_axes = [d.axis for d in target if isinstance(d, Keep)]
-    entries = [x.shape[d.axis] if isinstance(d, Keep) else d for d in target]
-    if -1 in entries and None in entries and len(set(kept_axes)) == len(kept_axes):
-        free = [d for a, d in enumerate(x.shape) if a not in kept_axes]
-        rest = int(np.prod([d for d in entries if d not in (-1, None)], dtype=np.int64))
-        if None not in free:
-            if rest == 0 or known_size(tuple(free)) % rest:
-                raise ShapeError(f"cannot reshape {format_shape(x.shape)} into {tuple(entries)}: the sizes not kept "
-                                 f"have {known_size(tuple(free))} elements")
-            entries[entries.index(-1)] = known_size(tuple(free)) // rest
-    if sum(d is None or d == -1 for d in entries) == 1:
+    Kept sizes known statically become ints, and so does a -1 that they determine; a single size left unknown
+    becomes the -1 when the other sizes are not 0 (NumPy cannot infer a -1 beside a 0), so that only the other
+    shapes keep ``None`` entries in the op."""
+    kept_axes = [a for d in target if isinstance(d, Keep) for a in d.axes]
+    entries = list(kept_target(tuple(None if isinstance(d, Keep) else d for d in target),
+                               tuple(d.axes for d in target if isinstance(d, Keep)), x.shape))
+    plain = int(np.prod([d for d in target if not isinstance(d, Keep) and d != -1], dtype=np.int64))
+    free = tuple(d for a, d in enumerate(x.shape) if a not in kept_axes)
+    if -1 in entries and None not in free:
+        if plain == 0 or known_size(free) % plain:
+            raise ShapeError(f"cannot reshape {format_shape(x.shape)} into {tuple(entries)}: the sizes not kept "
+                             f"have {known_size(free)} elements")
+        entries[entries.index(-1)] = known_size(free) // plain
+    others = [d for d in entries if d not in (-1, None)]
+    if sum(d is None or d == -1 for d in entries) == 1 and all(others):
         return apply(Reshape(tuple(-1 if d is None else d for d in entries)), x, name=name)
-    kept = tuple(d.axis for d, e in zip(target, entries) if isinstance(d, Keep) and e is None)
+    kept = tuple(d.axes for d, e in zip(target, entries) if isinstance(d, Keep) and e is None)
     return apply(Reshape(tuple(entries), kept), x, name=name)
 
 

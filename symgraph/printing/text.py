@@ -22,6 +22,7 @@ from symgraph.graph import Constant, Leaf, Node, Site, _output_list, consumers, 
 from symgraph.ops import (
     conv, custom, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape,
 )
+from symgraph.ops import arrays  # shape, indexing and creation (issue 15)
 from symgraph.ops.base import broadcast_shapes
 
 SMALL_ARRAY = 8  # constants of up to this many elements print their values
@@ -562,12 +563,12 @@ def _with_shape(printer, node):  # reshape(x, (2, 3)), broadcast_to(x, (4, 3)), 
     if None not in target:
         return _call(node.op.name, [x, format_shape(target)])
     if isinstance(node.op, shape.Reshape):
-        axes = iter(node.op.kept)
+        groups = iter(node.op.kept)
     else:  # broadcast_to: x's axis aligned from the right
-        axes = iter(k - (len(target) - node.inputs[0].ndim) for k, d in enumerate(target) if d is None)
+        groups = iter((k - (len(target) - node.inputs[0].ndim),) for k, d in enumerate(target) if d is None)
     operand = printer.sub(node.inputs[0])
     x_atom = _wrap(operand, operand.precedence < ATOM)
-    entries = [f"{x_atom}.shape[{next(axes)}]" if d is None else str(d) for d in target]
+    entries = [" * ".join(f"{x_atom}.shape[{a}]" for a in next(groups)) if d is None else str(d) for d in target]
     return _call(node.op.name, [x, "(" + ", ".join(entries) + ("," if len(entries) == 1 else "") + ")"])
 
 
@@ -616,6 +617,28 @@ def _concatenate_part(printer, node):  # the slice of g that belongs to input `p
 def _zeros_like(printer, node):
     keywords = {} if node.op.dtype == node.inputs[0].dtype else {"dtype": node.op.dtype.name}
     return _call("zeros_like", _inputs(printer, node), keywords)
+
+
+# shape, indexing and creation (issue 15)
+def _full_like(printer, node):  # full_like(x, 2.5), full_like(x, 0, shape=(None, 2)): None keeps x's size
+    keywords = {} if node.op.dtype == node.inputs[0].dtype else {"dtype": node.op.dtype.name}
+    if any(d is not None for d in node.op.shape):
+        keywords["shape"] = format_shape(node.op.shape)
+    value = constant_text(np.asarray(node.op.value, node.op.dtype))
+    return _call("full_like", _inputs(printer, node) + [value], keywords)
+
+
+def _arange_like(printer, node):  # arange_like(x, axis=1): 0, 1, ..., x.shape[1] - 1
+    return _call("arange_like", _inputs(printer, node), {"axis": str(node.op.axis)})
+
+
+def _diagonal(printer, node):  # diagonal(x), diagonal(x, offset=1, axis1=2, axis2=0), diagonal_grad(x, g)
+    op, keywords = node.op, {}
+    if op.offset:
+        keywords["offset"] = str(op.offset)
+    if (op.axis1, op.axis2) != (0, 1):
+        keywords.update(axis1=str(op.axis1), axis2=str(op.axis2))
+    return _call(op.name, _inputs(printer, node), keywords)
 
 
 def _values_per_channel(printer, node):
@@ -712,6 +735,9 @@ def _rules() -> dict[type, Callable]:
                                 conv.AvgPool2dGrad], _pooling))
     rules.update({custom.CustomOp: _custom_call, custom.GraphOp: _graph_op, gradient.ClipGradient: _gradient_op,
                   gradient.ScaleGradient: _gradient_op})
+    # shape, indexing and creation (issue 15)
+    rules.update({arrays.FullLike: _full_like, arrays.ArangeLike: _arange_like, arrays.Diagonal: _diagonal,
+                  arrays.DiagonalGrad: _diagonal})
     return rules
 
 

@@ -61,7 +61,7 @@ def _target_text(target, sizes) -> str:
 
 
 def _reshape_target(node, x_shape):
-    return _target_text(node.op.shape, lambda k: f"{x_shape}[{node.op.kept[k]}]")
+    return _target_text(node.op.shape, lambda k: " * ".join(f"{x_shape}[{a}]" for a in node.op.kept[k]))
 
 
 register(ViewLowering(lambda node, shapes, ctx: f"_reshape_shape({ctx.what(node)}, {shapes[0]}, "
