@@ -67,13 +67,13 @@ class FullLike(Op):
         return [None]  # depends only on the reference's shape
 
 
-def fill_value(value, dtype, what: str):
+def fill_value(value, dtype, what: str, builder_name: str):
     """``value`` as a Python scalar of ``dtype`` by the feed rule (no truncation, no overflow; inf and nan are float
-    values; for bool, also the ints 0 and 1), or a DTypeError naming ``what``."""
-    if isinstance(value, Node):
-        raise TypeError(f"{what} must be a number, got {value.describe()}")
-    if not (dtypes.is_python_scalar(value) or (isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0)):
-        raise TypeError(f"{what} must be a number, got {type(value).__name__} {value!r:.60}")
+    values; for bool, also the ints 0 and 1): a DTypeError naming ``what``, or a TypeError naming the builder too
+    for what is no number."""
+    if not (dtypes.is_python_scalar(value) or isinstance(value, np.generic)):
+        shown = value.describe() if isinstance(value, Node) else f"{type(value).__name__} {value!r:.60}"
+        raise TypeError(f"{builder_name}: {what} must be a number, got {shown}\n  at {user_site()}")
     dtype = dtypes.as_dtype(dtype)
     if dtype.kind == "b" and type(value) is int and value in (0, 1):
         return bool(value)
@@ -83,7 +83,7 @@ def fill_value(value, dtype, what: str):
 def full_like_shape(reference: Node, value, dtype, shape: tuple) -> Node:
     """``value`` filling ``shape`` (a template for ``reference``'s run-time shape, see FullLike)."""
     dtype = dtypes.as_dtype(dtype)
-    return apply(FullLike(fill_value(value, dtype, "the fill value"), dtype, tuple(shape)), reference)
+    return apply(FullLike(fill_value(value, dtype, "the fill value", "full_like"), dtype, tuple(shape)), reference)
 
 
 @builder
@@ -93,9 +93,9 @@ def full_like(x, value, dtype=None, name=None) -> Node:
     truncate); a node or array is broadcast to x's shape (and cast to the dtype)."""
     x = as_node(x)
     dtype = x.dtype if dtype is None else _dtype_argument(dtype, "full_like")
-    if isinstance(value, Node) or (isinstance(value, np.ndarray) and value.ndim):
+    if not (dtypes.is_python_scalar(value) or isinstance(value, np.generic)):  # a node or an array
         return broadcast_like(cast(as_node(value), dtype), x, name=name)
-    return apply(FullLike(fill_value(value, dtype, "full_like: the fill value"), dtype, (None,) * x.ndim), x,
+    return apply(FullLike(fill_value(value, dtype, "the fill value", "full_like"), dtype, (None,) * x.ndim), x,
                  name=name)
 
 
@@ -104,8 +104,7 @@ def ones_like(x, dtype=None, name=None) -> Node:
     """Ones of x's (run-time) shape, of x's dtype unless ``dtype`` is given (numpy.ones_like)."""
     x = as_node(x)
     dtype = x.dtype if dtype is None else _dtype_argument(dtype, "ones_like")
-    return apply(FullLike(fill_value(True if dtype.kind == "b" else 1, dtype, "one"), dtype, (None,) * x.ndim), x,
-                 name=name)
+    return apply(FullLike(fill_value(1, dtype, "one", "ones_like"), dtype, (None,) * x.ndim), x, name=name)
 
 
 def _dtype_argument(dtype, what: str) -> np.dtype:
@@ -133,10 +132,19 @@ class ArangeLike(Op):
         return [None]  # depends only on the reference's shape
 
 
+SMALL_CONSTANT = 2**20  # positions and masks of up to this many elements are constants, larger ones computed
+
+
+def small(*sizes) -> bool:
+    """Whether an array of these static sizes is small enough to be a constant of the graph."""
+    return None not in sizes and math.prod(sizes) <= SMALL_CONSTANT
+
+
 def arange_like(x: Node, axis: int) -> Node:
-    """The positions 0..n-1 along x's ``axis``: a constant when the size is static, else an arange_like node."""
+    """The positions 0..n-1 along x's ``axis``: a constant when the size is static and small, else computed when
+    the graph runs."""
     axis = normalize_axis(axis, x.ndim)
-    if x.shape[axis] is not None:
+    if small(x.shape[axis]):
         return constant(np.arange(x.shape[axis], dtype=np.int64))
     return apply(ArangeLike(axis), x)
 
@@ -176,7 +184,7 @@ def full(shape, value, dtype=None, name=None) -> Node:
             raise TypeError(f"full: value must be a number, got {value.describe()}\n  at {user_site()}")
         dtype = dtypes.infer_array_dtype(value)
     dtype = _dtype_argument(dtype, "full")
-    scalar = np.asarray(fill_value(value, dtype, "full: value"), dtype)
+    scalar = np.asarray(fill_value(value, dtype, "value", "full"), dtype)
     return broadcast_to(constant(scalar), shape, name=name)
 
 
@@ -200,6 +208,8 @@ def _number(value, what: str):
                         f"  at {user_site()}")
     if isinstance(value, (float, np.floating)) and not math.isfinite(value):
         raise ValueError(f"arange: {what} must be finite, got {value!r}\n  at {user_site()}")
+    if isinstance(value, (int, np.integer)) and not -2**63 <= value < 2**63:
+        raise ValueError(f"arange: {what} {value} is beyond int64\n  at {user_site()}")
     return value
 
 
@@ -212,16 +222,24 @@ def arange(start, stop=None, step=1, dtype=None, name=None) -> Node:
     start, stop, step = (_number(v, w) for v, w in ((start, "start"), (stop, "stop"), (step, "step")))
     if step == 0:
         raise ValueError(f"arange: step must not be zero\n  at {user_site()}")
+    floating = any(isinstance(v, (float, np.floating)) for v in (start, stop, step))
     if dtype is None:
-        floating = any(isinstance(v, (float, np.floating)) for v in (start, stop, step))
         dtype = dtypes.float32 if floating else dtypes.int64
     dtype = _dtype_argument(dtype, "arange")
     if dtype.kind == "b":
         raise DTypeError(f"arange: dtype bool is not an arithmetic sequence; use sg.arange(...) > 0\n"
                          f"  at {user_site()}")
-    length = math.ceil((stop - start) / step)
-    if length > MAX_DIM or length > 2**31:
-        raise ValueError(f"arange: {length} elements is too many for a constant\n  at {user_site()}")
+    if floating and dtype.kind != "f":
+        raise DTypeError(f"arange: float bounds or step with dtype {dtype} would be truncated; pass ints or a float "
+                         f"dtype\n  at {user_site()}")
+    length = max(0.0, float(stop - start) / float(step))
+    if not math.isfinite(length) or length > 2**31:
+        raise ValueError(f"arange: {length:.3g} elements are too many for a constant\n  at {user_site()}")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        last = start + max(math.ceil(length) - 1, 0) * step
+        if not all(info.min <= int(v) <= info.max for v in (start, last, step)):
+            raise ValueError(f"arange: the values from {start} by {step} do not fit {dtype}\n  at {user_site()}")
     return constant(np.arange(start, stop, step, dtype=dtype), name=name)
 
 
@@ -335,7 +353,7 @@ def roll(x, shift, axis=None, name=None) -> Node:
     result = x
     for step, (a, s) in enumerate(moved):
         n = x.shape[a]
-        if n is not None:
+        if small(n):
             positions = constant(np.roll(np.arange(n, dtype=np.int64), s))
         else:
             positions = mod(arange_like(x, a) - s, maximum(axis_size(x, a), 1))
@@ -369,7 +387,7 @@ def repeat(x, repeats, axis=None, name=None) -> Node:
         x, axis = flatten(x), 0
     axis = normalize_axis(axis, x.ndim)
     if isinstance(repeats, (tuple, list, np.ndarray)):
-        counts = static_int_tuple(list(np.asarray(repeats).ravel().tolist()), "repeats")
+        counts = static_int_tuple(repeats, "repeats")
         if len(counts) == 1:
             repeats = counts[0]
         else:
@@ -380,6 +398,9 @@ def repeat(x, repeats, axis=None, name=None) -> Node:
                 raise ShapeError(f"repeat: {len(counts)} counts for axis {axis} of size {x.shape[axis]}")
             if any(c < 0 for c in counts):
                 raise ValueError(f"repeat: counts must not be negative, got {counts}\n  at {user_site()}")
+            if sum(counts) > 2**31:
+                raise ValueError(f"repeat: {sum(counts)} repeated elements are too many for the positions of a "
+                                 f"gather\n  at {user_site()}")
             positions = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
             return _gather_along(x, axis, constant(positions), name=name)
     repeats = _int_argument(repeats, "repeats", "repeat")
@@ -446,7 +467,10 @@ PAD_MODES = ("constant", "edge", "reflect")
 def _pairs(value, ndim: int, what: str, convert) -> list:
     """NumPy's pad_width / constant_values spelling (a number, (before, after), or one pair per axis) as one
     (before, after) pair per axis."""
-    array = np.asarray(value, dtype=object)
+    try:
+        array = np.asarray(value, dtype=object)
+    except (TypeError, ValueError):
+        array = np.empty(0)
     if array.ndim > 2 or array.size == 0:
         raise ValueError(f"pad: {what} must be a number, a (before, after) pair or one pair per axis, got "
                          f"{value!r:.80}\n  at {user_site()}")
@@ -481,7 +505,7 @@ def pad(x, pad_width, mode="constant", constant_values=0, name=None) -> Node:
     widths = _pairs(pad_width, x.ndim, "pad_width", _pad_width)
     if mode == "constant":
         values = _pairs(constant_values, x.ndim, "constant_values",
-                        lambda v: fill_value(v, x.dtype, "constant_values"))
+                        lambda v: fill_value(v, x.dtype, "constant_values", "pad"))
     padded = [axis for axis, (before, after) in enumerate(widths) if before or after]
     result = x
     for axis in padded:
@@ -507,9 +531,9 @@ def _pad_constant(x: Node, axis: int, before: int, after: int, values, name) -> 
 def _pad_positions(x: Node, axis: int, before: int, after: int, mode: str) -> Node:
     """The positions of x along ``axis`` that each element of the padded axis reads."""
     n = x.shape[axis]
-    if n is not None:
-        if n == 0:
-            raise ShapeError(f"pad: cannot extend the empty axis {axis} in mode {mode!r} (only 'constant' can)")
+    if n == 0:
+        raise ShapeError(f"pad: cannot extend the empty axis {axis} in mode {mode!r} (only 'constant' can)")
+    if n is not None and small(n + before + after):
         return constant(np.pad(np.arange(n, dtype=np.int64), (before, after), mode=mode))
     size = axis_size(x, axis)
     parts = [constant(np.arange(-before, 0, dtype=np.int64))] if before else []
@@ -531,7 +555,7 @@ def _tri_mask(x: Node, k: int, lower: bool) -> Node:
     from diagonal ``k`` on: a constant for static sizes."""
     row_axis = x.ndim - 2 if x.ndim >= 2 else 0
     n, m = x.shape[row_axis], x.shape[-1]
-    if n is not None and m is not None:
+    if small(n, m):
         mask = np.tri(n, m, k, dtype=bool)
         return constant(mask if lower else ~np.tri(n, m, k - 1, dtype=bool))
     rows = expand_dims(arange_like(x, row_axis), 1)
@@ -653,7 +677,10 @@ def diagonal(x, offset=0, axis1=0, axis2=1, name=None) -> Node:
 def trace(x, offset=0, axis1=0, axis2=1, name=None) -> Node:
     """numpy.trace: the sum of ``diagonal(x, offset, axis1, axis2)`` along its last axis (integers sum as sg.sum
     sums them)."""
-    return reduce_sum(diagonal(x, offset, axis1, axis2), -1, name=name)
+    x = as_node(x)
+    offset = _int_argument(offset, "offset", "trace")
+    a, b = _diagonal_axes(x, axis1, axis2, "trace")
+    return reduce_sum(apply(Diagonal(offset, a, b), x), -1, name=name)
 
 
 @builder
@@ -667,7 +694,7 @@ def diag(v, k=0, name=None) -> Node:
     if v.ndim != 1:
         raise ShapeError(f"diag takes a 1-D or 2-D input, got {format_shape(v.shape)}")
     padded = pad(v, (k, 0) if k >= 0 else (0, -k)) if k else v
-    if padded.shape[0] is not None:
+    if small(padded.shape[0], padded.shape[0]):
         n = padded.shape[0]
         mask = constant(np.eye(n, n, k, dtype=bool))
     else:
