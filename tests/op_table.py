@@ -1359,7 +1359,7 @@ def np_scatter_add(x, values, *arrays, key):
     return result
 
 
-def np_index_add(x, index, source, axis):
+def np_index_add(x, source, index, axis):
     return np_scatter_add(x, source, index, key=(slice(None),) * (axis % x.ndim) + (Take(0),))
 
 
@@ -1551,19 +1551,19 @@ ARRAY_ROWS = [
                    E(sg.DTypeError, "index arrays must be integers", spec((3, 4)), spec(()), spec((5,)), key=Take(0))),
            build=lambda x, values, *arrays, key: sg.scatter_add(x, fill_key(key, arrays), values),
            static_shape=lambda x, *shapes, key=None: x, family="arrays"),
-    OpInfo("index_add", None, sg.index_add, np_index_add, ("real", below(3), "real"),
-           (("float32", "int64", "float32"), ("float64", "int32", "float64"), ("int64", "int64", "int64"),
-            ("int32", "int64", "float64")),
-           (S((3, 4), (5,), (3, 5), axis=1, domains=("real", below(4), "real"), all_dtypes=True),
-            S((3, 4), (6,), (6, 4), axis=0), S((2, 3, 4), (2,), (2, 2, 4), axis=-2), S((3,), (0,), (0,), axis=0)),
-           grads=(G((3, 4), (5,), (5, 4), axis=0, wrt=(0, 2), dtypes=(None, "int64", None)),
-                  G((3, 4), (5,), (3, 5), axis=1, wrt=(2,), domains=(None, below(4), None), dtypes=(None, "int64", None),
+    OpInfo("index_add", None, sg.index_add, np_index_add, ("real", "real", below(3)),  # x, source, index
+           (("float32", "float32", "int64"), ("float64", "float64", "int32"), ("int64", "int64", "int64"),
+            ("int32", "float64", "int64")),
+           (S((3, 4), (3, 5), (5,), axis=1, domains=("real", "real", below(4)), all_dtypes=True),
+            S((3, 4), (6, 4), (6,), axis=0), S((2, 3, 4), (2, 2, 4), (2,), axis=-2), S((3,), (0,), (0,), axis=0)),
+           grads=(G((3, 4), (5, 4), (5,), axis=0, wrt=(0, 1), dtypes=(None, None, "int64")),
+                  G((3, 4), (3, 5), (5,), axis=1, wrt=(1,), domains=(None, None, below(4)), dtypes=(None, None, "int64"),
                     unknown=True)),
-           errors=(E(sg.ShapeError, "index_add: axis 2 is out of range", spec((3, 4)), spec((2,), "int64"),
-                     spec((3, 2)), axis=2),
-                   E(sg.DTypeError, "index_add: the index must be integers", spec((3, 4)), spec((2,)), spec((2, 4)),
+           errors=(E(sg.ShapeError, "index_add: axis 2 is out of range", spec((3, 4)), spec((3, 2)),
+                     spec((2,), "int64"), axis=2),
+                   E(sg.DTypeError, "index_add: the index must be integers", spec((3, 4)), spec((2, 4)), spec((2,)),
                      axis=0)),
-           build=lambda x, index, source, axis: sg.index_add(x, axis, index, source),
+           build=lambda x, source, index, axis: sg.index_add(x, axis, index, source),
            static_shape=lambda x, *shapes, axis: x, family="arrays"),
     OpInfo("full_like", arrays.FullLike, sg.full_like, np_full_like, ("real",), ONE_DTYPE,
            tuple(S(s, value=2) for s in SHAPES) + (S((3, 4), value=-0.0, dtype="float64"), S((2,), value=True),

@@ -567,8 +567,10 @@ def _with_shape(printer, node):  # reshape(x, (2, 3)), broadcast_to(x, (4, 3)), 
     else:  # broadcast_to: x's axis aligned from the right
         groups = iter((k - (len(target) - node.inputs[0].ndim),) for k, d in enumerate(target) if d is None)
     operand = printer.sub(node.inputs[0])
-    x_atom = _wrap(operand, operand.precedence < ATOM)
-    entries = [" * ".join(f"{x_atom}.shape[{a}]" for a in next(groups)) if d is None else str(d) for d in target]
+    if operand.precedence < ATOM or not x.isidentifier():  # no name to read sizes from: the op's own notation
+        keywords = {"kept": repr(node.op.kept)} if isinstance(node.op, shape.Reshape) else {}
+        return _call(node.op.name, [x, format_shape(target)], keywords)
+    entries = [" * ".join(f"{x}.shape[{a}]" for a in next(groups)) if d is None else str(d) for d in target]
     return _call(node.op.name, [x, "(" + ", ".join(entries) + ("," if len(entries) == 1 else "") + ")"])
 
 
