@@ -22,10 +22,11 @@ from symgraph.errors import DTypeError, ShapeError
 from symgraph.graph import MAX_DIM, Node, Op, apply, as_node, builder, constant, format_shape, user_site
 from symgraph.ops.base import no_flops, normalize_axis, normalize_axes, static_int_tuple
 from symgraph.ops.elementwise import add, cast, equal, greater_equal, less, less_equal, maximum, minimum, mod, where
-from symgraph.ops.indexing import IndexGrad, concatenate, index, index_shape, parse_key, zeros_like
+from symgraph.ops.indexing import IndexGrad, concatenate, index, index_shape, parse_key
 from symgraph.ops.reduce import Size, sum as reduce_sum
 from symgraph.ops.shape import (
-    Keep, broadcast_like, broadcast_to, broadcasts_to, expand_dims, reshape, reshape_keeping, reshape_to_input, transpose,
+    Keep, broadcast_like, broadcast_to, broadcasts_to, expand_dims, reshape, reshape_keeping, reshape_to_input,
+    transpose,
 )
 
 
@@ -727,13 +728,9 @@ def take_along_axis(x, indices, axis, name=None) -> Node:
     axis = normalize_axis(axis, x.ndim) if x.ndim else _no_axis("take_along_axis")
     if indices.ndim != x.ndim:
         raise ShapeError(f"take_along_axis: the indices {format_shape(indices.shape)} must have x's rank {x.ndim}")
-    key = []
-    for k in range(x.ndim):
-        if k == axis:
-            key.append(indices)
-        else:
-            key.append(expand_dims(arange_like(x, k), tuple(a for a in range(x.ndim) if a != k))
-                       if x.ndim > 1 else arange_like(x, k))
+    # x[i_0, ..., indices, ..., i_n] with each i_k = 0..n_k-1 along its own axis: NumPy's broadcasting does the rest
+    key = [indices if k == axis else expand_dims(arange_like(x, k), tuple(a for a in range(x.ndim) if a != k))
+           for k in range(x.ndim)]
     return index(x, tuple(key), name=name)
 
 

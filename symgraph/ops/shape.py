@@ -298,8 +298,9 @@ def broadcast_to(x, shape, name=None) -> Node:
     if isinstance(shape, (tuple, list)) and any(d is None for d in shape):
         lead = len(shape) - x.ndim
         if any(d is None and k < lead for k, d in enumerate(shape)):
+            position = next(k for k, d in enumerate(shape) if d is None)
             raise ShapeError(f"a None in the target shape {tuple(shape)} keeps x's size on the aligned axis, but x "
-                             f"(rank {x.ndim}) has none at position {next(k for k, d in enumerate(shape) if d is None)}")
+                             f"(rank {x.ndim}) has none at position {position}")
         sizes = iter(static_int_tuple([d for d in shape if d is not None], "the target shape"))
         target = tuple(x.shape[k - lead] if d is None else next(sizes) for k, d in enumerate(shape))
         return apply(BroadcastTo(target), x, name=name)
