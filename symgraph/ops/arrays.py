@@ -341,7 +341,7 @@ def roll(x, shift, axis=None, name=None) -> Node:
     if axis is None:
         if len(shifts) != 1:
             raise ShapeError(f"roll over the flattened input takes one shift, got {tuple(shifts)}")
-        return reshape_to_input(roll(flatten(x), shifts[0], 0), x) if x.ndim != 1 else roll(x, shifts[0], 0, name)
+        return reshape_to_input(roll(flatten(x), shifts[0], 0), x, name) if x.ndim != 1 else roll(x, shifts[0], 0, name)
     axes = [normalize_axis(a, x.ndim) for a in (axis if isinstance(axis, (tuple, list)) else [axis])]
     if len(shifts) == 1:
         shifts = shifts * len(axes)

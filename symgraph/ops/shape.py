@@ -151,12 +151,12 @@ class ReshapeLike(Op):
         return [reshape_to_input(g, node.inputs[0]), None]
 
 
-def reshape_to_input(g: Node, x: Node) -> Node:
+def reshape_to_input(g: Node, x: Node, name=None) -> Node:
     """Reshape g to x's shape: statically when at most one dimension of x is unknown, else at run time."""
     unknown = sum(d is None for d in x.shape)
     if unknown <= 1:
-        return reshape(g, tuple(-1 if d is None else d for d in x.shape))
-    return apply(ReshapeLike(), g, x)
+        return reshape(g, tuple(-1 if d is None else d for d in x.shape), name=name)
+    return apply(ReshapeLike(), g, x, name=name)
 
 
 @dataclass(frozen=True)
