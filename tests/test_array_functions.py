@@ -211,3 +211,29 @@ def test_numba_reads_views_and_masks_in_its_loops():
     np.testing.assert_allclose(got[0], np.trace(value))
     np.testing.assert_allclose(got[1], np.tril(value) * 2)
     np.testing.assert_allclose(got[2], np.diagonal(value) @ value)
+
+
+def test_saved_graphs_keep_fill_bits_and_kept_sizes(tmp_path):
+    x = sg.placeholder((None, None, 3), "float64", name="x")
+    outputs = [sg.full_like(x, float("nan")), sg.full_like(x, -0.0), sg.repeat(x, 2, 1),
+               sg.reshape(x, (x.shape[0], -1)), sg.broadcast_to(x[:, :1], (None, 4, 3)), sg.diag(x[0, :, 0], 1)]
+    outputs += sg.grad(sg.sum(outputs[2]) + sg.sum(outputs[5]), [x])
+    sg.save(tmp_path / "arrays.safetensors", outputs, [x])
+    inputs, loaded, _ = sg.load(tmp_path / "arrays.safetensors")
+    value = np.random.default_rng(4).normal(size=(2, 5, 3))
+    for a, b in zip(sg.function([x], outputs)(value), sg.function(inputs, loaded)(value)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))
+
+
+def test_the_registry_refuses_kept_sizes_no_builder_makes():
+    from symgraph.io import registry
+    from symgraph.ops.shape import Reshape
+
+    x = sg.placeholder((None, None), name="x")
+    spec = registry.OPS["reshape"]
+    spec.check(Reshape((None, None), ((0,), (1,))), (x,))
+    for op, problem in ((Reshape((None, -1), ((0, 0),)), "names an axis twice"),
+                        (Reshape((None, -1), ()), "keeps 0 groups"), (Reshape((None,), ((2,),)), "an axis of")):
+        with pytest.raises(registry.Invalid, match=problem):
+            spec.check(op, (x,))
