@@ -30,6 +30,11 @@ from symgraph.ops import (
 )
 from symgraph.ops.custom import custom_op, op_from_graph
 from symgraph.ops.gradient import clip_gradient, scale_gradient
+# shape, indexing and creation (issue 15)
+from symgraph.ops import (
+    arange, diag, diagonal, eye, flatten, flip, full, full_like, index_add, moveaxis, ones, ones_like, pad, ravel,
+    repeat, roll, scatter_add, split, swapaxes, take_along_axis, tile, trace, tril, triu, zeros, zeros_like,
+)
 
 from symgraph.io import load, load_variables, read_metadata, save, save_variables
 
@@ -59,4 +64,8 @@ __all__ = [
     "debugprint", "pprint",
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
     "save", "load", "save_variables", "load_variables", "read_metadata", "io",
+    # shape, indexing and creation (issue 15)
+    "flatten", "ravel", "moveaxis", "swapaxes", "flip", "roll", "tile", "repeat", "split", "pad", "tril", "triu",
+    "diag", "diagonal", "trace", "take_along_axis", "scatter_add", "index_add",
+    "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "eye",
 ]

@@ -342,6 +342,15 @@ class Node:
     def reshape(self, *shape):
         return _ops().reshape(self, _varargs(shape))
 
+    # shape, indexing and creation (issue 15)
+    def flatten(self): return _ops().flatten(self)
+    def ravel(self): return _ops().flatten(self)
+    def squeeze(self, axis=None): return _ops().squeeze(self, axis)
+    def swapaxes(self, axis1, axis2): return _ops().swapaxes(self, axis1, axis2)
+    def repeat(self, repeats, axis=None): return _ops().repeat(self, repeats, axis)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return _ops().diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1): return _ops().trace(self, offset, axis1, axis2)
+
 
 def _no_value_message(node: Node, problem: str, suggestion: str) -> str:
     return (f"a symbolic node has no value until it is evaluated, so {problem} ({node.describe()}; used at "

@@ -20,6 +20,7 @@ import scipy.special
 import symgraph as sg
 from symgraph.graph import apply
 from symgraph.ops import conv, elementwise as ew, indexing, linalg, nn, random, reduce, shape as shape_ops
+from symgraph.ops import arrays  # shape, indexing and creation (issue 15)
 
 FLOATS = ("float32", "float64")
 INTS = ("int32", "int64")
@@ -1336,6 +1337,325 @@ COLLECTIVE_ROWS = [] if MPI is None else [
 ]
 
 
+# -- rows: shape, indexing and creation functions (issue 15) ---------------------------------------------------------
+
+ONE_DTYPE = tuple((d,) for d in ALL)
+
+
+def _kept(x, **_):
+    return x
+
+
+def _tiled(x, reps):
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    x = (1,) * (len(reps) - len(x)) + tuple(x)
+    reps = (1,) * (len(x) - len(reps)) + reps
+    return tuple(None if d is None else d * r for d, r in zip(x, reps))
+
+
+def _repeated(x, repeats, axis=None):
+    if axis is None:
+        size = None if None in x else int(np.prod(x, dtype=np.int64))
+        return (None if size is None else size * repeats,)
+    axis %= len(x)
+    return tuple((None if d is None else (sum(repeats) if isinstance(repeats, (list, tuple)) else d * repeats))
+                 if k == axis else d for k, d in enumerate(x))
+
+
+def _padded(x, pad_width, mode="constant", **_):
+    widths = np.broadcast_to(np.asarray(pad_width), (len(x), 2))
+    return tuple(None if d is None else d + int(widths[k].sum()) for k, d in enumerate(x))
+
+
+def _diagonal_static(x, offset=0, axis1=0, axis2=1):
+    axis1, axis2 = axis1 % len(x), axis2 % len(x)
+    n1, n2 = x[axis1], x[axis2]
+    length = None if None in (n1, n2) else max(0, min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2))
+    return tuple(d for k, d in enumerate(x) if k not in (axis1, axis2)) + (length,)
+
+
+def np_scatter_add(x, values, *arrays, key):
+    result = x.astype(np.result_type(x, values), copy=True)
+    np.add.at(result, fill_key(key, arrays), values)
+    return result
+
+
+def np_index_add(x, source, index, axis):
+    return np_scatter_add(x, source, index, key=(slice(None),) * (axis % x.ndim) + (Take(0),))
+
+
+def np_arange(start, stop=None, step=1, dtype=None):
+    if dtype is None:
+        dtype = "float32" if any(isinstance(v, float) for v in (start, stop, step)) else "int64"
+    return np.arange(start, stop, step, dtype=dtype)
+
+
+def np_full_like(x, value, dtype=None):
+    """numpy.full_like under symgraph's rule for the value (the feed rule): no float for an int dtype (NumPy would
+    truncate), no int but 0 and 1 for bool."""
+    target = np.dtype(dtype or x.dtype)
+    if (target.kind in "iub" and isinstance(value, float)) or (target.kind == "b" and value not in (0, 1)):
+        raise TypeError(f"{value!r} is not a {target} value")
+    return np.full_like(x, value, dtype)
+
+
+def np_pad(x, pad_width, mode="constant", constant_values=0):
+    """numpy.pad, with the constant values under symgraph's rule (see np_full_like)."""
+    for value in np.ravel(np.asarray(constant_values, dtype=object)):
+        np_full_like(x.reshape(-1)[:0], value)
+    return np.pad(x, pad_width, mode=mode, **({"constant_values": constant_values} if mode == "constant" else {}))
+
+
+def np_diagonal_grad(x, g, offset, axis1, axis2):
+    positions = np.diagonal(np.arange(x.size).reshape(x.shape), offset, axis1, axis2)
+    return np_flat_adjoint(positions, g, x.size, g.dtype).reshape(x.shape)
+
+
+def signed_below(bound):
+    """Integers in [-bound, bound): indices counting from either end of an axis of size ``bound``."""
+    return lambda shape, dtype, rng: rng.integers(-bound, bound, size=shape).astype(dtype)
+
+
+INDEXED_DTYPES = tuple((d, "int64") for d in ALL) + (("float64", "int32"),)  # x, then the indices
+SCATTER_DTYPES = (("float32", "float32", "int64"), ("float64", "float64", "int32"), ("int32", "int32", "int64"),
+                  ("int64", "float32", "int64"), ("bool", "bool", "int64"), ("float32", "float64", "int64"))
+
+ARRAY_ROWS = [
+    OpInfo("flatten", None, sg.flatten, np.ravel, ("real",), ONE_DTYPE, tuple(S(s) for s in SHAPES),
+           grads=(G((3, 4)), G((2, 3, 2), unknown=True)), static_shape=lambda x: (known_size_or_none(x),),
+           family="arrays"),
+    OpInfo("ravel", None, sg.ravel, np.ravel, ("real",), ONE_DTYPE, (S((2, 3)), S(())), grads=(G((3, 4)),),
+           static_shape=lambda x: (known_size_or_none(x),), family="arrays"),
+    OpInfo("moveaxis", None, sg.moveaxis, np.moveaxis, ("real",), ONE_DTYPE,
+           (S((2, 3, 4), source=0, destination=-1), S((2, 3, 4), source=(0, 1), destination=(2, 0)),
+            S((0, 3), source=1, destination=0), S((5,), source=0, destination=0)),
+           grads=(G((2, 3, 4), source=(0, 2), destination=(1, 0)),),
+           errors=(E(sg.ShapeError, "the same number of axes", spec((2, 3)), source=(0, 1), destination=0),
+                   E(sg.ShapeError, "repeated axis in source", spec((2, 3)), source=(0, 0), destination=(0, 1)),
+                   E(sg.ShapeError, "destination 2 is out of range", spec((2, 3)), source=0, destination=2)),
+           static_shape=lambda x, source, destination: tuple(
+               x[k - 2] for k in np.moveaxis(np.empty(tuple(range(2, len(x) + 2))), source, destination).shape),
+           family="arrays"),
+    OpInfo("swapaxes", None, sg.swapaxes, np.swapaxes, ("real",), ONE_DTYPE,
+           (S((2, 3, 4), axis1=0, axis2=2), S((2, 3), axis1=-1, axis2=0), S((0, 3), axis1=0, axis2=1),
+            S((5,), axis1=0, axis2=0)),
+           grads=(G((2, 3, 4), axis1=1, axis2=2),),
+           errors=(E(sg.ShapeError, "axis2 3 is out of range", spec((2, 3)), axis1=0, axis2=3),),
+           family="arrays"),
+    OpInfo("flip", None, sg.flip, np.flip, ("real",), ONE_DTYPE,
+           (S((2, 3, 4)), S((2, 3, 4), axis=1), S((2, 3, 4), axis=(0, -1)), S((5,)), S(()), S((0, 3), axis=1)),
+           grads=(G((2, 3, 4), axis=(0, 2)), G((3, 4), unknown=True)),
+           errors=(E(sg.ShapeError, "axis 2 is out of range", spec((2, 3)), axis=2),),
+           static_shape=_kept, family="arrays"),
+    OpInfo("roll", None, sg.roll, np.roll, ("real",), ONE_DTYPE,
+           (S((2, 3, 4), shift=1, axis=2), S((2, 3, 4), shift=-7, axis=1), S((2, 3, 4), shift=(1, 2), axis=(0, 2)),
+            S((2, 3, 4), shift=(1, 1), axis=(1, 1)), S((2, 3), shift=4), S((5,), shift=5, axis=0),
+            S((0, 3), shift=2, axis=0), S((), shift=3)),
+           grads=(G((2, 3, 4), shift=2, axis=1), G((3, 4), shift=-5, unknown=True),
+                  G((2, 5), shift=(3, 1), axis=(1, 0), unknown=True)),
+           errors=(E(sg.ShapeError, "one shift per axis", spec((2, 3)), shift=(1, 2, 3), axis=(0, 1)),
+                   E(sg.ShapeError, "takes one shift", spec((2, 3)), shift=(1, 2)),
+                   E(TypeError, "roll: shift must be an int", spec((2, 3)), shift=1.5, axis=0)),
+           static_shape=_kept, family="arrays"),
+    OpInfo("tile", None, sg.tile, np.tile, ("real",), ONE_DTYPE,
+           (S((2, 3), reps=(2, 3)), S((2, 3), reps=2), S((2, 3), reps=(2, 1, 2)), S((4,), reps=(3, 1)),
+            S((), reps=3), S((0, 2), reps=(2, 2)), S((2, 3), reps=(0, 1)), S((2, 1, 3), reps=(1, 1, 1))),
+           grads=(G((2, 3), reps=(2, 3)), G((2, 3), reps=(2, 1, 2), unknown=True)),
+           errors=(E(ValueError, "tile: reps must not be negative", spec((2, 3)), reps=(-1, 1)),
+                   E(sg.ShapeError, "reps must be a tuple of ints", spec((2, 3)), reps=(1.5,))),
+           static_shape=_tiled, family="arrays"),
+    OpInfo("repeat", None, sg.repeat, np.repeat, ("real",), ONE_DTYPE,
+           (S((2, 3), repeats=2, axis=1), S((2, 3), repeats=3), S((2, 3, 2), repeats=2, axis=0),
+            S((3, 2), repeats=[1, 0, 2], axis=0, unknown=False), S((0, 3), repeats=2, axis=0),
+            S((2, 3), repeats=0, axis=1), S((), repeats=2), S((4,), repeats=[2], axis=0)),
+           grads=(G((2, 3), repeats=2, axis=0), G((3, 2), repeats=[2, 0, 1], axis=0), G((2, 3), repeats=2,
+                                                                                       unknown=True)),
+           errors=(E(sg.ShapeError, "2 counts for axis 0 of size 3", spec((3, 2)), repeats=[1, 2], axis=0),
+                   E(sg.ShapeError, "needs axis 0 of static size", spec((3, 2)), repeats=[1, 2], axis=0,
+                     unknown=True),
+                   E(ValueError, "repeat: repeats must not be negative", spec((3,)), repeats=-1),
+                   E(TypeError, "repeat: repeats must be an int", spec((3,)), repeats=1.5)),
+           static_shape=_repeated, family="arrays"),
+    OpInfo("split", None, sg.split, lambda x, parts, pick, axis=0: np.split(x, parts, axis)[pick], ("real",),
+           ONE_DTYPE,
+           (S((4, 3), parts=2, pick=1), S((2, 6), parts=3, pick=2, axis=1), S((5, 2), parts=[1, 3], pick=1),
+            S((5, 2), parts=[1, 3], pick=2), S((5, 2), parts=[2, 9], pick=2), S((0, 3), parts=3, pick=0, axis=0),
+            S((2, 3, 4), parts=[2], pick=0, axis=-1)),
+           grads=(G((4, 3), parts=2, pick=1), G((2, 6), parts=3, pick=1, axis=1, unknown=True)),
+           errors=(E(sg.ShapeError, "does not divide axis 0 of size 5", spec((5, 2)), parts=2, pick=0),
+                   E(ValueError, "split: the number of sections must be positive", spec((4,)), parts=0, pick=0)),
+           build=lambda x, parts, pick, axis=0: sg.split(x, parts, axis)[pick], family="arrays"),
+    OpInfo("pad", None, sg.pad, np_pad, ("real",), ONE_DTYPE,
+           (S((2, 3), pad_width=1), S((2, 3), pad_width=((1, 0), (2, 3))), S((2, 3), pad_width=(0, 2)),
+            S((2, 3), pad_width=1, constant_values=((1, 2), (0, 1))), S((3,), pad_width=(2, 1), mode="edge"),
+            S((2, 3), pad_width=((2, 1), (0, 2)), mode="edge"), S((2, 3), pad_width=((1, 1), (2, 7)), mode="reflect"),
+            S((1, 4), pad_width=((3, 2), (0, 0)), mode="reflect"), S((0, 3), pad_width=(1, 2)),
+            S((), pad_width=1), S((2, 3), pad_width=0, mode="edge")),
+           grads=(G((2, 3), pad_width=((1, 0), (2, 3))), G((3, 4), pad_width=(2, 1), mode="edge"),
+                  G((3, 4), pad_width=((2, 1), (1, 5)), mode="reflect"),
+                  G((3, 4), pad_width=((2, 1), (1, 5)), mode="reflect", unknown=True),
+                  G((3, 4), pad_width=1, mode="edge", unknown=True), G((3, 4), pad_width=(1, 2), unknown=True)),
+           errors=(E(ValueError, "pad: mode must be one of", spec((2, 3)), pad_width=1, mode="wrap"),
+                   E(ValueError, "pad: pad widths must be non-negative", spec((2, 3)), pad_width=-1),
+                   E(ValueError, "does not fit an input of rank 2", spec((2, 3)), pad_width=((1, 2), (1, 2), (3, 4))),
+                   E(sg.ShapeError, "cannot extend the empty axis 0", spec((0, 3)), pad_width=1, mode="edge"),
+                   E(sg.DTypeError, "pad: constant_values", spec((2,), "int32"), pad_width=1, constant_values=0.5)),
+           static_shape=_padded, family="arrays"),
+    OpInfo("tril", None, sg.tril, np.tril, ("real",), ONE_DTYPE,
+           (S((3, 4)), S((3, 4), k=1), S((2, 4, 3), k=-1), S((4,)), S((0, 3)), S((3, 4), k=-9), S((3, 4), k=7)),
+           grads=(G((3, 4), k=1), G((2, 3, 3), k=-1, unknown=True)),
+           errors=(E(sg.ShapeError, "tril needs an input with at least one axis", spec(())),
+                   E(TypeError, "tril: k must be an int", spec((2, 2)), k=0.5)),
+           static_shape=lambda x, k=0: x if len(x) > 1 else x + x, family="arrays"),
+    OpInfo("triu", None, sg.triu, np.triu, ("real",), ONE_DTYPE,
+           (S((3, 4)), S((3, 4), k=1), S((2, 4, 3), k=-1), S((4,)), S((0, 3))),
+           grads=(G((3, 4), k=-1), G((2, 3, 3), k=1, unknown=True)),
+           errors=(E(sg.ShapeError, "triu needs an input with at least one axis", spec(())),),
+           static_shape=lambda x, k=0: x if len(x) > 1 else x + x, family="arrays"),
+    OpInfo("diagonal", arrays.Diagonal, sg.diagonal, np.diagonal, ("real",), ONE_DTYPE,
+           (S((3, 4)), S((3, 4), offset=1), S((3, 4), offset=-2), S((2, 3, 4), offset=1, axis1=2, axis2=0),
+            S((2, 3, 4), axis1=-1, axis2=1), S((3, 4), offset=5), S((0, 3)), S((3, 4), offset=-3)),
+           grads=(G((3, 4), offset=1), G((2, 3, 4), offset=-1, axis1=2, axis2=0, unknown=True)),
+           errors=(E(sg.ShapeError, "at least 2 dimensions", spec((3,))),
+                   E(sg.ShapeError, "axis1 and axis2 must differ", spec((3, 3)), axis1=0, axis2=-2),
+                   E(sg.ShapeError, "axis2 2 is out of range", spec((3, 3)), axis2=2),
+                   E(TypeError, "diagonal: offset must be an int", spec((3, 3)), offset=1.0)),
+           static_shape=_diagonal_static, family="arrays"),
+    OpInfo("diagonal_grad", arrays.DiagonalGrad, None, np_diagonal_grad, ("real", "real"),
+           (("float32", "float32"), ("float64", "float64"), ("int32", "float64"), ("bool", "int64")),
+           (S((3, 4), (3,), offset=0, axis1=0, axis2=1), S((3, 4), (3,), offset=1, axis1=0, axis2=1),
+            S((2, 3, 4), (3, 2), offset=-1, axis1=2, axis2=0), S((0, 3), (0,), offset=0, axis1=0, axis2=1)),
+           grads=(G((3, 4), (3,), offset=1, axis1=0, axis2=1, wrt=(1,)),
+                  G((2, 3, 4), (3, 2), offset=-1, axis1=2, axis2=0, wrt=(1,), unknown=True)),
+           errors=(E(sg.ShapeError, "but x's diagonal has shape (3,)", spec((3, 4)), spec((4,)), offset=0, axis1=0,
+                     axis2=1),
+                   E(sg.EvaluationError, "but x's diagonal has shape", spec((3, 4)), spec((4,)), offset=0, axis1=0,
+                     axis2=1, when="run", unknown=True)),
+           build=lambda x, g, offset, axis1, axis2: apply(arrays.DiagonalGrad(offset, axis1, axis2), x, g),
+           static_shape=lambda x, g, **_: x, family="arrays"),
+    OpInfo("trace", None, sg.trace, np.trace, ("real",), ONE_DTYPE,
+           (S((3, 4)), S((3, 4), offset=1), S((2, 3, 4), offset=-1, axis1=1, axis2=2), S((0, 3)), S((3, 4), offset=9)),
+           grads=(G((3, 4), offset=-1), G((2, 3, 4), axis1=2, axis2=0, unknown=True)),
+           errors=(E(sg.ShapeError, "at least 2 dimensions", spec((3,))),), family="arrays"),
+    OpInfo("diag", None, sg.diag, np.diag, ("real",), ONE_DTYPE,
+           (S((4,)), S((4,), k=2), S((4,), k=-1), S((3, 4)), S((3, 4), k=1), S((3, 4), k=-2), S((0,)), S((1,), k=-3)),
+           grads=(G((4,), k=1), G((3, 4), k=-1), G((3,), k=-2, unknown=True)),
+           errors=(E(sg.ShapeError, "diag takes a 1-D or 2-D input", spec((2, 2, 2))),
+                   E(sg.ShapeError, "diag takes a 1-D or 2-D input", spec(()))), family="arrays"),
+    OpInfo("take_along_axis", None, sg.take_along_axis, np.take_along_axis, ("real", below(4)), INDEXED_DTYPES,
+           (S((3, 4), (3, 2), axis=1, all_dtypes=True), S((3, 4), (1, 6), axis=1), S((4, 3), (2, 3), axis=0),
+            S((2, 4, 3), (2, 5, 1), axis=1), S((4,), (6,), axis=0),
+            S((3, 4), (5,), axis=None, domains=("real", below(12))),
+            S((3, 4), (3, 3), axis=-1, domains=("real", signed_below(4))), S((0, 4), (0, 2), axis=1)),
+           uniform_dtypes=INDEXED_DTYPES,
+           grads=(G((3, 4), (3, 6), axis=1, wrt=(0,), dtypes=(None, "int64")),
+                  G((4, 3), (2, 3), axis=0, wrt=(0,), dtypes=(None, "int64"), unknown=True)),
+           errors=(E(sg.ShapeError, "must have x's rank 2", spec((3, 4)), spec((3,), "int64"), axis=1),
+                   E(sg.DTypeError, "take_along_axis: the indices must be integers", spec((3, 4)), spec((3, 1)),
+                     axis=1),
+                   E(sg.ShapeError, "takes 1-D indices", spec((3, 4)), spec((3, 1), "int64"), axis=None),
+                   E(sg.ShapeError, "axis 2 is out of range", spec((3, 4)), spec((3, 1), "int64"), axis=2)),
+           family="arrays"),
+    OpInfo("scatter_add", None, sg.scatter_add, np_scatter_add, ("real", "real", below(3)), SCATTER_DTYPES,
+           (S((3, 4), (5, 4), (5,), key=Take(0), all_dtypes=True), S((3, 4), (), (6,), key=Take(0)),
+            S((3, 4), (4,), (5,), key=Take(0)), S((3, 4), (5,), (5,), key=(Take(0), 2)),
+            S((3, 4), (2,), (2,), (2,), key=(Take(0), Take(1)), domains=("real", "real", below(3), below(4))),
+            S((3, 4), (3, 2), key=(slice(None), slice(1, 3))), S((3, 4, 2), (3, 3, 2), (3,), key=(slice(None), Take(0)),
+                                                                domains=("real", "real", below(4))),
+            S((0, 4), (0, 2), key=(slice(None), slice(0, 2)))),
+           uniform_dtypes=SCATTER_DTYPES,
+           grads=(G((3, 4), (5, 4), (5,), key=Take(0), wrt=(0, 1), dtypes=(None, None, "int64")),
+                  G((3, 4), (6,), (6,), (6,), key=(Take(0), Take(1)), wrt=(1,), domains=(None, None, below(3),
+                                                                                           below(4)),
+                    dtypes=(None, None, "int64", "int64"), unknown=True)),
+           errors=(E(sg.ShapeError, "values of shape (3,) do not broadcast to the shape (5, 4) of x[key]", spec((3, 4)),
+                     spec((3,)), spec((5,), "int64"), key=Take(0)),
+                   E(sg.DTypeError, "index arrays must be integers", spec((3, 4)), spec(()), spec((5,)), key=Take(0))),
+           build=lambda x, values, *arrays, key: sg.scatter_add(x, fill_key(key, arrays), values),
+           static_shape=lambda x, *shapes, key=None: x, family="arrays"),
+    OpInfo("index_add", None, sg.index_add, np_index_add, ("real", "real", below(3)),  # x, source, index
+           (("float32", "float32", "int64"), ("float64", "float64", "int32"), ("int64", "int64", "int64"),
+            ("int32", "float64", "int64")),
+           (S((3, 4), (3, 5), (5,), axis=1, domains=("real", "real", below(4)), all_dtypes=True),
+            S((3, 4), (6, 4), (6,), axis=0), S((2, 3, 4), (2, 2, 4), (2,), axis=-2), S((3,), (0,), (0,), axis=0)),
+           grads=(G((3, 4), (5, 4), (5,), axis=0, wrt=(0, 1), dtypes=(None, None, "int64")),
+                  G((3, 4), (3, 5), (5,), axis=1, wrt=(1,), domains=(None, None, below(4)),
+                    dtypes=(None, None, "int64"), unknown=True)),
+           errors=(E(sg.ShapeError, "index_add: axis 2 is out of range", spec((3, 4)), spec((3, 2)),
+                     spec((2,), "int64"), axis=2),
+                   E(sg.DTypeError, "index_add: the index must be integers", spec((3, 4)), spec((2, 4)), spec((2,)),
+                     axis=0)),
+           build=lambda x, source, index, axis: sg.index_add(x, axis, index, source),
+           static_shape=lambda x, *shapes, axis: x, family="arrays"),
+    OpInfo("full_like", arrays.FullLike, sg.full_like, np_full_like, ("real",), ONE_DTYPE,
+           tuple(S(s, value=2) for s in SHAPES) + (S((3, 4), value=-0.0, dtype="float64"), S((2,), value=True),
+                                                   S((2, 3), value=float("nan"), dtype="float32"),
+                                                   S((2, 3), value=7, dtype="int32")),
+           grads="constant in its input: no gradient (None)",
+           errors=(E(sg.DTypeError, "full_like: the fill value", spec((3,), "int64"), value=2.5),
+                   E(sg.DTypeError, "full_like: the fill value", spec((3,), "int32"), value=2**40),
+                   E(sg.DTypeError, "got str 'a', which is not a number", spec((3,)), value="a")),
+           static_shape=lambda x, value, dtype=None: x, family="arrays"),
+    OpInfo("ones_like", arrays.FullLike, sg.ones_like, np.ones_like, ("real",), ONE_DTYPE,
+           tuple(S(s) for s in SHAPES) + (S((3, 4), dtype="int32"), S((2,), dtype="bool")),
+           grads="constant in its input: no gradient (None)",
+           static_shape=lambda x, dtype=None: x, family="arrays"),
+    OpInfo("full_like_template", arrays.FullLike, None,
+           lambda x, value, dtype, shape: np.full(tuple(x.shape[k] if d is None else d for k, d in enumerate(shape)),
+                                                 value, dtype),
+           ("real",), ONE_DTYPE,
+           (S((3, 4), value=1.5, dtype="float32", shape=(None, 2)), S((3, 4), value=-3, dtype="int64", shape=(0, None)),
+            S((2,), value=True, dtype="bool", shape=(5,)), S((), value=0.0, dtype="float64", shape=())),
+           grads="constant in its input: no gradient (None)",
+           errors=(E(sg.ShapeError, "needs a reference of rank 1", spec((3, 4)), value=1.0, dtype="float32",
+                     shape=(None,)),),
+           build=lambda x, value, dtype, shape: arrays.full_like_shape(x, value, dtype, shape),
+           static_shape=lambda x, value, dtype, shape: tuple(x[k] if d is None else d for k, d in enumerate(shape)),
+           family="arrays"),
+    OpInfo("arange_like", arrays.ArangeLike, None, lambda x, axis: np.arange(x.shape[axis]), ("real",), ONE_DTYPE,
+           (S((3, 4), axis=1), S((3, 4), axis=0), S((0, 2), axis=0), S((5,), axis=0)),
+           grads="depends only on its input's shape: no gradient (None)",
+           build=lambda x, axis: apply(arrays.ArangeLike(axis), x), static_shape=lambda x, axis: (x[axis],),
+           family="arrays"),
+    OpInfo("zeros", None, sg.zeros, lambda shape, dtype="float32": np.zeros(shape, dtype), ("real",), (("float32",),),
+           (S(shape=(2, 3)), S(shape=4, dtype="int32"), S(shape=(), dtype="bool"), S(shape=(0, 2), dtype="float64")),
+           grads="no inputs",
+           errors=(E(ValueError, "zeros: negative dimensions", shape=(2, -1)),
+                   E(TypeError, "zeros: shape must be a tuple", shape=(None, 2)),
+                   E(sg.DTypeError, "zeros needs a dtype", shape=(2,), dtype=None)), family="arrays"),
+    OpInfo("ones", None, sg.ones, lambda shape, dtype="float32": np.ones(shape, dtype), ("real",), (("float32",),),
+           (S(shape=(2, 3)), S(shape=4, dtype="int64"), S(shape=(), dtype="bool")), grads="no inputs",
+           errors=(E(TypeError, "ones: shape must be a tuple", shape="3"),), family="arrays"),
+    OpInfo("full", None, sg.full, lambda shape, value, dtype=None: np.full(shape, value, dtype or
+                                                                          ("float32" if isinstance(value, float)
+                                                                           else None)),
+           ("real",), (("float32",),),
+           (S(shape=(2, 3), value=1.5), S(shape=4, value=7), S(shape=(2,), value=True), S(shape=(), value=2,
+                                                                                       dtype="float64")),
+           grads="no inputs",
+           errors=(E(sg.DTypeError, "full: value", shape=(2,), value=1.5, dtype="int32"),), family="arrays"),
+    OpInfo("arange", None, sg.arange, np_arange, ("real",), (("float32",),),
+           (S(start=5), S(start=2, stop=9, step=3), S(start=0.0, stop=1.0, step=0.25), S(start=5, stop=1, step=-2),
+            S(start=3, stop=3), S(start=1, stop=4, dtype="float64"), S(start=-2, stop=7, step=4, dtype="int32")),
+           grads="no inputs",
+           errors=(E(ValueError, "arange: step must not be zero", start=0, stop=3, step=0),
+                   E(TypeError, "arange: stop must be a number", start=0, stop="3"),
+                   E(sg.DTypeError, "arange: dtype bool", start=3, dtype="bool"),
+                   E(sg.DTypeError, "would be truncated", start=0.5, stop=3, dtype="int32"),
+                   E(ValueError, "do not fit int32", start=0, stop=2**40, step=2**35, dtype="int32")), family="arrays"),
+    OpInfo("eye", None, sg.eye, lambda n, m=None, k=0, dtype="float32": np.eye(n, m, k, dtype=dtype), ("real",),
+           (("float32",),),
+           (S(n=3), S(n=2, m=4, k=1), S(n=4, m=3, k=-2, dtype="int32"), S(n=0), S(n=3, k=5, dtype="bool")),
+           grads="no inputs",
+           errors=(E(TypeError, "eye: n must be an int", n=2.0), E(ValueError, "eye: m must be in", n=2, m=-1)),
+           family="arrays"),
+]
+
+
+def known_size_or_none(shape):
+    return None if None in shape else int(np.prod(shape, dtype=np.int64))
+
+
 # -- the table ------------------------------------------------------------------------------------------------------
 
 ROWS = {row.name: row for row in [
@@ -1349,6 +1669,7 @@ ROWS = {row.name: row for row in [
     MAX_POOL2D_GRAD_ROW, MAX_POOL2D_GATHER_ROW, AVG_POOL2D_ROW, AVG_POOL2D_GRAD_ROW,
     RESHAPE_LIKE_ROW, BROADCAST_LIKE_ROW, SUM_TO_ROW, CONCATENATE_PART_ROW, ZEROS_LIKE_ROW, RANDOM_UNIFORM_ROW,
     *CUSTOM_ROWS, *COLLECTIVE_ROWS,
+    *ARRAY_ROWS,  # shape, indexing and creation (issue 15)
 ]}
 
 # Op classes of symgraph.ops.* that need no row, and why.

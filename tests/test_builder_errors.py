@@ -271,7 +271,8 @@ SEED = Kind(lambda v: v is None or is_size(v))
 RNG = Kind(is_rng)
 SHARD = Kind(lambda v: v is None or (type(v) is tuple and len(v) == 2 and all(is_int(i) for i in v)
                                      and 0 <= v[0] < v[1]))  # (index, count); a communicator too (test_distributed)
-NEW_SHAPE = Kind(is_int_sequence)
+NEW_SHAPE = Kind(lambda v: is_int_sequence(v) or (isinstance(v, (tuple, list)) and all(  # None keeps a size
+    d is None or is_size(d, -1) for d in v)))
 STATIC_SHAPE = Kind(lambda v: is_size(v) or (isinstance(v, (tuple, list)) and all(is_size(d) for d in v)))
 PLACEHOLDER_SHAPE = Kind(lambda v: is_size(v) or (isinstance(v, (tuple, list))
                                                    and all(d is None or is_size(d) for d in v)))
@@ -403,7 +404,8 @@ case("sg.expand_dims", sg.expand_dims, lambda: dict(x=X, axis=0, name=None),
      dict(x=OPERAND, axis=INSERTED_AXES, name=NAME))
 case("sg.squeeze", sg.squeeze, lambda: dict(x=COLUMN, axis=1, name=None), dict(x=OPERAND, axis=AXES, name=NAME))
 case("sg.broadcast_to", sg.broadcast_to, lambda: dict(x=V, shape=(2, 3), name=None),
-     dict(x=OPERAND, shape=STATIC_SHAPE, name=NAME))
+     dict(x=OPERAND, shape=Kind(lambda v: STATIC_SHAPE.accepts(v) or (isinstance(v, (tuple, list)) and all(
+         d is None or is_size(d) for d in v))), name=NAME))  # None keeps x's size
 case("sg.concatenate", sg.concatenate, lambda: dict(nodes=[X, Y], axis=0, name=None),
      dict(nodes=Kind(lambda v: isinstance(v, (list, tuple)) and all(is_operand(n) for n in v)), axis=AXIS,
           name=NAME))
@@ -665,6 +667,81 @@ case("sg.testing.locate_bad_gradient", sg.testing.locate_bad_gradient,
      dict(output=NODE, wrt=NODES, feed_dict=MAPPING,
           directions=Kind(lambda v: is_int(v) and 1 <= v <= sg.testing.MAX_DIRECTIONS),
           rtol=Kind(lambda v: v is None or real_in(0)(v)), atol=Kind(lambda v: v is None or real_in(0)(v)), seed=SEED))
+
+# shape, indexing and creation (issue 15)
+def _int_array(value, low=None) -> bool:
+    return isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu" and (
+        low is None or bool(np.all(value >= low)))
+
+
+def _nested(value, leaf) -> bool:
+    """NumPy's spelling of per-axis pairs (a number, a pair, one pair per axis of a (2, 3) input) with these
+    leaves."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = np.asarray(value, dtype=object)
+        np.broadcast_to(array, (2, 2))
+    except (TypeError, ValueError):
+        return False
+    return array.ndim <= 2 and array.size > 0 and all(leaf(v) for v in array.ravel())
+
+
+INTS = Kind(lambda v: is_axes(v, allow_none=False))
+SIZES = Kind(lambda v: STATIC_SHAPE.accepts(v) or _int_array(v, 0))
+REPEATS = Kind(lambda v: is_size(v) or (isinstance(v, (tuple, list)) and all(is_size(c) for c in v))
+               or _int_array(v, 0))
+SECTIONS = Kind(lambda v: is_size(v, 1) or (isinstance(v, (tuple, list)) and all(is_int(c) for c in v))
+                or _int_array(v))
+PAD_WIDTH = Kind(lambda v: _nested(v, lambda w: is_size(w) and w <= 2**31))
+PAD_VALUES = Kind(lambda v: _nested(v, lambda w: is_real(w) or is_bool(w)))
+INDICES = sg.constant(np.array([[0], [2]]), name="indices")
+ROWS01 = sg.constant(np.array([1, 0]), name="rows")
+OPTIONAL_SIZE = Kind(lambda v: v is None or is_size(v))
+for _name in ["flatten", "ravel"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, name=None), dict(x=OPERAND, name=NAME))
+case("sg.moveaxis", sg.moveaxis, lambda: dict(x=X, source=0, destination=1, name=None),
+     dict(x=OPERAND, source=INTS, destination=INTS, name=NAME))
+case("sg.swapaxes", sg.swapaxes, lambda: dict(x=X, axis1=0, axis2=1, name=None),
+     dict(x=OPERAND, axis1=AXIS, axis2=AXIS, name=NAME))
+case("sg.flip", sg.flip, lambda: dict(x=X, axis=1, name=None), dict(x=OPERAND, axis=AXES, name=NAME))
+case("sg.roll", sg.roll, lambda: dict(x=X, shift=1, axis=0, name=None),
+     dict(x=OPERAND, shift=INTS, axis=AXES, name=NAME))
+case("sg.tile", sg.tile, lambda: dict(x=X, reps=(2, 1), name=None), dict(x=OPERAND, reps=SIZES, name=NAME))
+case("sg.repeat", sg.repeat, lambda: dict(x=X, repeats=2, axis=1, name=None),
+     dict(x=OPERAND, repeats=REPEATS, axis=OPTIONAL_AXIS, name=NAME))
+case("sg.split", sg.split, lambda: dict(x=X, indices_or_sections=3, axis=1),
+     dict(x=OPERAND, indices_or_sections=SECTIONS, axis=AXIS))
+case("sg.pad", sg.pad, lambda: dict(x=X, pad_width=1, mode="constant", constant_values=0.0, name=None),
+     dict(x=OPERAND, pad_width=PAD_WIDTH, mode=Kind(one_of("constant", "edge", "reflect")),
+          constant_values=PAD_VALUES, name=NAME))
+for _name in ["tril", "triu"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, k=0, name=None), dict(x=OPERAND, k=AXIS, name=NAME))
+case("sg.diag", sg.diag, lambda: dict(v=V, k=0, name=None), dict(v=OPERAND, k=AXIS, name=NAME))
+for _name in ["diagonal", "trace"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, offset=0, axis1=0, axis2=1, name=None),
+         dict(x=OPERAND, offset=AXIS, axis1=AXIS, axis2=AXIS, name=NAME))
+case("sg.take_along_axis", sg.take_along_axis, lambda: dict(x=X, indices=INDICES, axis=1, name=None),
+     dict(x=OPERAND, indices=OPERAND, axis=OPTIONAL_AXIS, name=NAME))
+case("sg.scatter_add", sg.scatter_add, lambda: dict(x=X, key=(0, slice(1, 3)), values=1.0, name=None),
+     dict(x=OPERAND, key=INDEX_KEY, values=OPERAND, name=NAME))
+case("sg.index_add", sg.index_add, lambda: dict(x=X, axis=0, index=ROWS01, source=Y, name=None),
+     dict(x=OPERAND, axis=AXIS, index=OPERAND, source=OPERAND, name=NAME))
+for _name in ["zeros", "ones"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(shape=(2, 3), dtype="float32", name=None),
+         dict(shape=STATIC_SHAPE, dtype=DTYPE, name=NAME))
+case("sg.full", sg.full, lambda: dict(shape=(2, 3), value=1.5, dtype=None, name=None),
+     dict(shape=STATIC_SHAPE, value=FILL_VALUE, dtype=OPTIONAL_DTYPE, name=NAME))
+for _name in ["zeros_like", "ones_like"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, dtype=None, name=None),
+         dict(x=OPERAND, dtype=OPTIONAL_DTYPE, name=NAME))
+case("sg.full_like", sg.full_like, lambda: dict(x=X, value=1.5, dtype=None, name=None),
+     dict(x=OPERAND, value=OPERAND, dtype=OPTIONAL_DTYPE, name=NAME))
+case("sg.arange", sg.arange, lambda: dict(start=0, stop=5, step=1, dtype=None, name=None),
+     dict(start=REAL, stop=Kind(lambda v: v is None or REAL.accepts(v)), step=REAL, dtype=OPTIONAL_DTYPE,
+          name=NAME))
+case("sg.eye", sg.eye, lambda: dict(n=3, m=None, k=0, dtype="float32", name=None),
+     dict(n=Kind(is_size), m=OPTIONAL_SIZE, k=AXIS, dtype=DTYPE, name=NAME))
 
 # Public callables deliberately not fuzzed here, with the reason.
 EXCLUDED = {

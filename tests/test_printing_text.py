@@ -451,7 +451,7 @@ def test_deep_graphs_print_without_recursion():
 def _op_modules():
     return [getattr(symgraph.ops, name) for name in ("collective", "conv", "custom", "elementwise", "gradient",
                                                      "indexing", "linalg", "nn", "random", "reduce", "shape",
-                                                     "source")]
+                                                     "source", "arrays")]
 
 
 def concrete_op_classes():
@@ -468,7 +468,7 @@ def concrete_op_classes():
 
 def _op_cases():
     """(node, pprint of it) for every op class, with its attributes' printed forms."""
-    from symgraph.ops import conv, indexing, nn, random, shape
+    from symgraph.ops import arrays, conv, indexing, nn, random, shape
     from symgraph.ops.reduce import size
 
     a, b = sg.placeholder((3, 4), "float64", name="a"), sg.placeholder((3, 4), "float64", name="b")
@@ -548,6 +548,17 @@ def _op_cases():
         (swish(a, beta=1.5), "swish(a, beta=1.5)"), (halves(a)[1], "halves(a)[1]"),
         (sg.clip_gradient(a, -1.0, 1.0), "clip_gradient(a, -1.0, 1.0)"),
         (sg.scale_gradient(a, 0.5), "scale_gradient(a, 0.5)"),
+        # shape, indexing and creation (issue 15)
+        (sg.full_like(a, 2.5), "full_like(a, 2.5)"), (sg.ones_like(a, "int32"), "full_like(a, 1, dtype=int32)"),
+        (arrays.full_like_shape(p, 0.0, "float64", (None, 2)), "full_like(p, 0.0, shape=(None, 2))"),
+        (apply(arrays.ArangeLike(0), p), "arange_like(p, axis=0)"), (sg.diagonal(a), "diagonal(a)"),
+        (sg.diagonal(images, -1, 3, 1), "diagonal(images, offset=-1, axis1=3, axis2=1)"),
+        (apply(arrays.DiagonalGrad(1, 0, 1), a, sg.placeholder((3,), "float64", name="d")),
+         "diagonal_grad(a, d, offset=1)"),
+        (sg.reshape(sg.placeholder((None, None, 2), name="z"), (None, -1)), "reshape(z, (z.shape[0], -1))"),
+        (sg.repeat(sg.placeholder((None, None), name="w"), 2, 1),
+         "reshape(broadcast_to(w[:, :, None], (None, None, 2)), (None, None), kept=((0,), (1, 2)))"),
+        (sg.broadcast_to(p, (2, None, 4)), "broadcast_to(p, (2, p.shape[0], 4))"),
     ] + ([] if MPI is None else [(symgraph.ops.collective.allreduce(a, MPI.COMM_WORLD), "allreduce(a)")])
 
 

@@ -23,6 +23,7 @@ from symgraph.errors import SymgraphError
 from symgraph.graph import MAX_DIM, Op, format_shape
 from symgraph.io.fields import shown
 from symgraph.ops import collective, conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape as shapes
+from symgraph.ops import arrays  # shape, indexing and creation (issue 15)
 
 MAX_TEXT = 200  # characters of a string attribute (a loss's name)
 MAX_SALT = 2**63 - 1
@@ -192,19 +193,36 @@ def permutation(value, inputs) -> None:
         raise Invalid(f"must be a permutation of the {ndim} axes, got {_show(value)}")
 
 
-def _dims(value, low: int) -> None:
+def _dims(value, low: int, unknown: bool = False) -> None:
     if not isinstance(value, tuple) or len(value) > 64:
         raise Invalid(f"must be a list of at most 64 sizes, got {_show(value)}")
     for dim in value:
-        _int_in(dim, low, MAX_DIM, "a size")
+        if not (unknown and dim is None):
+            _int_in(dim, low, MAX_DIM, "a size")
 
 
 def reshape_target(value, inputs) -> None:
-    _dims(value, -1)
+    _dims(value, -1, unknown=True)
 
 
-def static_shape(value, inputs) -> None:
-    _dims(value, 0)
+def kept_axes(value, inputs) -> None:
+    """reshape's kept axes: per ``None`` entry of its shape, distinct axes of its input whose sizes multiply into it
+    at run time, each axis in one group at most."""
+    if not isinstance(value, tuple) or not all(isinstance(group, tuple) and group for group in value):
+        raise Invalid(f"must be a list of non-empty lists of axes, got {_show(value)}")
+    for group in value:
+        for axis_ in group:
+            _int_in(axis_, 0, inputs[0].ndim - 1, f"an axis of an input of rank {inputs[0].ndim}")
+    flat = [a for group in value for a in group]
+    if len(set(flat)) != len(flat):
+        raise Invalid(f"names an axis twice: {_show(value)}")
+
+
+def broadcast_target(value, inputs) -> None:
+    """broadcast_to's target: sizes, and None where it keeps the input's size on the axis aligned from the right."""
+    _dims(value, 0, unknown=True)
+    if None in value[:max(len(value) - inputs[0].ndim, 0)]:
+        raise Invalid(f"keeps a size (None) where the input has no axis, in {_show(value)}")
 
 
 def positive_size(value, inputs) -> None:
@@ -328,6 +346,12 @@ def optional_training_flag(op, inputs) -> None:
                       f"{inputs[1].dtype}")
 
 
+def one_kept_axis_per_unknown_size(op, inputs) -> None:
+    if sum(d is None for d in op.shape) != len(op.kept):
+        raise Invalid(f"has {sum(d is None for d in op.shape)} unknown sizes (None) in its shape but keeps "
+                      f"{len(op.kept)} groups of axes")
+
+
 def same_ranks(op, inputs) -> None:
     """concatenate_part: the gradient and every concatenated input have one rank (the axis is one of theirs)."""
     if any(i.ndim != inputs[0].ndim for i in inputs[1:]):
@@ -340,6 +364,37 @@ def like_predictions(op, inputs) -> None:
             t is not None and p is not None and t != p for t, p in zip(targets.shape, predictions.shape)):
         raise Invalid(f"targets {format_shape(targets.shape)} and predictions {format_shape(predictions.shape)} "
                       "must have compatible shapes")
+
+
+# shape, indexing and creation (issue 15)
+def fill_scalar(value, inputs) -> None:
+    if type(value) not in (bool, int, float):
+        raise Invalid(f"must be a bool, an int or a float, got {_show(value)}")
+
+
+def shape_template(value, inputs) -> None:
+    """full_like's shape: one entry per axis of the reference, None (its size) or a size."""
+    _dims(value, 0, unknown=True)
+    if len(value) != inputs[0].ndim:
+        raise Invalid(f"must have one entry per axis of the reference (rank {inputs[0].ndim}), got {_show(value)}")
+
+
+def offset(value, inputs) -> None:
+    _int_in(value, -MAX_DIM, MAX_DIM, "a diagonal's offset")
+
+
+def fill_fits_dtype(op, inputs) -> None:
+    """full_like's value is a Python scalar of its dtype's kind, and in its range."""
+    kind = {"b": bool, "i": int, "u": int, "f": float}[op.dtype.kind]
+    if type(op.value) is not kind:
+        raise Invalid(f"the value {_show(op.value)} is not a {op.dtype} value")
+    if kind is int and not np.iinfo(op.dtype).min <= op.value <= np.iinfo(op.dtype).max:
+        raise Invalid(f"the value {op.value} is outside the range of {op.dtype}")
+
+
+def distinct_axes(op, inputs) -> None:
+    if op.axis1 == op.axis2:
+        raise Invalid(f"axis1 and axis2 must differ, got {op.axis1}")
 
 
 # -- the registry -------------------------------------------------------------------------------------------------
@@ -366,11 +421,11 @@ _WITH_ATTRIBUTES = [  # (op class, attribute rules, inputs rule)
     (reduce.Argmax, {"axis": optional_axis, "keepdims": flag}, None),
     (reduce.Argmin, {"axis": optional_axis, "keepdims": flag}, None),
     (reduce.Size, {"axes": optional_axes}, None),
-    (shapes.Reshape, {"shape": reshape_target}, None),
+    (shapes.Reshape, {"shape": reshape_target, "kept": kept_axes}, one_kept_axis_per_unknown_size),
     (shapes.ExpandDims, {"axes": new_axes}, None),
     (shapes.Squeeze, {"axes": axes}, None),
     (shapes.Transpose, {"axes": permutation}, None),
-    (shapes.BroadcastTo, {"shape": static_shape}, None),
+    (shapes.BroadcastTo, {"shape": broadcast_target}, None),
     (indexing.Index, {"template": template(1)}, None),
     (indexing.IndexGrad, {"template": template(2)}, None),
     (indexing.OneHot, {"depth": positive_size, "dtype": dtype}, None),
@@ -391,6 +446,11 @@ _WITH_ATTRIBUTES = [  # (op class, attribute rules, inputs rule)
     (gradient.ClipGradient, {"lo": real, "hi": real}, clip_bounds),
     (gradient.ScaleGradient, {"k": finite}, None),
     (collective.AllReduce, {"comm": world_communicator}, None),
+    # shape, indexing and creation (issue 15)
+    (arrays.FullLike, {"value": fill_scalar, "dtype": dtype, "shape": shape_template}, fill_fits_dtype),
+    (arrays.ArangeLike, {"axis": axis()}, None),
+    (arrays.Diagonal, {"offset": offset, "axis1": axis(), "axis2": axis()}, distinct_axes),
+    (arrays.DiagonalGrad, {"offset": offset, "axis1": axis(), "axis2": axis()}, distinct_axes),
 ]
 
 

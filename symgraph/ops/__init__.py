@@ -12,3 +12,8 @@ from symgraph.ops.reduce import argmax, argmin, max, mean, min, prod, size, sum
 from symgraph.ops.shape import (
     broadcast_like, broadcast_to, expand_dims, reshape, squeeze, sum_to, transpose,
 )
+# shape, indexing and creation (issue 15)
+from symgraph.ops.arrays import (
+    arange, diag, diagonal, eye, flatten, flip, full, full_like, index_add, moveaxis, ones, ones_like, pad, ravel,
+    repeat, roll, scatter_add, split, swapaxes, take_along_axis, tile, trace, tril, triu, zeros,
+)

@@ -130,6 +130,12 @@ class IndexGrad(Op):
 def index(x, key, name=None) -> Node:
     """``x[key]`` with NumPy semantics: ints, slices, None, Ellipsis, and integer arrays (nodes or values)."""
     x = as_node(x)
+    template, arrays = parse_key(x, key)
+    return apply(Index(template), x, *arrays, name=name)
+
+
+def parse_key(x: Node, key) -> tuple[tuple, list]:
+    """An index expression ``x[key]`` as (template, index-array nodes), constant indices checked against x."""
     items = key if isinstance(key, tuple) else (key,)
     items = _expand_ellipsis(items, x.ndim)
     template, arrays = [], []
@@ -144,7 +150,7 @@ def index(x, key, name=None) -> Node:
             template.append(("array", len(arrays)))
             arrays.append(_index_array(item))
     _check_constant_bounds(x, template, arrays)
-    return apply(Index(tuple(template)), x, *arrays, name=name)
+    return tuple(template), arrays
 
 
 def _expand_ellipsis(items, ndim):

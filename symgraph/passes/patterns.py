@@ -22,6 +22,8 @@ TOTAL_OPS = frozenset({
     # issue 15's total functions; tan among them: no float is an odd multiple of pi/2, so tan of a float is finite
     "tan", "sinh", "cosh", "arctan", "arctan2", "arcsinh", "exp2", "cbrt", "hypot", "logaddexp", "erf", "erfc", "clip",
     "isnan", "isinf", "isfinite",
+    # shape, indexing and creation (issue 15); full_like is left out: its value may be inf or nan
+    "arange_like", "diagonal", "diagonal_grad",
 })
 # Reductions that are finite only over a non-empty axis (the mean of no values is NaN, their logsumexp -inf).
 NONEMPTY_REDUCTIONS = frozenset({"mean", "logsumexp"})

@@ -122,7 +122,7 @@ def transpose_identity(node):  # transpose(x, (0, 1, ..., n-1)) = x
 
 @matches("reshape")
 def reshape_reshape(node):  # reshape(reshape(x, s1), s2) = reshape(x, s2)
-    if is_op(node, "reshape") and is_op(node.inputs[0], "reshape"):
+    if is_op(node, "reshape") and is_op(node.inputs[0], "reshape") and not node.op.kept:  # kept: sizes of s1
         return reshape(node.inputs[0].inputs[0], node.op.shape)
 
 

@@ -22,6 +22,7 @@ from symgraph.graph import Constant, Leaf, Node, Site, _output_list, consumers, 
 from symgraph.ops import (
     collective, conv, custom, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape,
 )
+from symgraph.ops import arrays  # shape, indexing and creation (issue 15)
 from symgraph.ops.base import broadcast_shapes
 
 SMALL_ARRAY = 8  # constants of up to this many elements print their values
@@ -556,8 +557,21 @@ def _transpose(printer, node):  # x.T, transpose(x, (0, 2, 1))
     return _call("transpose", _inputs(printer, node) + [repr(axes)])
 
 
-def _with_shape(printer, node):  # reshape(x, (2, 3)), broadcast_to(x, (4, 3))
-    return _call(node.op.name, _inputs(printer, node) + [format_shape(node.op.shape)])
+def _with_shape(printer, node):  # reshape(x, (2, 3)), broadcast_to(x, (4, 3)), reshape(x, (x.shape[0], -1))
+    (x,) = _inputs(printer, node)
+    target = node.op.shape
+    if None not in target:
+        return _call(node.op.name, [x, format_shape(target)])
+    if isinstance(node.op, shape.Reshape):
+        groups = iter(node.op.kept)
+    else:  # broadcast_to: x's axis aligned from the right
+        groups = iter((k - (len(target) - node.inputs[0].ndim),) for k, d in enumerate(target) if d is None)
+    operand = printer.sub(node.inputs[0])
+    if operand.precedence < ATOM or not x.isidentifier():  # no name to read sizes from: the op's own notation
+        keywords = {"kept": repr(node.op.kept)} if isinstance(node.op, shape.Reshape) else {}
+        return _call(node.op.name, [x, format_shape(target)], keywords)
+    entries = [" * ".join(f"{x}.shape[{a}]" for a in next(groups)) if d is None else str(d) for d in target]
+    return _call(node.op.name, [x, "(" + ", ".join(entries) + ("," if len(entries) == 1 else "") + ")"])
 
 
 def _expand_dims(printer, node):  # x[:, None]: NumPy's way of inserting axes
@@ -605,6 +619,28 @@ def _concatenate_part(printer, node):  # the slice of g that belongs to input `p
 def _zeros_like(printer, node):
     keywords = {} if node.op.dtype == node.inputs[0].dtype else {"dtype": node.op.dtype.name}
     return _call("zeros_like", _inputs(printer, node), keywords)
+
+
+# shape, indexing and creation (issue 15)
+def _full_like(printer, node):  # full_like(x, 2.5), full_like(x, 0, shape=(None, 2)): None keeps x's size
+    keywords = {} if node.op.dtype == node.inputs[0].dtype else {"dtype": node.op.dtype.name}
+    if any(d is not None for d in node.op.shape):
+        keywords["shape"] = format_shape(node.op.shape)
+    value = constant_text(np.asarray(node.op.value, node.op.dtype))
+    return _call("full_like", _inputs(printer, node) + [value], keywords)
+
+
+def _arange_like(printer, node):  # arange_like(x, axis=1): 0, 1, ..., x.shape[1] - 1
+    return _call("arange_like", _inputs(printer, node), {"axis": str(node.op.axis)})
+
+
+def _diagonal(printer, node):  # diagonal(x), diagonal(x, offset=1, axis1=2, axis2=0), diagonal_grad(x, g)
+    op, keywords = node.op, {}
+    if op.offset:
+        keywords["offset"] = str(op.offset)
+    if (op.axis1, op.axis2) != (0, 1):
+        keywords.update(axis1=str(op.axis1), axis2=str(op.axis2))
+    return _call(op.name, _inputs(printer, node), keywords)
 
 
 def _values_per_channel(printer, node):
@@ -706,6 +742,9 @@ def _rules() -> dict[type, Callable]:
                                 conv.AvgPool2dGrad], _pooling))
     rules.update({custom.CustomOp: _custom_call, custom.GraphOp: _graph_op, gradient.ClipGradient: _gradient_op,
                   gradient.ScaleGradient: _gradient_op, collective.AllReduce: _collective})
+    # shape, indexing and creation (issue 15)
+    rules.update({arrays.FullLike: _full_like, arrays.ArangeLike: _arange_like, arrays.Diagonal: _diagonal,
+                  arrays.DiagonalGrad: _diagonal})
     return rules
 
 

@@ -121,6 +121,7 @@ def _load_families() -> None:
     from symgraph.backends.numba.lowering import (  # noqa: F401
         conv, custom, elementwise, gradient, indexing, linalg, nn, random, reduce, shape,
     )
+    from symgraph.backends.numba.lowering import arrays  # noqa: F401  (shape, indexing and creation, issue 15)
 
 
 _load_families()

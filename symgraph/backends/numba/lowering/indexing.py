@@ -1,10 +1,10 @@
 """Lowerings of symgraph.ops.indexing.
 
 Basic indexing (ints, slices, new axes) is a view: absorbed into loops as an index remapping where the slice bounds
-are static, else an array view. Indexing with integer arrays is a gather loop over the result (NumPy's advanced
-indexing rules: the arrays broadcast together, and their axes go first when they are not adjacent); its adjoint
-``index_grad`` is the same loop adding into zeros (repeated indices accumulate, as ``np.add.at``). Indices are
-bounds-checked at run time.
+are static, else an array view. Indexing with integer arrays is a gather that NumPy's own advanced indexing runs,
+vectorized, in the call stage (a loop written out there would run in Python, element by element); its adjoint
+``index_grad`` adds into zeros with ``np.add.at`` (repeated indices accumulate). NumPy bounds-checks the indices; an
+index out of bounds is the node's error.
 """
 
 from __future__ import annotations
@@ -85,88 +85,34 @@ def _basic_index_array(node, arg, ctx):
 BASIC_INDEX = ViewLowering(_index_shape, _basic_index_map, _basic_index_array)
 
 
-# -- advanced indexing: gather and scatter-add loops -----------------------------------------------------------------
+# -- advanced indexing: gather and scatter-add, vectorized by NumPy in the call stage ---------------------------------
 
-def _layout(template, x_ndim):
-    """For each x axis, how it is indexed: ("slice", item, result axis), ("int", value) or ("array", k), plus the
-    result axes of the broadcast array dimensions (NumPy's rule: after the basic axes before the first array when
-    the arrays are adjacent, else first)."""
-    advanced = [p for p, item in enumerate(template) if item[0] in ("array", "int")]
-    if not advanced:  # basic indexing: the result axes follow the slices and new axes in order
-        return [], True, [p for p, item in enumerate(template) if item[0] in ("slice", "newaxis")], []
-    contiguous = advanced == list(range(advanced[0], advanced[-1] + 1))
-    before = [p for p, item in enumerate(template) if item[0] in ("slice", "newaxis") and p < advanced[0]]
-    after = [p for p, item in enumerate(template) if item[0] in ("slice", "newaxis") and p > advanced[0]]
-    return advanced, contiguous, before, after
-
-
-def _index_loops(ctx, template, x_shape, x_sizes: str, arrays, array_nodes, result: str, result_rank: int, body,
-                 out_of_bounds: str = "an index is out of bounds for its axis"):
-    """Loops over the result of ``x[template]`` calling ``body(x_index, result_index)`` in the innermost loop."""
-    advanced, contiguous, before, after = _layout(template, len(x_shape))
-    broadcast_rank = max((n.ndim for n in array_nodes), default=0)
-    x_rank = len(x_shape)
-    indexed_axes = sum(1 for item in template if item[0] != "newaxis")
-    rest = x_rank - indexed_axes
-    # result axes: [before][broadcast][after][rest] when the arrays are adjacent, else [broadcast][before][after][rest]
-    order = (before + ["B"] + after) if contiguous else (["B"] + before + after)
-    result_axis_of, next_axis, broadcast_axes = {}, 0, []
-    for entry in order:
-        if entry == "B":
-            broadcast_axes = [f"r{next_axis + k}" for k in range(broadcast_rank)]
-            next_axis += broadcast_rank
-        else:
-            result_axis_of[entry] = f"r{next_axis}"
-            next_axis += 1
-    rest_axes = [f"r{next_axis + k}" for k in range(rest)]
-    lines, x_index, checks, axis = [], [], [], 0
-    for position, item in enumerate(template):
+def _numpy_key(template, arrays) -> str:
+    """The index expression of ``template`` with the index-array arguments ``arrays``, as NumPy reads it."""
+    items = []
+    for item in template:
         if item[0] == "newaxis":
-            continue
-        size = f"{x_sizes}[{axis}]"
-        if item[0] == "int":
-            value = ctx.local(f"i_{axis}")
-            lines.append(f"{value} = {item[1]} + {size} if {item[1]} < 0 else {item[1]}")
-            lines.append(f"if {value} < 0 or {value} >= {size}:")
-            lines.append(f"    raise ValueError({ctx.error(out_of_bounds)})")
-            x_index.append(value)
+            items.append("None")
+        elif item[0] == "int":
+            items.append(str(item[1]))
         elif item[0] == "slice":
-            _, start, stop, step = item
-            step = 1 if step is None else step
-            first = ctx.local(f"first_{axis}")
-            helper = ctx.helper("indexing", "slice_first_length")
-            lines.append(f"{first}, _ = {helper}({size}, {start or 0}, {stop or 0}, {step}, {start is not None}, "
-                         f"{stop is not None})")
-            x_index.append(f"{first} + {step} * {result_axis_of[position]}")
+            start, stop, step = ("" if v is None else str(v) for v in item[1:])
+            items.append(f"{start}:{stop}" + (f":{step}" if step else ""))
         else:
-            k = item[1]
-            node = array_nodes[k]
-            lead = broadcast_rank - node.ndim
-            element = [("0" if d == 1 else broadcast_axes[lead + j]) for j, d in enumerate(node.shape)]
-            element = [e if d is not None or e == "0" else f"({e} if {arrays[k]}.shape[{j}] != 1 else 0)"
-                       for j, (d, e) in enumerate(zip(node.shape, element))]
-            checks.append((f"j_{axis}", f"{arrays[k]}[{', '.join(element) or '()'}]", size))
-            x_index.append(f"j_{axis}")
-        axis += 1
-    x_index.extend(rest_axes)
-    for k in range(result_rank):
-        lines.append("    " * k + f"for r{k} in range({result}.shape[{k}]):")
-    indent = "    " * result_rank
-    for name, element, size in checks:  # NumPy's rule: negative indices count from the end; others must fit
-        lines.append(f"{indent}{name} = {element}")
-        lines.append(f"{indent}if {name} < 0:")
-        lines.append(f"{indent}    {name} += {size}")
-        lines.append(f"{indent}if {name} < 0 or {name} >= {size}:")
-        lines.append(f"{indent}    raise ValueError({ctx.error(out_of_bounds)})")
-    result_index = [f"r{k}" for k in range(result_rank)]
-    lines.append(indent + body(x_index, result_index))
-    return lines
+            items.append(arrays[item[1]])
+    return ", ".join(items) + ("," if len(items) == 1 else "")
+
+
+def _checked(statement: str, ctx) -> list:
+    """``statement``, with NumPy's IndexError (an index out of bounds) raised as the node's error."""
+    message = ctx.error("an index is out of bounds for its axis")
+    return ["try:", f"    {statement}", "except IndexError as error:",
+            f"    raise ValueError({message} + ' (' + str(error) + ')') from None"]
 
 
 def _gather_emit(node, args, out, ctx):
     x, *arrays = args
-    return _index_loops(ctx, node.op.template, node.inputs[0].shape, f"{x}.shape", arrays, node.inputs[1:], out,
-                        node.ndim, lambda xi, ri: f"{out}[{', '.join(ri) or '()'}] = {x}[{', '.join(xi) or '()'}]")
+    return _checked(f"{out}[...] = {x}[{_numpy_key(node.op.template, arrays)}]", ctx)
 
 
 GATHER = CallLowering(_index_shape, _gather_emit)
@@ -186,13 +132,12 @@ def _index_grad_shape(node, shapes, ctx):
 
 
 def _index_grad_emit(node, args, out, ctx):
+    """Zeros, then g added at out[key]: np.add.at when index arrays may repeat an element (they accumulate), a
+    plain assignment for basic indexing, which never selects an element twice."""
     x, g, *arrays = args
-    accumulate = "+=" if any(item[0] == "array" for item in node.op.template) else "="
-    lines = [fill(out, node, ctx.literal(0, node.dtype))]
-    return lines + _index_loops(ctx, node.op.template, node.inputs[0].shape, f"{out}.shape", arrays, node.inputs[2:],
-                                g, node.inputs[1].ndim,
-                                lambda xi, ri: f"{out}[{', '.join(xi) or '()'}] {accumulate} "
-                                               f"{g}[{', '.join(ri) or '()'}]")
+    key = _numpy_key(node.op.template, arrays)
+    scatter = f"np.add.at({out}, np.s_[{key}], {g})" if arrays else f"{out}[{key}] = {g}"
+    return [fill(out, node, ctx.literal(0, node.dtype))] + _checked(scatter, ctx)
 
 
 register(CallLowering(_index_grad_shape, _index_grad_emit), ix.IndexGrad)

@@ -51,7 +51,21 @@ def _reshape_array(node, arg, ctx):
     return f"np.ascontiguousarray({arg}).reshape({ctx.shape_of(node)})"
 
 
-register(ViewLowering(lambda node, shapes, ctx: f"_reshape_shape({ctx.what(node)}, {shapes[0]}, {node.op.shape!r})",
+def _target_text(target, sizes) -> str:
+    """A target shape as a tuple expression: ``sizes(k)`` for its k-th ``None`` entry (a size read at run time)."""
+    if None not in target:
+        return repr(target)
+    unknown = iter(range(len(target)))
+    entries = [sizes(next(unknown)) if d is None else str(d) for d in target]
+    return "(" + ", ".join(entries) + ("," if len(entries) == 1 else "") + ")"
+
+
+def _reshape_target(node, x_shape):
+    return _target_text(node.op.shape, lambda k: " * ".join(f"{x_shape}[{a}]" for a in node.op.kept[k]))
+
+
+register(ViewLowering(lambda node, shapes, ctx: f"_reshape_shape({ctx.what(node)}, {shapes[0]}, "
+                                                f"{_reshape_target(node, shapes[0])})",
                       lambda node, index: _unit_axes_map(node.inputs[0].shape, node.shape, index),
                       _reshape_array), sh.Reshape)
 register(ViewLowering(lambda node, shapes, ctx: f"_reshape_shape({ctx.what(node)}, {shapes[0]}, {shapes[1]})",
@@ -97,8 +111,20 @@ def _broadcast_map(node, index):
     return broadcast_index(node.inputs[0].shape, index)
 
 
-register(ViewLowering(lambda node, shapes, ctx: f"_broadcast_to({ctx.what(node)}, {shapes[0]}, {node.op.shape!r})",
-                      _broadcast_map, lambda node, arg, ctx: f"np.broadcast_to({arg}, {node.op.shape!r})"),
+def _broadcast_target(node, x_shape):
+    target, lead = node.op.shape, node.ndim - node.inputs[0].ndim
+    positions = [k for k, d in enumerate(target) if d is None]
+    return _target_text(target, lambda k: f"{x_shape}[{positions[k] - lead}]")
+
+
+def _static_or_run_time(node, ctx):
+    return repr(node.op.shape) if None not in node.op.shape else ctx.shape_of(node)
+
+
+register(ViewLowering(lambda node, shapes, ctx: f"_broadcast_to({ctx.what(node)}, {shapes[0]}, "
+                                                f"{_broadcast_target(node, shapes[0])})",
+                      _broadcast_map, lambda node, arg, ctx: f"np.broadcast_to({arg}, "
+                                                             f"{_static_or_run_time(node, ctx)})"),
          sh.BroadcastTo)
 register(ViewLowering(lambda node, shapes, ctx: f"_broadcast_shapes({ctx.what(node)}, {shapes[0]}, {shapes[1]})",
                       _broadcast_map, lambda node, arg, ctx: f"np.broadcast_to({arg}, {ctx.shape_of(node)})"),
