@@ -42,6 +42,9 @@ __all__ = ["world", "rank", "size", "allreduce", "broadcast_variables", "check_s
 
 TIMEOUT_ENV = "SYMGRAPH_MPI_TIMEOUT"
 DEFAULT_TIMEOUT = 300.0
+# Seconds between printing an uncaught exception and MPI_Abort: Hydra (mpiexec) kills the job at the abort and drops
+# output still in its forwarding pipes (a traceback was cut after its first line when the machine was loaded).
+ABORT_GRACE_SECONDS = 0.5
 
 
 class DistributedError(SymgraphError, RuntimeError):
@@ -201,6 +204,7 @@ def _abort_on_uncaught_exception(kind, value, traceback) -> None:
         sys.stderr.write(f"symgraph.distributed: uncaught {kind.__name__} on rank {MPI.COMM_WORLD.Get_rank()} of "
                          f"{MPI.COMM_WORLD.Get_size()}; aborting the job (MPI_Abort)\n")
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_SECONDS)  # mpiexec forwards output through pipes: let the traceback get through
         MPI.COMM_WORLD.Abort(1)
 
 
