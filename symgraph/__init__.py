@@ -30,6 +30,9 @@ from symgraph.ops import (
 )
 from symgraph.ops.custom import custom_op, op_from_graph
 from symgraph.ops.gradient import clip_gradient, scale_gradient
+# reductions and products (issue 15)
+from symgraph.ops import all, any, cumprod, cumsum, std, var
+from symgraph.ops.nn import logsumexp
 
 from symgraph.io import load, load_variables, read_metadata, save, save_variables
 
@@ -59,4 +62,6 @@ __all__ = [
     "debugprint", "pprint",
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
     "save", "load", "save_variables", "load_variables", "read_metadata", "io",
+    # reductions and products (issue 15)
+    "var", "std", "all", "any", "cumsum", "cumprod", "logsumexp",
 ]

@@ -334,6 +334,14 @@ class Node:
     def reshape(self, *shape):
         return _ops().reshape(self, _varargs(shape))
 
+    # reductions and products (issue 15)
+    def var(self, axis=None, ddof=0, keepdims=False): return _ops().var(self, axis, ddof, keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _ops().std(self, axis, ddof, keepdims)
+    def all(self, axis=None, keepdims=False): return _ops().all(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return _ops().any(self, axis, keepdims)
+    def cumsum(self, axis=None): return _ops().cumsum(self, axis)
+    def cumprod(self, axis=None): return _ops().cumprod(self, axis)
+
 
 def _no_value_message(node: Node, problem: str, suggestion: str) -> str:
     return (f"a symbolic node has no value until it is evaluated, so {problem} ({node.describe()}; used at "

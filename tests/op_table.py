@@ -10,6 +10,7 @@ backend (``tests/conftest.py``): a new op or a new backend gets every test from 
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from dataclasses import dataclass, field
 from typing import Callable
@@ -18,8 +19,9 @@ import numpy as np
 import scipy.special
 
 import symgraph as sg
-from symgraph.graph import apply
+from symgraph.graph import apply, builder as graph_builder
 from symgraph.ops import conv, elementwise as ew, indexing, linalg, nn, random, reduce, shape as shape_ops
+from symgraph.ops import scan  # reductions, scans and products (issue 15)
 
 FLOATS = ("float32", "float64")
 INTS = ("int32", "int64")
@@ -1315,6 +1317,155 @@ CUSTOM_ROWS = [
 ]
 
 
+# -- rows: reductions, scans and products (issue 15) ----------------------------------------------------------------
+
+def np_var(function):
+    """numpy.var or numpy.std with symgraph's ``axis`` spellings."""
+    def reference(x, axis=None, ddof=0, keepdims=False):
+        return function(x, axis=tuple(axis) if isinstance(axis, list) else axis, ddof=ddof, keepdims=keepdims)
+    return reference
+
+
+def with_zeros(shape, dtype, rng):
+    """Distinct values with every third one exactly 0 (cumprod's gradient at zeros)."""
+    values = distinct(shape, dtype, rng)
+    values.reshape(-1)[::3] = 0
+    return values
+
+
+VARIANCE_AXES = [((2, 3, 4), None), ((2, 3, 4), 1), ((2, 3, 4), (0, 2)), ((2, 3, 4), [1]), ((2, 3, 4), ()),
+                 ((5,), 0), ((1, 4), 0), ((), None), ((0, 3), 0), ((0, 3), 1), ((3, 0), None)]
+VARIANCE_SAMPLES = tuple(S(shape, axis=axis, ddof=ddof, keepdims=keepdims) for shape, axis in VARIANCE_AXES
+                         for ddof in (0, 1) for keepdims in (False, True)) + (
+    S((3, 4), axis=1, ddof=1.5), S((3, 4), axis=0, ddof=3), S((3, 4), axis=0, ddof=5), S((3, 4), ddof=-1),
+    S((len(SPECIAL_FLOATS),), domains=(specials,)))
+DDOF_ERRORS = (E(TypeError, "ddof must be an int or a float", spec((2, 3)), ddof="1"),
+               E(ValueError, "ddof must be finite", spec((2, 3)), ddof=float("nan")))
+
+
+def variance_row(name, function):
+    return OpInfo(
+        # a composition (mean, sub, square, sum, div; std adds a square root whose gradient at 0 is 0)
+        name, None, getattr(sg, name), np_var(function), ("real",), tuple((d,) for d in ALL), VARIANCE_SAMPLES,
+        grads=(G((3, 4), axis=1), G((2, 3, 4), axis=(0, 2), ddof=1, keepdims=True), G((5,), ddof=1.5),
+               G((3, 4), axis=0, unknown=True), G((2, 3), ddof=1, unknown=True)),
+        errors=BAD_AXES + DDOF_ERRORS + (E(TypeError, f"{name}'s keepdims must be True or False", spec((2, 3)),
+                                           keepdims="yes"),),
+        static_shape=_reduced_shape, family="reduction")
+
+
+VARIANCE_ROWS = [variance_row("var", np.var), variance_row("std", np.std)]
+BOOLEAN_REDUCTION_ROWS = [
+    dataclasses.replace(reduction(name, op, function, "discrete", BOOLEAN_RESULT),
+                        samples=reduction(name, op, function, "discrete", BOOLEAN_RESULT).samples + (
+                            S((len(SPECIAL_FLOATS),), domains=(specials,)),
+                            S((len(SPECIAL_FLOATS), 2), axis=0, domains=(specials,))))
+    for name, op, function in (("all", reduce.All, np.all), ("any", reduce.Any, np.any))]
+
+
+def np_logsumexp_weighted(x, b, axis=None, keepdims=False):
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    return scipy.special.logsumexp(x, axis=axis, b=b, keepdims=keepdims)
+
+
+def weights(shape, dtype, rng):
+    """Weights -2 .. 2 with zeros among them (some sums are negative: NaN, as scipy's)."""
+    return np.resize(np.array([0.5, 0, 2, 1, -1, 0, 3], dtype), shape) if dtype.kind != "b" else rng.random(shape) < 0.7
+
+
+@graph_builder
+def logsumexp_weighted(x, b, **kwargs):
+    """sg.logsumexp with weights, under the row's name (errors then name both: "logsumexp_weighted: logsumexp: ...")."""
+    return sg.logsumexp(x, b=b, **kwargs)
+
+
+LOGSUMEXP_WEIGHTED_ROW = OpInfo(
+    # a composition (a stop-gradient shift, exp, sum, log); the b=None form is the logsumexp op's row
+    "logsumexp_weighted", None, sg.logsumexp, np_logsumexp_weighted, ("real", weights),
+    (("float32", "float32"), ("float64", "float64"), ("float32", "float64"), ("float64", "int32"),
+     ("float32", "int64"), ("float64", "bool")),
+    samples=(S((3, 4), (3, 4), all_dtypes=True), S((3, 4), (4,), axis=1), S((4,), (3, 4), axis=0),
+             S((2, 3, 4), (3, 1), axis=(0, 2), keepdims=True), S((3, 4), (), axis=-1), S((), ()),
+             S((0, 3), (3,), axis=0), S((3, 4), (4,), domains=("real", "positive"), keepdims=True),
+             S((5,), (5,), domains=(huge, "positive")), S((len(SPECIAL_FLOATS), 1), (len(SPECIAL_FLOATS), 3), axis=0,
+                                                          domains=(specials, weights))),
+    grads=(G((3, 4), (4,), axis=1, domains=("distinct", "positive")),
+           G((3, 4), (3, 4), domains=("distinct", fixed(0.5))),
+           # zero weights: their gradient is the derivative exp(x - result), as finite differences see it
+           G((2, 3), (2, 3), axis=0, keepdims=True,
+             domains=("distinct", lambda s, d, r: np.array([[1.0, 0.0, 2.0], [0.5, 1.0, 0.0]]))),
+           G((3, 4), (4,), axis=1, unknown=True, domains=("distinct", "positive"))),
+    errors=(_not_float("logsumexp input", spec((3,), "int32"), spec((3,))),
+            E(sg.ShapeError, "cannot be broadcast together", spec((3, 4)), spec((3,))),
+            E(sg.ShapeError, "axis 2 is out of range", spec((2, 3)), spec((3,)), axis=2)),
+    build=logsumexp_weighted, static_shape=lambda x, b, **kw: _reduced_shape(
+        static_broadcast(x, b), **kw), family="reduction")
+
+
+def np_cumsum(x, axis=None):
+    return np.cumsum(x, axis=axis)
+
+
+def np_reverse_cumsum(x, axis):
+    return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+
+
+def np_linear_recurrence(a, b, axis, reverse=False):
+    """h = L b line by line, L[k, i] = prod(a[i+1..k]) for i <= k (forward), its transpose with reverse."""
+    dtype = np.result_type(a, b)
+    a_lines, b_lines = np.moveaxis(a.astype(dtype), axis, -1), np.moveaxis(b.astype(dtype), axis, -1)
+    n = b_lines.shape[-1]
+    h = np.zeros(b_lines.shape, dtype)
+    for line in np.ndindex(b_lines.shape[:-1]):
+        L = np.zeros((n, n), dtype)
+        for k in range(n):
+            for i in range(k + 1):
+                L[k, i] = np.prod(a_lines[line][i + 1:k + 1])
+        h[line] = (L.T if reverse else L) @ b_lines[line]
+    return np.moveaxis(h, -1, axis)
+
+
+def _scan_shape(x, axis=None, **_):
+    if axis is not None:
+        return x
+    return (None,) if None in x else (int(np.prod(x, dtype=np.int64)),)
+
+
+SCAN_SAMPLES = (S((3, 4), axis=1), S((3, 4)), S((2, 3, 4), axis=0), S((2, 3, 4), axis=-2), S((5,), axis=0), S(()),
+                S((1,), axis=0), S((0, 3), axis=0), S((0, 3), axis=1), S((0, 3)), S((3, 1), axis=1))
+SCAN_ERRORS = (E(sg.ShapeError, "axis 2 is out of range", spec((2, 3)), axis=2),
+               E(sg.ShapeError, "zero-dimensional input", spec(()), axis=0))
+SCAN_ROWS = [
+    OpInfo("cumsum", scan.Cumsum, sg.cumsum, np_cumsum, ("real",), tuple((d,) for d in ALL),
+           SCAN_SAMPLES + (S((len(SPECIAL_FLOATS),), axis=0, domains=(specials,)),),
+           grads=(G((3, 4), axis=1), G((2, 3, 4), axis=0), G((5,)), G((3, 4), axis=1, unknown=True)),
+           errors=SCAN_ERRORS, static_shape=_scan_shape, family="scan"),
+    OpInfo("cumsum_reverse", scan.Cumsum, None, np_reverse_cumsum, ("real",), tuple((d,) for d in ALL),
+           (S((3, 4), axis=1), S((2, 3, 4), axis=0), S((5,), axis=0), S((0, 3), axis=1)),
+           grads=(G((3, 4), axis=1), G((2, 3, 4), axis=2, unknown=True)),
+           build=lambda x, axis: apply(scan.Cumsum(axis, True), x), static_shape=_scan_shape, family="scan"),
+    OpInfo("cumprod", scan.Cumprod, sg.cumprod, lambda x, axis=None: np.cumprod(x, axis=axis), ("discrete",),
+           tuple((d,) for d in ALL), SCAN_SAMPLES + (S((len(SPECIAL_FLOATS),), axis=0, domains=(specials,)),),
+           # exact zeros in x: the gradient is exact there (no division), to second order
+           grads=(G((3, 5), axis=1, domains=(with_zeros,)), G((2, 3, 4), axis=0), G((7,), domains=(with_zeros,)),
+                  G((4, 3), axis=0, domains=(fixed(0.0),)), G((3, 4), axis=1, unknown=True, domains=(with_zeros,))),
+           errors=SCAN_ERRORS, static_shape=_scan_shape, family="scan"),
+    OpInfo("linear_recurrence", scan.LinearRecurrence, None, np_linear_recurrence, ("real", "real"), FLOAT_PAIRS,
+           (S((3, 4), (3, 4), axis=1, all_dtypes=True), S((3, 4), (3, 4), axis=1, reverse=True),
+            S((2, 3, 4), (2, 3, 4), axis=0), S((2, 3, 4), (2, 3, 4), axis=1, reverse=True), S((5,), (5,), axis=0),
+            S((0, 3), (0, 3), axis=0), S((3, 0), (3, 0), axis=0, reverse=True),
+            S((5,), (5,), axis=0, domains=(with_zeros, "real"))),
+           grads=(G((3, 4), (3, 4), axis=1), G((3, 4), (3, 4), axis=0, reverse=True),
+                  G((2, 5), (2, 5), axis=1, domains=(with_zeros, "distinct")),
+                  G((2, 3, 4), (2, 3, 4), axis=1, reverse=True, unknown=True)),
+           errors=(E(sg.ShapeError, "must have the same shape", spec((3, 4)), spec((3, 5)), axis=0),
+                   _not_float("the multipliers of linear_recurrence", spec((3,), "int64"), spec((3,)), axis=0),
+                   E(sg.EvaluationError, "differ", spec((3,)), spec((4,)), axis=0, when="run", unknown=True)),
+           build=lambda a, b, axis, reverse=False: apply(scan.LinearRecurrence(axis, reverse), a, b),
+           static_shape=lambda a, b, **_: tuple(p if p is not None else q for p, q in zip(a, b)), family="scan"),
+]
+
+
 # -- the table ------------------------------------------------------------------------------------------------------
 
 ROWS = {row.name: row for row in [
@@ -1328,6 +1479,8 @@ ROWS = {row.name: row for row in [
     MAX_POOL2D_GRAD_ROW, MAX_POOL2D_GATHER_ROW, AVG_POOL2D_ROW, AVG_POOL2D_GRAD_ROW,
     RESHAPE_LIKE_ROW, BROADCAST_LIKE_ROW, SUM_TO_ROW, CONCATENATE_PART_ROW, ZEROS_LIKE_ROW, RANDOM_UNIFORM_ROW,
     *CUSTOM_ROWS,
+    # reductions, scans and products (issue 15)
+    *VARIANCE_ROWS, *BOOLEAN_REDUCTION_ROWS, LOGSUMEXP_WEIGHTED_ROW, *SCAN_ROWS,
 ]}
 
 # Op classes of symgraph.ops.* that need no row, and why.

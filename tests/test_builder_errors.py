@@ -663,6 +663,20 @@ case("sg.testing.locate_bad_gradient", sg.testing.locate_bad_gradient,
           directions=Kind(lambda v: is_int(v) and 1 <= v <= sg.testing.MAX_DIRECTIONS),
           rtol=Kind(lambda v: v is None or real_in(0)(v)), atol=Kind(lambda v: v is None or real_in(0)(v)), seed=SEED))
 
+# reductions and products (issue 15)
+for _name in ["var", "std"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, axis=1, ddof=0, keepdims=False, name=None),
+         dict(x=OPERAND, axis=AXES, ddof=REAL, keepdims=BOOL, name=NAME))
+for _name in ["all", "any"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, axis=1, keepdims=False, name=None),
+         dict(x=OPERAND, axis=AXES, keepdims=BOOL, name=NAME))
+for _name in ["cumsum", "cumprod"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, axis=1, name=None),
+         dict(x=OPERAND, axis=OPTIONAL_AXIS, name=NAME))
+case("sg.logsumexp", sg.logsumexp, lambda: dict(x=X, axis=1, keepdims=False, b=Y, name=None),
+     dict(x=OPERAND, axis=AXES, keepdims=BOOL, b=OPTIONAL_OPERAND, name=NAME))
+
+
 # Public callables deliberately not fuzzed here, with the reason.
 EXCLUDED = {
     # classes that users get from builders rather than construct

@@ -444,7 +444,8 @@ def test_deep_graphs_print_without_recursion():
 
 def _op_modules():
     return [getattr(symgraph.ops, name) for name in ("conv", "custom", "elementwise", "gradient", "indexing", "linalg",
-                                                     "nn", "random", "reduce", "shape", "source")]
+                                                     "nn", "random", "reduce", "shape", "source")
+            + ("scan",)]  # reductions and products (issue 15)
 
 
 def concrete_op_classes():
@@ -463,6 +464,7 @@ def _op_cases():
     """(node, pprint of it) for every op class, with its attributes' printed forms."""
     from symgraph.ops import conv, indexing, nn, random, shape
     from symgraph.ops.reduce import size
+    from symgraph.ops import scan  # reductions and products (issue 15)
 
     a, b = sg.placeholder((3, 4), "float64", name="a"), sg.placeholder((3, 4), "float64", name="b")
     v, m = sg.placeholder((4,), "float64", name="v"), sg.placeholder((4, 2), "float64", name="m")
@@ -541,6 +543,12 @@ def _op_cases():
         (swish(a, beta=1.5), "swish(a, beta=1.5)"), (halves(a)[1], "halves(a)[1]"),
         (sg.clip_gradient(a, -1.0, 1.0), "clip_gradient(a, -1.0, 1.0)"),
         (sg.scale_gradient(a, 0.5), "scale_gradient(a, 0.5)"),
+        # reductions and products (issue 15)
+        (sg.all(mask, axis=1), "all(mask, axis=1)"), (sg.any(a, keepdims=True), "any(a, keepdims=True)"),
+        (sg.cumsum(a, axis=1), "cumsum(a, axis=1)"), (sg.cumprod(v), "cumprod(v, axis=0)"),
+        (sg.cumsum(a), "cumsum(reshape(a, (-1,)), axis=0)"),
+        (apply(scan.Cumsum(0, True), a), "cumsum(a, axis=0, reverse=True)"),
+        (scan.linear_recurrence(a, b, 1, reverse=True), "linear_recurrence(a, b, axis=1, reverse=True)"),
     ]
 
 

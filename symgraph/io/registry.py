@@ -22,7 +22,7 @@ from symgraph import dtypes
 from symgraph.errors import SymgraphError
 from symgraph.graph import MAX_DIM, Op, format_shape
 from symgraph.io.fields import shown
-from symgraph.ops import conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape as shapes
+from symgraph.ops import conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, scan, shape as shapes
 
 MAX_TEXT = 200  # characters of a string attribute (a loss's name)
 MAX_SALT = 2**63 - 1
@@ -377,6 +377,10 @@ _WITH_ATTRIBUTES = [  # (op class, attribute rules, inputs rule)
     (random.RandomUniform, {"salt": salt, "dtype": float_dtype}, stream_state),
     (gradient.ClipGradient, {"lo": real, "hi": real}, clip_bounds),
     (gradient.ScaleGradient, {"k": finite}, None),
+    # reductions and products (issue 15)
+    (reduce.All, _REDUCTION, None), (reduce.Any, _REDUCTION, None),
+    (scan.Cumsum, {"axis": axis(), "reverse": flag}, None), (scan.Cumprod, {"axis": axis()}, None),
+    (scan.LinearRecurrence, {"axis": axis(), "reverse": flag}, None),
 ]
 
 

@@ -12,3 +12,6 @@ from symgraph.ops.reduce import argmax, argmin, max, mean, min, prod, size, sum
 from symgraph.ops.shape import (
     broadcast_like, broadcast_to, expand_dims, reshape, squeeze, sum_to, transpose,
 )
+# reductions and products (issue 15)
+from symgraph.ops.reduce import all, any, std, var
+from symgraph.ops.scan import cumprod, cumsum

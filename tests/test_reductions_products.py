@@ -1,0 +1,112 @@
+"""Issue 15's reductions, scans and products beyond the op table (tests/op_table.py has their values, gradients and
+errors on every backend): the node methods, the documented gradients at kinks (std and norm at 0, cumprod at zeros,
+zero weights of logsumexp) against PyTorch and JAX, and einsum against NumPy on many subscripts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from conftest import Backend
+from symgraph.testing import check_grads
+
+torch = pytest.importorskip("torch")
+
+RNG = np.random.default_rng(15)
+
+
+def _values(backend, inputs, outputs, arrays):
+    return backend.run(inputs, outputs, arrays)
+
+
+# -- node methods ---------------------------------------------------------------------------------------------------
+
+def test_node_methods_match_numpy(backend):
+    a = RNG.normal(size=(3, 4))
+    a[1, 2] = 0.0
+    x = sg.placeholder((None, 4), "float64", name="x")
+    cases = [(x.var(), a.var()), (x.var(axis=0, ddof=1), a.var(axis=0, ddof=1)),
+             (x.std(1, keepdims=True), a.std(1, keepdims=True)), (x.std(ddof=2), a.std(ddof=2)),
+             (x.all(), a.all()), (x.all(axis=1), a.all(axis=1)), (x.any(axis=0, keepdims=True), a.any(0, keepdims=True)),
+             (x.cumsum(), a.cumsum()), (x.cumsum(1), a.cumsum(1)), (x.cumprod(axis=0), a.cumprod(axis=0)),
+             (x.cumprod(), a.cumprod())]
+    values = _values(backend, [x], [node for node, _ in cases], [a])
+    for (node, expected), value in zip(cases, values):
+        expected = np.asarray(expected)
+        assert value.dtype == expected.dtype and value.shape == expected.shape, node
+        np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_node_methods_on_numba():
+    test_node_methods_match_numpy(Backend("numba"))
+
+
+def test_all_and_any_pass_no_gradient():
+    x = sg.placeholder((3,), "float64", name="x")
+    cost = sg.sum(sg.cast(sg.all(x > 0), "float64") * x) + sg.sum(sg.cast(sg.any(x), "float64"))
+    (g,) = sg.grad(cost, [x])
+    np.testing.assert_array_equal(g.eval({x: np.array([1.0, 2.0, 3.0])}), np.ones(3))  # only the product's x
+
+
+# -- gradients at kinks, against PyTorch and JAX ------------------------------------------------------------------------
+
+def test_std_gradient_of_a_constant_is_zero_as_pytorch():
+    x = sg.placeholder((4,), "float64", name="x")
+    ones = np.ones(4)
+    t = torch.tensor(ones, requires_grad=True)
+    torch.std(t).backward()
+    np.testing.assert_array_equal(sg.grad(sg.std(x, ddof=1), x).eval({x: ones}), t.grad.numpy())
+    assert np.all(sg.hessian(sg.std(x), x).eval({x: ones}) == 0)
+    assert np.isnan(sg.std(x).eval({x: np.array([1.0, np.nan, 2.0, 3.0])}))  # NaN stays NaN
+
+
+@pytest.mark.parametrize("axis", [0, 1, None])
+def test_cumprod_gradients_with_zeros_match_pytorch_to_second_order(axis):
+    a = RNG.normal(size=(4, 5))
+    a[0, 1] = a[1, 1] = a[1, 3] = a[2, 0] = a[3, 4] = 0.0
+    a[:, 2] = np.where(np.arange(4) == 2, 0.0, a[:, 2])  # a column with a zero too
+    g = RNG.normal(size=(20,) if axis is None else (4, 5))
+    x = sg.placeholder((4, 5), "float64", name="x")
+    cost = sg.sum(sg.cumprod(x, axis) * g)
+
+    def torch_cost(t):
+        scanned = torch.cumprod(t.reshape(-1), 0) if axis is None else torch.cumprod(t, axis)
+        return (scanned * torch.tensor(g)).sum()
+
+    t = torch.tensor(a, requires_grad=True)
+    torch_cost(t).backward()
+    np.testing.assert_allclose(sg.grad(cost, x).eval({x: a}), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    hessian = torch.autograd.functional.hessian(torch_cost, torch.tensor(a)).numpy()
+    np.testing.assert_allclose(sg.hessian(cost, x).eval({x: a}), hessian, rtol=1e-12, atol=1e-12)
+
+
+def test_cumprod_of_all_zeros_and_a_single_zero(backend):
+    x = sg.placeholder((None,), "float64", name="x")
+    g = sg.grad(sg.sum(sg.cumprod(x)), x)
+    for a in (np.zeros(4), np.array([2.0, 0.0, 3.0, 4.0]), np.array([0.0]), np.array([5.0])):
+        t = torch.tensor(a, requires_grad=True)
+        torch.cumprod(t, 0).sum().backward()
+        (value,) = _values(backend, [x], [g], [a])
+        np.testing.assert_allclose(value, t.grad.numpy(), rtol=1e-12, atol=0)
+        check_grads(sg.sum(sg.sin(sg.cumprod(x))), [x], {x: a}, order=2)
+
+
+def test_logsumexp_weights_follow_scipy_and_differentiate_at_zero_weights():
+    import scipy.special
+
+    x, b = sg.placeholder((3, 4), "float64", name="x"), sg.placeholder((3, 4), "float64", name="b")
+    a = RNG.normal(size=(3, 4))
+    w = RNG.uniform(0.2, 2.0, size=(3, 4))
+    w[0, 1] = w[2, 3] = 0.0
+    result = sg.logsumexp(x, axis=1, b=b)
+    expected = scipy.special.logsumexp(a, axis=1, b=w)
+    np.testing.assert_allclose(result.eval({x: a, b: w}), expected, rtol=1e-14)
+    gx, gb = sg.grad(sg.sum(result), [x, b])
+    np.testing.assert_allclose(gx.eval({x: a, b: w}), w * np.exp(a - expected[:, None]), rtol=1e-13)
+    np.testing.assert_allclose(gb.eval({x: a, b: w}), np.exp(a - expected[:, None]), rtol=1e-13)  # zero weights too
+    check_grads(sg.sum(sg.sin(result)), [x, b], {x: a, b: w}, order=2)
+    masked = a.copy()
+    masked[0, 1], masked[2, 3] = np.inf, np.nan  # a zero weight drops its element, whatever it holds (scipy's rule)
+    np.testing.assert_allclose(result.eval({x: masked, b: w}), scipy.special.logsumexp(masked, axis=1, b=w))
+    assert sg.logsumexp is sg.nn.logsumexp
