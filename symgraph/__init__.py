@@ -31,12 +31,13 @@ from symgraph.ops import (
 from symgraph.ops.custom import custom_op, op_from_graph
 from symgraph.ops.gradient import clip_gradient, scale_gradient
 # reductions and products (issue 15)
-from symgraph.ops import all, any, cumprod, cumsum, std, var
+from symgraph.ops import all, any, cumprod, cumsum, einsum, inner, outer, std, tensordot, var
 from symgraph.ops.nn import logsumexp
 
 from symgraph.io import load, load_variables, read_metadata, save, save_variables
 
 from symgraph import datasets, init, io, layers, nn, optim, testing  # noqa: E402  (namespaces)
+from symgraph import linalg  # noqa: E402  (reductions and products, issue 15)
 
 __version__ = "0.1.0"
 
@@ -63,5 +64,5 @@ __all__ = [
     "datasets", "init", "layers", "nn", "optim", "testing", "minibatches", "trainable_variables",
     "save", "load", "save_variables", "load_variables", "read_metadata", "io",
     # reductions and products (issue 15)
-    "var", "std", "all", "any", "cumsum", "cumprod", "logsumexp",
+    "var", "std", "all", "any", "cumsum", "cumprod", "logsumexp", "outer", "inner", "tensordot", "einsum", "linalg",
 ]

@@ -580,14 +580,17 @@ def builder(function):
     such as ``mse`` builds ``sub``, ``square`` and ``mean``) is prefixed with this builder's name, so the message
     names the function the user called as well as the op that refused.
     """
-    parameters = list(inspect.signature(function).parameters)
-    name_position = parameters.index("name") if "name" in parameters else None
+    parameters = inspect.signature(function).parameters
+    has_name = "name" in parameters
+    # where a positional argument may pass the name (not after *args, where it is keyword-only)
+    name_position = list(parameters).index("name") if has_name and parameters["name"].kind is \
+        inspect.Parameter.POSITIONAL_OR_KEYWORD else None
 
     @functools.wraps(function)
     def build(*args, **kwargs):
-        if name_position is not None:
-            name = kwargs["name"] if "name" in kwargs else (args[name_position] if len(args) > name_position
-                                                            else None)
+        if has_name:
+            name = kwargs["name"] if "name" in kwargs else (
+                args[name_position] if name_position is not None and len(args) > name_position else None)
             check_name(name, function.__name__)
         try:
             return function(*args, **kwargs)

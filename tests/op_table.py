@@ -1466,6 +1466,113 @@ SCAN_ROWS = [
 ]
 
 
+def np_einsum(*arrays, subscripts):
+    return np.einsum(subscripts, *arrays)
+
+
+def build_einsum(*nodes, subscripts):
+    return sg.einsum(subscripts, *nodes)
+
+
+# (shapes, subscripts, unknown): unknown False where static sizes are needed (diagonals) or a size-1 dimension
+# broadcasts against a contracted one (with unknown sizes that is matmul's run-time error, NumPy broadcasts)
+EINSUM_CASES = [
+    (((2, 3), (3, 4)), "ij,jk->ik", True), (((2, 3), (3, 4)), "ij,jk", True), (((2, 3), (2, 3)), "ij,ij->i", True),
+    (((3,), (3,)), "i,i", True), (((3,), (2,)), "i,j", True), (((5, 2, 3), (5, 3, 4)), "bij,bjk->bik", True),
+    (((3, 3),), "ii", False), (((3, 3),), "ii->i", False), (((3, 3, 2),), "iij->ji", False), (((2, 3),), "ij->", True),
+    (((2, 3),), "ba", True), (((2, 1, 3), (4, 3)), "...i,...i", True),
+    (((2, 1, 2, 3), (4, 3, 2)), "...ij,...jk->...ik", True), (((2, 1), (2, 3)), "ij,ij->i", True),
+    (((2, 1), (3, 4)), "ij,jk", False), (((2, 3, 4), (4, 5), (5, 2)), "abc,cd,de->abe", True),
+    (((2, 3, 4, 5), (4, 5, 2, 3)), "abcd,cdef->abef", True), (((2, 3, 4, 5), (5, 4, 2, 3)), "abcd,dcef->feab", True),
+    (((4,), (4,), (4,)), "i,i,i", True), (((2, 3), (4, 3), (5, 3)), "ij,kj,lj->ikl", True),
+    (((2, 2, 2),), "iii->i", False), (((2, 3), (3, 3)), "ij,jj->i", False), (((2, 3, 4), (4, 3)), "ijk,kj->i", True),
+    (((),), "", True), (((), (3,)), ",i", True), (((0, 3),), "ij->", True), (((2, 0), (0, 4)), "ij,jk->ik", True),
+    (((2, 3), (3, 4)), "Ab,bc->Ac", True), (((3, 2),), "i...->...", True), (((1, 2, 3), (5, 3, 4)), "bij,bjk->bik", True),
+    (((2, 3), (3, 4), (4, 5)), "ab,bc,cd->ad", True), (((2, 3), (3, 4)), " ij , jk -> ki ", True),
+]
+EINSUM_ROW = OpInfo(
+    # a composition (transpose, reshape, matmul; or mul and sum; diagonals by indexing; a cast to einsum's dtype)
+    "einsum", None, sg.einsum, np_einsum, ("real",),
+    tuple((d,) for d in ALL) + (("float32", "int64"), ("int32", "bool"), ("float64", "float32")),
+    samples=tuple(S(*shapes, subscripts=sub, unknown=unknown, all_dtypes=(k < 3))
+                  for k, (shapes, sub, unknown) in enumerate(EINSUM_CASES)),
+    grads=(G((2, 3), (3, 4), subscripts="ij,jk->ik"), G((3, 3), subscripts="ii->i"),
+           G((2, 3, 4), (4, 3), subscripts="ijk,kj->i"), G((2, 3), (2, 3), subscripts="ij,ij->i"),
+           G((2, 1, 3), (4, 3), subscripts="...i,...i"), G((2, 3), (3, 4), (4, 2), subscripts="ab,bc,cd->ad"),
+           G((2, 3, 4, 2), (4, 2, 3), subscripts="abcd,cde->abe"), G((3, 2), (2,), subscripts="ij,j->ji"),
+           G((2, 2, 3), (2, 3, 2), subscripts="bij,bjk->bik", unknown=True)),
+    errors=(E(sg.ShapeError, "operand 0 has 3 dimensions but its subscripts 'ij' name 2", spec((2, 3, 4)),
+              subscripts="ij"),
+            E(sg.ShapeError, "label 'j' has size 3 in operand 0 and 4 in operand 1", spec((2, 3)), spec((4, 5)),
+              subscripts="ij,jk"),
+            E(ValueError, "name 2 operands, 1 were given", spec((2, 3)), subscripts="ij,jk"),
+            E(ValueError, "repeat 'i'", spec((2, 3)), subscripts="ij->ii"),
+            E(ValueError, "the output's label 'k' is no operand's", spec((2, 3)), subscripts="ij->k"),
+            E(ValueError, "need a '...' in the output", spec((2, 3)), subscripts="...j->j"),
+            E(ValueError, "holds '1'", spec((2, 3)), subscripts="i1"),
+            E(ValueError, "at most one '->'", spec((2, 3)), subscripts="ij->i->j"),
+            E(TypeError, "subscripts must be a str", spec((2,)), subscripts=3),
+            E(sg.ShapeError, "needs its size known", spec((3, 3)), subscripts="ii->i", unknown=True)),
+    build=build_einsum, family="linalg")
+
+TENSORDOT_ROW = OpInfo(
+    "tensordot", None, sg.tensordot, lambda a, b, axes=2: np.tensordot(a, b, axes), ("real", "real"), ALL_PAIRS,
+    samples=(S((2, 3, 4), (3, 4, 5), all_dtypes=True), S((2, 3), (3, 4), axes=1), S((3,), (3,), axes=1),
+             S((2, 3), (4, 5), axes=0), S((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0])), S((2, 3, 4), (4, 2), axes=([2], [0])),
+             S((0, 3), (3, 4), axes=1), S((3, 2), (2,), axes=((1,), (0,))), S((3, 2), (3,), axes=(0, 0)), S((), (), axes=0)),
+    grads=(G((2, 3, 4), (3, 4, 2)), G((3, 4), (4, 2), axes=1), G((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0]), unknown=True)),
+    errors=(E(sg.ShapeError, "shape-mismatch for sum", spec((2, 3)), spec((4, 5)), axes=1),
+            E(sg.ShapeError, "contracts more dimensions than the operands have", spec((2,)), spec((2,)), axes=2),
+            E(TypeError, "axes must be an int or a pair of axis sequences", spec((2,)), spec((2,)), axes="x"),
+            E(sg.ShapeError, "repeat an axis", spec((2, 2)), spec((2, 2)), axes=([0, 0], [0, 1])),
+            E(sg.ShapeError, "pair 1 axes of the first operand with 2", spec((2, 2)), spec((2, 2)), axes=([0], [0, 1]))),
+    family="linalg")
+
+INNER_ROW = OpInfo(
+    "inner", None, sg.inner, np.inner, ("real", "real"), ALL_PAIRS,
+    samples=(S((3,), (3,), all_dtypes=True), S((2, 3), (4, 3)), S((2, 3, 4), (5, 4)), S((), (3,)), S((3,), ()),
+             S((0, 3), (2, 3))),
+    grads=(G((3,), (3,)), G((2, 3), (4, 3)), G((), (3,)), G((2, 3), (4, 3), unknown=True)),
+    errors=(E(sg.ShapeError, "shape-mismatch for sum", spec((2, 3)), spec((2, 4))),), family="linalg")
+
+OUTER_ROW = OpInfo(
+    "outer", None, sg.outer, np.outer, ("real", "real"), ALL_PAIRS,
+    samples=(S((3,), (4,), all_dtypes=True), S((2, 3), (2,)), S((), (3,)), S((0,), (3,)), S((2, 2), (3, 1))),
+    grads=(G((3,), (4,)), G((2, 3), (2,)), G((3,), (2,), unknown=True)), family="linalg")
+
+
+def np_norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
+    return np.linalg.norm(x, ord, tuple(axis) if isinstance(axis, list) else axis, keepdims)
+
+
+NORM_ROW = OpInfo(
+    # a composition (abs, square, pow, sum, max, min, where): the gradient at 0 is 0, as PyTorch's
+    "norm", None, sg.linalg.norm, np_norm, ("real",), tuple((d,) for d in ALL),
+    samples=tuple(S((5,), ord=p) for p in (None, 2, 1, np.inf, -np.inf, 0, 3, 0.5, -1, -2.5)) + (
+        S((5,), ord=-1, domains=("discrete",)), S((5,), ord=0.5, domains=("discrete",)), S((3, 4), axis=1),
+        S((3, 4), ord=1, axis=0, keepdims=True), S((3, 4)), S((3, 4), ord="fro"), S((3, 4), ord=1), S((3, 4), ord=-1),
+        S((3, 4), ord=np.inf, keepdims=True), S((3, 4), ord=-np.inf, axis=(1, 0)), S((2, 3, 4), axis=(0, 2)),
+        S((2, 3, 4)), S((2, 3, 4), ord=1, axis=(2, 0), keepdims=True), S((0, 3), axis=1), S(()), S((3, 4), keepdims=True),
+        S((len(SPECIAL_FLOATS),), domains=(specials,)), S((len(SPECIAL_FLOATS),), ord=3, domains=(specials,)),
+        S((len(SPECIAL_FLOATS),), ord=-2, domains=(specials,)), S((len(SPECIAL_FLOATS),), ord=1, domains=(specials,))),
+    grads=(G((5,)), G((3, 4), axis=1), G((3, 4), ord="fro"), G((3, 4), ord=1, axis=0), G((5,), ord=3),
+           G((5,), ord=-1.5), G((3, 4), ord=np.inf), G((3, 4), ord=1), G((3, 4), ord=-np.inf, axis=(1, 0)),
+           G((4,), ord=0.5), G((2, 3), unknown=True), G((2, 3, 4), axis=(0, 2), keepdims=True)),
+    errors=(E(ValueError, "needs an SVD", spec((3, 4)), ord=2), E(ValueError, "needs an SVD", spec((3, 4)), ord="nuc"),
+            E(ValueError, "is a matrix norm", spec((3,)), ord="fro"),
+            E(sg.ShapeError, "takes a 1-D or 2-D input", spec((2, 3, 4)), ord=1),
+            E(TypeError, "ord must be None, a number, 'fro' or 'nuc'", spec((3,)), ord="x"),
+            E(ValueError, "is no matrix norm", spec((3, 4)), ord=3),
+            E(sg.ShapeError, "names one axis twice", spec((3, 4)), axis=(0, 0)),
+            E(sg.ShapeError, "axis 2 is out of range", spec((3, 4)), axis=2),
+            E(ValueError, "ord must not be NaN", spec((3,)), ord=float("nan")),
+            E(ValueError, "axis must be an int or a pair of ints", spec((2, 3, 4)), axis=(0, 1, 2)),
+            E(TypeError, "norm's keepdims must be True or False", spec((3,)), keepdims=1)),
+    family="linalg")
+PRODUCT_ROWS = [EINSUM_ROW, TENSORDOT_ROW, INNER_ROW, OUTER_ROW, NORM_ROW]
+
+
+
 # -- the table ------------------------------------------------------------------------------------------------------
 
 ROWS = {row.name: row for row in [
@@ -1480,7 +1587,7 @@ ROWS = {row.name: row for row in [
     RESHAPE_LIKE_ROW, BROADCAST_LIKE_ROW, SUM_TO_ROW, CONCATENATE_PART_ROW, ZEROS_LIKE_ROW, RANDOM_UNIFORM_ROW,
     *CUSTOM_ROWS,
     # reductions, scans and products (issue 15)
-    *VARIANCE_ROWS, *BOOLEAN_REDUCTION_ROWS, LOGSUMEXP_WEIGHTED_ROW, *SCAN_ROWS,
+    *VARIANCE_ROWS, *BOOLEAN_REDUCTION_ROWS, LOGSUMEXP_WEIGHTED_ROW, *SCAN_ROWS, *PRODUCT_ROWS,
 ]}
 
 # Op classes of symgraph.ops.* that need no row, and why.

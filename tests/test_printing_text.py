@@ -445,7 +445,7 @@ def test_deep_graphs_print_without_recursion():
 def _op_modules():
     return [getattr(symgraph.ops, name) for name in ("conv", "custom", "elementwise", "gradient", "indexing", "linalg",
                                                      "nn", "random", "reduce", "shape", "source")
-            + ("scan",)]  # reductions and products (issue 15)
+            + ("scan", "products", "norm")]  # reductions and products (issue 15)
 
 
 def concrete_op_classes():

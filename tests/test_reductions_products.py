@@ -110,3 +110,70 @@ def test_logsumexp_weights_follow_scipy_and_differentiate_at_zero_weights():
     masked[0, 1], masked[2, 3] = np.inf, np.nan  # a zero weight drops its element, whatever it holds (scipy's rule)
     np.testing.assert_allclose(result.eval({x: masked, b: w}), scipy.special.logsumexp(masked, axis=1, b=w))
     assert sg.logsumexp is sg.nn.logsumexp
+
+
+# -- products ---------------------------------------------------------------------------------------------------------
+
+EINSUM_GRADIENT_CASES = [("ij,jk->ik", (2, 3), (3, 4)), ("bij,bjk->bik", (2, 2, 3), (2, 3, 4)), ("ii->i", (3, 3)),
+                         ("ij,ij->i", (2, 3), (2, 3)), ("...i,...i", (2, 1, 3), (4, 3)), ("iij->ji", (3, 3, 2)),
+                         ("ab,bc,cd->ad", (2, 3), (3, 4), (4, 2)), ("abcd,dcef->feab", (2, 3, 2, 2), (2, 2, 3, 2))]
+
+
+@pytest.mark.parametrize("subscripts,shapes", [(c[0], c[1:]) for c in EINSUM_GRADIENT_CASES],
+                         ids=[c[0] for c in EINSUM_GRADIENT_CASES])
+def test_einsum_gradients_match_pytorch(subscripts, shapes):
+    arrays = [RNG.normal(size=shape) for shape in shapes]
+    weights = RNG.normal(size=np.einsum(subscripts, *arrays).shape)
+    nodes = [sg.placeholder(shape, "float64", name=f"x{k}") for k, shape in enumerate(shapes)]
+    gradients = sg.grad(sg.sum(sg.einsum(subscripts, *nodes) * weights), nodes)
+    tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+    (torch.einsum(subscripts, *tensors) * torch.tensor(weights)).sum().backward()
+    values = sg.evaluate(gradients, dict(zip(nodes, arrays)))
+    for value, tensor in zip(values, tensors):
+        np.testing.assert_allclose(value, tensor.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_einsum_uses_matmul_where_the_contraction_allows():
+    def ops(subscripts, *shapes):
+        nodes = [sg.placeholder(shape, "float32") for shape in shapes]
+        return {n.op.name for n in sg.toposort(sg.einsum(subscripts, *nodes)) if n.inputs}
+
+    assert ops("ij,jk->ik", (2, 3), (3, 4)) == {"matmul"}
+    assert ops("bij,bjk->bik", (None, 2, 3), (None, 3, 4)) == {"matmul"}  # batch sizes may be unknown
+    assert "matmul" in ops("abcd,cdef->abef", (2, 3, 4, 5), (4, 5, 2, 3))  # groups merged by reshapes
+    assert ops("ij,ij->i", (2, 3), (2, 3)) == {"mul", "sum"}  # no label of its own: a batched dot product
+    assert "matmul" not in ops("abc,bc->a", (None, None, None), (None, None))  # unknown sizes in a merged group
+    product = sg.tensordot(sg.placeholder((2, 3, 4)), sg.placeholder((3, 4, 5)))
+    assert {n.op.name for n in sg.toposort(product) if n.inputs} == {"reshape", "matmul"}
+
+
+def test_einsum_on_numba_matches_numpy():
+    a, b, c = RNG.normal(size=(2, 3)), RNG.normal(size=(3, 4)), RNG.normal(size=(4, 3, 3))
+    x, y, z = (sg.placeholder((None,) * v.ndim, "float64", name=n) for v, n in ((a, "x"), (b, "y"), (c, "z")))
+    d = sg.placeholder((3, 3), "float64", name="d")
+    outputs = [sg.einsum("ij,jk->ki", x, y), sg.einsum("ij,ij->i", x, x), sg.einsum("ii->i", d),
+               sg.einsum("bij,bjk->bik", z, z), sg.tensordot(x, y, 1), sg.inner(x, x), sg.outer(x, y),
+               sg.linalg.norm(x), sg.linalg.norm(x, 1, axis=0), sg.linalg.norm(x, "fro", axis=(1, 0))]
+    expected = [np.einsum("ij,jk->ki", a, b), np.einsum("ij,ij->i", a, a), np.einsum("ii->i", c[0]),
+                np.einsum("bij,bjk->bik", c, c), np.tensordot(a, b, 1), np.inner(a, a), np.outer(a, b),
+                np.linalg.norm(a), np.linalg.norm(a, 1, axis=0), np.linalg.norm(a, "fro", axis=(1, 0))]
+    values = Backend("numba").run([x, y, z, d], outputs, [a, b, c, c[0]])
+    for value, reference in zip(values, expected):
+        np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ord_", [None, 1, 3, 0.5, -1, np.inf, -np.inf])
+def test_norm_gradients_match_pytorch_also_at_zero(ord_):
+    x = sg.placeholder((4,), "float64", name="x")
+    for a in (np.zeros(4), np.array([0.0, 1.5, -2.0, 2.0]), RNG.normal(size=4)):
+        t = torch.tensor(a, requires_grad=True)
+        torch.linalg.vector_norm(t, 2 if ord_ is None else ord_).backward()
+        np.testing.assert_allclose(sg.grad(sg.linalg.norm(x, ord_), x).eval({x: a}), t.grad.numpy(), rtol=1e-12)
+    for ord_matrix in ("fro", 1, -1, np.inf, -np.inf):
+        m = sg.placeholder((3, 4), "float64", name="m")
+        a = RNG.normal(size=(3, 4))
+        t = torch.tensor(a, requires_grad=True)
+        torch.linalg.matrix_norm(t, ord_matrix).backward()
+        np.testing.assert_allclose(sg.grad(sg.linalg.norm(m, ord_matrix), m).eval({m: a}), t.grad.numpy(),
+                                   rtol=1e-12)
+    assert np.all(sg.hessian(sg.linalg.norm(x), x).eval({x: np.zeros(4)}) == 0)  # no NaN at 0, to second order

@@ -15,3 +15,4 @@ from symgraph.ops.shape import (
 # reductions and products (issue 15)
 from symgraph.ops.reduce import all, any, std, var
 from symgraph.ops.scan import cumprod, cumsum
+from symgraph.ops.products import einsum, inner, outer, tensordot

@@ -139,7 +139,7 @@ def _scan_input(x, axis, what: str) -> tuple[Node, int]:
     """x and the axis to scan: with axis None, x flattened (NumPy's rule) and axis 0."""
     x = as_node(x)
     if axis is None:
-        return reshape(x, (-1,)), 0
+        return (x if x.ndim == 1 else reshape(x, (-1,))), 0
     if x.ndim == 0:
         raise ShapeError(f"{what}: axis {axis!r} given for a zero-dimensional input (use axis=None)")
     return x, normalize_axis(axis, x.ndim)
