@@ -177,3 +177,14 @@ def test_norm_gradients_match_pytorch_also_at_zero(ord_):
         np.testing.assert_allclose(sg.grad(sg.linalg.norm(m, ord_matrix), m).eval({m: a}), t.grad.numpy(),
                                    rtol=1e-12)
     assert np.all(sg.hessian(sg.linalg.norm(x), x).eval({x: np.zeros(4)}) == 0)  # no NaN at 0, to second order
+
+
+def test_nan_survives_the_optimizer_in_std_and_norms():
+    """The zero-gradient roots keep a NaN sum as NaN through sg.optimize's rewrites (x * 0 = 0 assumes finite x)."""
+    x = sg.placeholder((None,), "float64", name="x")
+    outputs = [sg.std(x), sg.linalg.norm(x), sg.linalg.norm(x, 3), sg.linalg.norm(x, -1)]
+    cost = outputs[0] + outputs[1] + outputs[2]
+    f = sg.function([x], outputs + sg.grad(cost, [x]))
+    assert all(np.isnan(value).all() for value in f(np.array([1.0, np.nan, 2.0])))
+    at_zero = f(np.zeros(3))
+    assert all(np.all(value == 0) for value in at_zero)  # values and gradients (the -1 norm of zeros is 0 too)

@@ -20,7 +20,7 @@ from symgraph.ops.base import (
     broadcast_shapes, no_flops, normalize_axes, normalize_axis, require_dtype_kind, scipy_special,
 )
 from symgraph.ops.elementwise import (
-    add, cast, exp, isfinite, log, minimum, neg, not_equal, stop_gradient, where,
+    add, cast, exp, floor, isfinite, log, minimum, neg, not_equal, where,
 )
 from symgraph.ops.indexing import one_hot
 from symgraph.ops.reduce import bool_argument, mean, reduced_shape, sum
@@ -277,9 +277,9 @@ def logsumexp(x, axis=None, keepdims=False, b=None, name=None) -> Node:
 
     Without ``b`` this is one op. With ``b`` it is a composition of existing ops (so its gradients, printing, saving
     and Numba code are theirs): shift + log(sum(b * exp(x - shift))), the shift (the logsumexp of x over the non-zero
-    weights, 0 where that is not finite) passing no gradient, since the value does not depend on it. The gradients
-    are b * exp(x - result) for x and exp(x - result) for b, also for a zero weight where x is finite (JAX gives 0
-    there; finite differences give this), to every order."""
+    weights rounded down, 0 where that is not finite: piecewise constant) passing no gradient, as the value does not
+    depend on it. The gradients are b * exp(x - result) for x and exp(x - result) for b, also for a zero weight where
+    x is finite (JAX gives 0 there; finite differences give this), to every order."""
     x = as_node(x)
     keepdims = bool_argument(keepdims, "logsumexp's keepdims", x)
     if b is None:
@@ -290,7 +290,7 @@ def logsumexp(x, axis=None, keepdims=False, b=None, name=None) -> Node:
     weighted = not_equal(weights, 0)
     masked = where(weighted, x, -np.inf)  # scipy's rule: a zero weight drops its element, whatever x holds there
     axes = normalize_axes(axis, masked.ndim)  # of x and b broadcast together, as scipy's
-    shift = stop_gradient(apply(LogSumExp(axes, True), masked))
+    shift = floor(apply(LogSumExp(axes, True), masked))  # piecewise constant: it passes no gradient
     shift = where(isfinite(shift), shift, 0)
     # A zero weight's exponent is kept finite (0 * exp(it) = 0 is its term) so that its gradient, exp(x - shift) /
     # total, is the derivative wherever exp(x - shift) is a number of x's dtype.

@@ -16,7 +16,7 @@ from symgraph import dtypes
 from symgraph.errors import ShapeError
 from symgraph.graph import Node, as_node, builder, user_site
 from symgraph.ops.base import normalize_axis
-from symgraph.ops.elementwise import abs, cast, not_equal, pow, square, where
+from symgraph.ops.elementwise import abs, cast, not_equal, pow, sign, square, where
 from symgraph.ops.products import named
 from symgraph.ops.reduce import (
     bool_argument, max, min, sqrt_with_zero_gradient_at_zero, sum,
@@ -60,7 +60,7 @@ def root_with_zero_gradient_at_zero(s: Node, p: float) -> Node:
     if p == 2:
         return sqrt_with_zero_gradient_at_zero(s)
     positive = s > 0
-    return where(positive, pow(where(positive, s, 1), 1 / p), s * 0)
+    return where(positive, pow(where(positive, s, 1), 1 / p), sign(s))  # else s is 0 or NaN: sign(s) is s
 
 
 def _vector_norm(x: Node, p, axes: tuple | None, keepdims: bool) -> Node:

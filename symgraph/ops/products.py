@@ -165,12 +165,6 @@ def _unbroadcast(term: Term, other: Term) -> Term:
     return Term(squeeze(term.node, axes), [label for k, label in enumerate(term.labels) if k not in axes])
 
 
-def _group_shape(term: Term, labels) -> tuple | None:
-    """The static sizes of the labels, or None when some is unknown."""
-    sizes = tuple(term.size(label) for label in labels)
-    return None if None in sizes else sizes
-
-
 def _merged(node: Node, batch: int, groups: list, split=None) -> Node | None:
     """``node`` (batch axes, then the groups' axes) with each group merged into one axis, or (``split``, a shape per
     trailing axis) each trailing axis split into its shape; None when the reshape is impossible statically (an
@@ -210,21 +204,17 @@ def _contract_pair(a: Term, b: Term, later) -> Term:
 
 
 def _as_matmul(a: Term, b: Term, batch, own_a, contracted, own_b) -> Node | None:
-    """(batch, M, K) @ (batch, K, N) with the groups merged, reshaped back to batch + own_a + own_b; None when the
-    reshapes cannot be built (see _merged)."""
-    shapes = [_group_shape(a, own_a) if len(own_a) > 1 else (a.size(own_a[0]),) if own_a else (1,),
-              _group_shape(a, contracted) if len(contracted) > 1 else (a.size(contracted[0]),),
-              _group_shape(b, own_b) if len(own_b) > 1 else (b.size(own_b[0]),) if own_b else (1,)]
-    if any(shape is None for shape in shapes):
-        return None
+    """(batch, M, K) @ (batch, K, N), each group of labels merged into one axis (a size-1 axis for an empty M or N),
+    the product's M and N split back into own_a and own_b; None when a reshape cannot be built (see _merged)."""
+    n = len(batch)
     left = a.arranged(batch + own_a + contracted)
     right = b.arranged(batch + contracted + own_b)
     if not own_a:
-        left = expand_dims(left, len(batch))
+        left = expand_dims(left, n)
     if not own_b:
         right = expand_dims(right, right.ndim)
-    n = len(batch)
-    left = _merged(left, n, [left.shape[n:n + max(len(own_a), 1)], left.shape[n + max(len(own_a), 1):]])
+    m = max(len(own_a), 1)
+    left = _merged(left, n, [left.shape[n:n + m], left.shape[n + m:]])
     right = _merged(right, n, [right.shape[n:n + len(contracted)], right.shape[n + len(contracted):]])
     if left is None or right is None:
         return None
@@ -233,8 +223,9 @@ def _as_matmul(a: Term, b: Term, batch, own_a, contracted, own_b) -> Node | None
         product = squeeze(product, product.ndim - 2)
     if not own_b:
         product = squeeze(product, product.ndim - 1)
-    if len(own_a) > 1 or len(own_b) > 1:
-        product = _merged(product, n, [], split=[shapes[0] if own_a else (), shapes[2] if own_b else ()])
+    if len(own_a) > 1 or len(own_b) > 1:  # their sizes are known: the merges above needed them
+        split = [tuple(term.size(label) for label in own) for term, own in ((a, own_a), (b, own_b)) if own]
+        product = _merged(product, n, [], split=split)
     return product
 
 

@@ -19,7 +19,7 @@ from symgraph import dtypes
 from symgraph.errors import ShapeError
 from symgraph.graph import builder, Node, Op, apply, as_node, user_site
 from symgraph.ops.base import known_size, no_flops, normalize_axes, normalize_axis
-from symgraph.ops.elementwise import cast, div, equal, maximum, not_equal, sqrt, square, where
+from symgraph.ops.elementwise import cast, div, equal, maximum, not_equal, sign, sqrt, square, where
 from symgraph.ops.shape import broadcast_like, expand_dims
 
 
@@ -354,6 +354,7 @@ def std(x, axis=None, ddof=0, keepdims=False, name=None) -> Node:
 
 def sqrt_with_zero_gradient_at_zero(v: Node, name=None) -> Node:
     """sqrt(v) for v >= 0 (NaN stays NaN) whose gradient at v == 0 is 0 instead of 0 * inf = NaN downstream: the
-    square root of a zero norm or variance passes no gradient, to every order (PyTorch's subgradient)."""
+    square root of a zero norm or variance passes no gradient, to every order (PyTorch's subgradient). Where v is 0
+    or NaN the value is sign(v), which is v there and piecewise constant (a kink for sg.testing's localizer)."""
     positive = v > 0
-    return where(positive, sqrt(where(positive, v, 1)), v * 0, name=name)
+    return where(positive, sqrt(where(positive, v, 1)), sign(v), name=name)  # else v is 0 or NaN: sign(v) is v
