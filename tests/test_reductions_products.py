@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import symgraph as sg
 from conftest import Backend
@@ -188,3 +190,40 @@ def test_nan_survives_the_optimizer_in_std_and_norms():
     assert all(np.isnan(value).all() for value in f(np.array([1.0, np.nan, 2.0])))
     at_zero = f(np.zeros(3))
     assert all(np.all(value == 0) for value in at_zero)  # values and gradients (the -1 norm of zeros is 0 too)
+
+
+@st.composite
+def einsum_problems(draw):
+    """Random subscripts over labels a-e of sizes 1-3 (some repeated within an operand, some broadcast as size 1),
+    1 to 3 operands, implicit or explicit output, and known or unknown placeholder sizes."""
+    sizes = dict(zip("abcde", draw(st.lists(st.integers(1, 3), min_size=5, max_size=5))))
+    terms = draw(st.lists(st.lists(st.sampled_from("abcde"), max_size=4), min_size=1, max_size=3))
+    used = sorted({label for term in terms for label in term})
+    explicit = draw(st.booleans())
+    output = draw(st.permutations(used))[:draw(st.integers(0, len(used)))] if explicit else None
+    shapes = [tuple(1 if draw(st.integers(0, 4)) == 0 and term.count(label) == 1 else sizes[label] for label in term)
+              for term in terms]
+    subscripts = ",".join("".join(term) for term in terms) + ("->" + "".join(output) if explicit else "")
+    return subscripts, shapes, draw(st.booleans())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=einsum_problems(), seed=st.integers(0, 2**32 - 1))
+def test_property_einsum_matches_numpy(problem, seed):
+    subscripts, shapes, unknown = problem
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=shape) for shape in shapes]
+    expected = np.einsum(subscripts, *arrays)
+    repeated = any(len(set(term)) < len(term) for term in subscripts.split("->")[0].split(","))
+    unknown = unknown and not repeated  # a diagonal needs its size known
+    nodes = [sg.placeholder((None,) * len(shape) if unknown else shape, "float64", name=f"x{k}")
+             for k, shape in enumerate(shapes)]
+    try:
+        node = sg.einsum(subscripts, *nodes)
+        value = sg.evaluate(node, dict(zip(nodes, arrays)))
+    except sg.EvaluationError:
+        # unknown sizes: a size-1 dimension that NumPy broadcasts against a contracted one reaches matmul
+        assert unknown and any(1 in shape for shape in shapes)
+        return
+    assert value.shape == expected.shape
+    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
