@@ -1487,7 +1487,8 @@ EINSUM_CASES = [
     (((4,), (4,), (4,)), "i,i,i", True), (((2, 3), (4, 3), (5, 3)), "ij,kj,lj->ikl", True),
     (((2, 2, 2),), "iii->i", False), (((2, 3), (3, 3)), "ij,jj->i", False), (((2, 3, 4), (4, 3)), "ijk,kj->i", True),
     (((),), "", True), (((), (3,)), ",i", True), (((0, 3),), "ij->", True), (((2, 0), (0, 4)), "ij,jk->ik", True),
-    (((2, 3), (3, 4)), "Ab,bc->Ac", True), (((3, 2),), "i...->...", True), (((1, 2, 3), (5, 3, 4)), "bij,bjk->bik", True),
+    (((2, 3), (3, 4)), "Ab,bc->Ac", True), (((3, 2),), "i...->...", True),
+    (((1, 2, 3), (5, 3, 4)), "bij,bjk->bik", True),
     (((2, 3), (3, 4), (4, 5)), "ab,bc,cd->ad", True), (((2, 3), (3, 4)), " ij , jk -> ki ", True),
 ]
 EINSUM_ROW = OpInfo(
@@ -1518,14 +1519,17 @@ EINSUM_ROW = OpInfo(
 TENSORDOT_ROW = OpInfo(
     "tensordot", None, sg.tensordot, lambda a, b, axes=2: np.tensordot(a, b, axes), ("real", "real"), ALL_PAIRS,
     samples=(S((2, 3, 4), (3, 4, 5), all_dtypes=True), S((2, 3), (3, 4), axes=1), S((3,), (3,), axes=1),
-             S((2, 3), (4, 5), axes=0), S((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0])), S((2, 3, 4), (4, 2), axes=([2], [0])),
-             S((0, 3), (3, 4), axes=1), S((3, 2), (2,), axes=((1,), (0,))), S((3, 2), (3,), axes=(0, 0)), S((), (), axes=0)),
-    grads=(G((2, 3, 4), (3, 4, 2)), G((3, 4), (4, 2), axes=1), G((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0]), unknown=True)),
+             S((2, 3), (4, 5), axes=0), S((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0])),
+             S((2, 3, 4), (4, 2), axes=([2], [0])), S((0, 3), (3, 4), axes=1), S((3, 2), (2,), axes=((1,), (0,))),
+             S((3, 2), (3,), axes=(0, 0)), S((), (), axes=0)),
+    grads=(G((2, 3, 4), (3, 4, 2)), G((3, 4), (4, 2), axes=1),
+           G((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0]), unknown=True)),
     errors=(E(sg.ShapeError, "shape-mismatch for sum", spec((2, 3)), spec((4, 5)), axes=1),
             E(sg.ShapeError, "contracts more dimensions than the operands have", spec((2,)), spec((2,)), axes=2),
             E(TypeError, "axes must be an int or a pair of axis sequences", spec((2,)), spec((2,)), axes="x"),
             E(sg.ShapeError, "repeat an axis", spec((2, 2)), spec((2, 2)), axes=([0, 0], [0, 1])),
-            E(sg.ShapeError, "pair 1 axes of the first operand with 2", spec((2, 2)), spec((2, 2)), axes=([0], [0, 1]))),
+            E(sg.ShapeError, "pair 1 axes of the first operand with 2", spec((2, 2)), spec((2, 2)),
+              axes=([0], [0, 1]))),
     family="linalg")
 
 INNER_ROW = OpInfo(
@@ -1552,7 +1556,8 @@ NORM_ROW = OpInfo(
         S((5,), ord=-1, domains=("discrete",)), S((5,), ord=0.5, domains=("discrete",)), S((3, 4), axis=1),
         S((3, 4), ord=1, axis=0, keepdims=True), S((3, 4)), S((3, 4), ord="fro"), S((3, 4), ord=1), S((3, 4), ord=-1),
         S((3, 4), ord=np.inf, keepdims=True), S((3, 4), ord=-np.inf, axis=(1, 0)), S((2, 3, 4), axis=(0, 2)),
-        S((2, 3, 4)), S((2, 3, 4), ord=1, axis=(2, 0), keepdims=True), S((0, 3), axis=1), S(()), S((3, 4), keepdims=True),
+        S((2, 3, 4)), S((2, 3, 4), ord=1, axis=(2, 0), keepdims=True), S((0, 3), axis=1), S(()),
+        S((3, 4), keepdims=True),
         S((len(SPECIAL_FLOATS),), domains=(specials,)), S((len(SPECIAL_FLOATS),), ord=3, domains=(specials,)),
         S((len(SPECIAL_FLOATS),), ord=-2, domains=(specials,)), S((len(SPECIAL_FLOATS),), ord=1, domains=(specials,))),
     grads=(G((5,)), G((3, 4), axis=1), G((3, 4), ord="fro"), G((3, 4), ord=1, axis=0), G((5,), ord=3),

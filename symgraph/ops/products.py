@@ -11,8 +11,9 @@ and has labels of its own: with some contracted label and a label of its own on 
 (batch, M, K) @ (batch, K, N), each group of labels merged by a reshape, which needs the sizes of a group of two or
 more labels known (a lone label may be unknown); otherwise (an outer product, a batched dot product, or sizes
 unknown where a reshape needs them) the pair is multiplied with broadcasting and summed over the contracted labels.
-Size-1 dimensions broadcast against any size, as NumPy's einsum lets them. The result has NumPy's einsum dtype (the
-operands' promoted dtype: int32 stays int32, bool products are logical).
+Size-1 dimensions broadcast against any size, as NumPy's einsum lets them, where the 1 is known when the graph is
+built (an unknown size fed as 1 against a contracted label is matmul's EvaluationError). The result has NumPy's
+einsum dtype (the operands' promoted dtype: int32 stays int32, bool products are logical).
 """
 
 from __future__ import annotations

@@ -271,10 +271,10 @@ mean = _reduction_builder(Mean, "Mean over ``axis`` (int, tuple or None for all)
 max = _reduction_builder(Max, "Maximum over ``axis``; the gradient is split evenly among ties.")  # noqa: A001
 min = _reduction_builder(Min, "Minimum over ``axis``; the gradient is split evenly among ties.")  # noqa: A001
 prod = _reduction_builder(Prod, "Product over ``axis`` (int, tuple or None for all), as numpy.prod.")
-all = _reduction_builder(All, "Whether every element over ``axis`` is non-zero (bool; True over an empty axis), as "  # noqa: A001
-                         "numpy.all. No gradient flows through it.")
-any = _reduction_builder(Any, "Whether some element over ``axis`` is non-zero (bool; False over an empty axis), as "  # noqa: A001
-                         "numpy.any. No gradient flows through it.")
+all = _reduction_builder(All, "Whether every element over ``axis`` is non-zero (bool; True over an empty "  # noqa: A001
+                         "axis), as numpy.all. No gradient flows through it.")
+any = _reduction_builder(Any, "Whether some element over ``axis`` is non-zero (bool; False over an empty "  # noqa: A001
+                         "axis), as numpy.any. No gradient flows through it.")
 
 
 def _arg_builder(op_class, doc):
