@@ -35,10 +35,14 @@ from symgraph.ops import (
     arange, diag, diagonal, eye, flatten, flip, full, full_like, index_add, moveaxis, ones, ones_like, pad, ravel,
     repeat, roll, scatter_add, split, swapaxes, take_along_axis, tile, trace, tril, triu, zeros, zeros_like,
 )
+# reductions and products (issue 15)
+from symgraph.ops import all, any, cumprod, cumsum, einsum, inner, outer, std, tensordot, var
+from symgraph.ops.nn import logsumexp
 
 from symgraph.io import load, load_variables, read_metadata, save, save_variables
 
 from symgraph import datasets, init, io, layers, nn, optim, testing  # noqa: E402  (namespaces)
+from symgraph import linalg  # noqa: E402  (reductions and products, issue 15)
 
 __version__ = "0.1.0"
 
@@ -68,4 +72,6 @@ __all__ = [
     "flatten", "ravel", "moveaxis", "swapaxes", "flip", "roll", "tile", "repeat", "split", "pad", "tril", "triu",
     "diag", "diagonal", "trace", "take_along_axis", "scatter_add", "index_add",
     "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "eye",
+    # reductions and products (issue 15)
+    "var", "std", "all", "any", "cumsum", "cumprod", "logsumexp", "outer", "inner", "tensordot", "einsum", "linalg",
 ]

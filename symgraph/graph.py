@@ -350,6 +350,13 @@ class Node:
     def repeat(self, repeats, axis=None): return _ops().repeat(self, repeats, axis)
     def diagonal(self, offset=0, axis1=0, axis2=1): return _ops().diagonal(self, offset, axis1, axis2)
     def trace(self, offset=0, axis1=0, axis2=1): return _ops().trace(self, offset, axis1, axis2)
+    # reductions and products (issue 15)
+    def var(self, axis=None, ddof=0, keepdims=False): return _ops().var(self, axis, ddof, keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _ops().std(self, axis, ddof, keepdims)
+    def all(self, axis=None, keepdims=False): return _ops().all(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return _ops().any(self, axis, keepdims)
+    def cumsum(self, axis=None): return _ops().cumsum(self, axis)
+    def cumprod(self, axis=None): return _ops().cumprod(self, axis)
 
 
 def _no_value_message(node: Node, problem: str, suggestion: str) -> str:
@@ -589,14 +596,17 @@ def builder(function):
     such as ``mse`` builds ``sub``, ``square`` and ``mean``) is prefixed with this builder's name, so the message
     names the function the user called as well as the op that refused.
     """
-    parameters = list(inspect.signature(function).parameters)
-    name_position = parameters.index("name") if "name" in parameters else None
+    parameters = inspect.signature(function).parameters
+    has_name = "name" in parameters
+    # where a positional argument may pass the name (not after *args, where it is keyword-only)
+    name_position = list(parameters).index("name") if has_name and parameters["name"].kind is \
+        inspect.Parameter.POSITIONAL_OR_KEYWORD else None
 
     @functools.wraps(function)
     def build(*args, **kwargs):
-        if name_position is not None:
-            name = kwargs["name"] if "name" in kwargs else (args[name_position] if len(args) > name_position
-                                                            else None)
+        if has_name:
+            name = kwargs["name"] if "name" in kwargs else (
+                args[name_position] if name_position is not None and len(args) > name_position else None)
             check_name(name, function.__name__)
         try:
             return function(*args, **kwargs)

@@ -10,6 +10,7 @@ backend (``tests/conftest.py``): a new op or a new backend gets every test from 
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from dataclasses import dataclass, field
 from typing import Callable
@@ -18,9 +19,10 @@ import numpy as np
 import scipy.special
 
 import symgraph as sg
-from symgraph.graph import apply
+from symgraph.graph import apply, builder as graph_builder
 from symgraph.ops import conv, elementwise as ew, indexing, linalg, nn, random, reduce, shape as shape_ops
 from symgraph.ops import arrays  # shape, indexing and creation (issue 15)
+from symgraph.ops import scan  # reductions, scans and products (issue 15)
 
 FLOATS = ("float32", "float64")
 INTS = ("int32", "int64")
@@ -1654,6 +1656,265 @@ ARRAY_ROWS = [
 
 def known_size_or_none(shape):
     return None if None in shape else int(np.prod(shape, dtype=np.int64))
+# -- rows: reductions, scans and products (issue 15) ----------------------------------------------------------------
+
+def np_var(function):
+    """numpy.var or numpy.std with symgraph's ``axis`` spellings."""
+    def reference(x, axis=None, ddof=0, keepdims=False):
+        return function(x, axis=tuple(axis) if isinstance(axis, list) else axis, ddof=ddof, keepdims=keepdims)
+    return reference
+
+
+def with_zeros(shape, dtype, rng):
+    """Distinct values with every third one exactly 0 (cumprod's gradient at zeros)."""
+    values = distinct(shape, dtype, rng)
+    values.reshape(-1)[::3] = 0
+    return values
+
+
+VARIANCE_AXES = [((2, 3, 4), None), ((2, 3, 4), 1), ((2, 3, 4), (0, 2)), ((2, 3, 4), [1]), ((2, 3, 4), ()),
+                 ((5,), 0), ((1, 4), 0), ((), None), ((0, 3), 0), ((0, 3), 1), ((3, 0), None)]
+VARIANCE_SAMPLES = tuple(S(shape, axis=axis, ddof=ddof, keepdims=keepdims) for shape, axis in VARIANCE_AXES
+                         for ddof in (0, 1) for keepdims in (False, True)) + (
+    S((3, 4), axis=1, ddof=1.5), S((3, 4), axis=0, ddof=3), S((3, 4), axis=0, ddof=5), S((3, 4), ddof=-1),
+    S((len(SPECIAL_FLOATS),), domains=(specials,)))
+DDOF_ERRORS = (E(TypeError, "ddof must be an int or a float", spec((2, 3)), ddof="1"),
+               E(ValueError, "ddof must be finite", spec((2, 3)), ddof=float("nan")))
+
+
+def variance_row(name, function):
+    return OpInfo(
+        # a composition (mean, sub, square, sum, div; std adds a square root whose gradient at 0 is 0)
+        name, None, getattr(sg, name), np_var(function), ("real",), tuple((d,) for d in ALL), VARIANCE_SAMPLES,
+        grads=(G((3, 4), axis=1), G((2, 3, 4), axis=(0, 2), ddof=1, keepdims=True), G((5,), ddof=1.5),
+               G((3, 4), axis=0, unknown=True), G((2, 3), ddof=1, unknown=True)),
+        errors=BAD_AXES + DDOF_ERRORS + (E(TypeError, f"{name}'s keepdims must be True or False", spec((2, 3)),
+                                           keepdims="yes"),),
+        static_shape=_reduced_shape, family="reduction")
+
+
+VARIANCE_ROWS = [variance_row("var", np.var), variance_row("std", np.std)]
+BOOLEAN_REDUCTION_ROWS = [
+    dataclasses.replace(reduction(name, op, function, "discrete", BOOLEAN_RESULT),
+                        samples=reduction(name, op, function, "discrete", BOOLEAN_RESULT).samples + (
+                            S((len(SPECIAL_FLOATS),), domains=(specials,)),
+                            S((len(SPECIAL_FLOATS), 2), axis=0, domains=(specials,))))
+    for name, op, function in (("all", reduce.All, np.all), ("any", reduce.Any, np.any))]
+
+
+def np_logsumexp_weighted(x, b, axis=None, keepdims=False):
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    return scipy.special.logsumexp(x, axis=axis, b=b, keepdims=keepdims)
+
+
+def weights(shape, dtype, rng):
+    """Weights -2 .. 2 with zeros among them (some sums are negative: NaN, as scipy's)."""
+    return np.resize(np.array([0.5, 0, 2, 1, -1, 0, 3], dtype), shape) if dtype.kind != "b" else rng.random(shape) < 0.7
+
+
+@graph_builder
+def logsumexp_weighted(x, b, **kwargs):
+    """sg.logsumexp with weights, under the row's name (errors then name both: "logsumexp_weighted: logsumexp: ...")."""
+    return sg.logsumexp(x, b=b, **kwargs)
+
+
+LOGSUMEXP_WEIGHTED_ROW = OpInfo(
+    # a composition (a stop-gradient shift, exp, sum, log); the b=None form is the logsumexp op's row
+    "logsumexp_weighted", None, sg.logsumexp, np_logsumexp_weighted, ("real", weights),
+    (("float32", "float32"), ("float64", "float64"), ("float32", "float64"), ("float64", "int32"),
+     ("float32", "int64"), ("float64", "bool")),
+    samples=(S((3, 4), (3, 4), all_dtypes=True), S((3, 4), (4,), axis=1), S((4,), (3, 4), axis=0),
+             S((2, 3, 4), (3, 1), axis=(0, 2), keepdims=True), S((3, 4), (), axis=-1), S((), ()),
+             S((0, 3), (3,), axis=0), S((3, 4), (4,), domains=("real", "positive"), keepdims=True),
+             S((5,), (5,), domains=(huge, "positive")), S((len(SPECIAL_FLOATS), 1), (len(SPECIAL_FLOATS), 3), axis=0,
+                                                          domains=(specials, weights))),
+    grads=(G((3, 4), (4,), axis=1, domains=("distinct", "positive")),
+           G((3, 4), (3, 4), domains=("distinct", fixed(0.5))),
+           # zero weights: their gradient is the derivative exp(x - result), as finite differences see it
+           G((2, 3), (2, 3), axis=0, keepdims=True,
+             domains=("distinct", lambda s, d, r: np.array([[1.0, 0.0, 2.0], [0.5, 1.0, 0.0]]))),
+           G((3, 4), (4,), axis=1, unknown=True, domains=("distinct", "positive"))),
+    errors=(_not_float("logsumexp input", spec((3,), "int32"), spec((3,))),
+            E(sg.ShapeError, "cannot be broadcast together", spec((3, 4)), spec((3,))),
+            E(sg.ShapeError, "axis 2 is out of range", spec((2, 3)), spec((3,)), axis=2)),
+    build=logsumexp_weighted, static_shape=lambda x, b, **kw: _reduced_shape(
+        static_broadcast(x, b), **kw), family="reduction")
+
+
+def np_cumsum(x, axis=None):
+    return np.cumsum(x, axis=axis)
+
+
+def np_reverse_cumsum(x, axis):
+    return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+
+
+def np_linear_recurrence(a, b, axis, reverse=False):
+    """h = L b line by line, L[k, i] = prod(a[i+1..k]) for i <= k (forward), its transpose with reverse."""
+    dtype = np.result_type(a, b)
+    a_lines, b_lines = np.moveaxis(a.astype(dtype), axis, -1), np.moveaxis(b.astype(dtype), axis, -1)
+    n = b_lines.shape[-1]
+    h = np.zeros(b_lines.shape, dtype)
+    for line in np.ndindex(b_lines.shape[:-1]):
+        L = np.zeros((n, n), dtype)
+        for k in range(n):
+            for i in range(k + 1):
+                L[k, i] = np.prod(a_lines[line][i + 1:k + 1])
+        h[line] = (L.T if reverse else L) @ b_lines[line]
+    return np.moveaxis(h, -1, axis)
+
+
+def _scan_shape(x, axis=None, **_):
+    if axis is not None:
+        return x
+    return (None,) if None in x else (int(np.prod(x, dtype=np.int64)),)
+
+
+SCAN_SAMPLES = (S((3, 4), axis=1), S((3, 4)), S((2, 3, 4), axis=0), S((2, 3, 4), axis=-2), S((5,), axis=0), S(()),
+                S((1,), axis=0), S((0, 3), axis=0), S((0, 3), axis=1), S((0, 3)), S((3, 1), axis=1))
+SCAN_ERRORS = (E(sg.ShapeError, "axis 2 is out of range", spec((2, 3)), axis=2),
+               E(sg.ShapeError, "zero-dimensional input", spec(()), axis=0))
+SCAN_ROWS = [
+    OpInfo("cumsum", scan.Cumsum, sg.cumsum, np_cumsum, ("real",), tuple((d,) for d in ALL),
+           SCAN_SAMPLES + (S((len(SPECIAL_FLOATS),), axis=0, domains=(specials,)),),
+           grads=(G((3, 4), axis=1), G((2, 3, 4), axis=0), G((5,)), G((3, 4), axis=1, unknown=True)),
+           errors=SCAN_ERRORS, static_shape=_scan_shape, family="scan"),
+    OpInfo("cumsum_reverse", scan.Cumsum, None, np_reverse_cumsum, ("real",), tuple((d,) for d in ALL),
+           (S((3, 4), axis=1), S((2, 3, 4), axis=0), S((5,), axis=0), S((0, 3), axis=1)),
+           grads=(G((3, 4), axis=1), G((2, 3, 4), axis=2, unknown=True)),
+           build=lambda x, axis: apply(scan.Cumsum(axis, True), x), static_shape=_scan_shape, family="scan"),
+    OpInfo("cumprod", scan.Cumprod, sg.cumprod, lambda x, axis=None: np.cumprod(x, axis=axis), ("discrete",),
+           tuple((d,) for d in ALL), SCAN_SAMPLES + (S((len(SPECIAL_FLOATS),), axis=0, domains=(specials,)),),
+           # exact zeros in x: the gradient is exact there (no division), to second order
+           grads=(G((3, 5), axis=1, domains=(with_zeros,)), G((2, 3, 4), axis=0), G((7,), domains=(with_zeros,)),
+                  G((4, 3), axis=0, domains=(fixed(0.0),)), G((3, 4), axis=1, unknown=True, domains=(with_zeros,))),
+           errors=SCAN_ERRORS, static_shape=_scan_shape, family="scan"),
+    OpInfo("linear_recurrence", scan.LinearRecurrence, None, np_linear_recurrence, ("real", "real"), FLOAT_PAIRS,
+           (S((3, 4), (3, 4), axis=1, all_dtypes=True), S((3, 4), (3, 4), axis=1, reverse=True),
+            S((2, 3, 4), (2, 3, 4), axis=0), S((2, 3, 4), (2, 3, 4), axis=1, reverse=True), S((5,), (5,), axis=0),
+            S((0, 3), (0, 3), axis=0), S((3, 0), (3, 0), axis=0, reverse=True),
+            S((5,), (5,), axis=0, domains=(with_zeros, "real"))),
+           grads=(G((3, 4), (3, 4), axis=1), G((3, 4), (3, 4), axis=0, reverse=True),
+                  G((2, 5), (2, 5), axis=1, domains=(with_zeros, "distinct")),
+                  G((2, 3, 4), (2, 3, 4), axis=1, reverse=True, unknown=True)),
+           errors=(E(sg.ShapeError, "must have the same shape", spec((3, 4)), spec((3, 5)), axis=0),
+                   _not_float("the multipliers of linear_recurrence", spec((3,), "int64"), spec((3,)), axis=0),
+                   E(sg.EvaluationError, "differ", spec((3,)), spec((4,)), axis=0, when="run", unknown=True)),
+           build=lambda a, b, axis, reverse=False: apply(scan.LinearRecurrence(axis, reverse), a, b),
+           static_shape=lambda a, b, **_: tuple(p if p is not None else q for p, q in zip(a, b)), family="scan"),
+]
+
+
+def np_einsum(*arrays, subscripts):
+    return np.einsum(subscripts, *arrays)
+
+
+def build_einsum(*nodes, subscripts):
+    return sg.einsum(subscripts, *nodes)
+
+
+# (shapes, subscripts, unknown): unknown False where static sizes are needed (diagonals) or a size-1 dimension
+# broadcasts against a contracted one (with unknown sizes that is matmul's run-time error, NumPy broadcasts)
+EINSUM_CASES = [
+    (((2, 3), (3, 4)), "ij,jk->ik", True), (((2, 3), (3, 4)), "ij,jk", True), (((2, 3), (2, 3)), "ij,ij->i", True),
+    (((3,), (3,)), "i,i", True), (((3,), (2,)), "i,j", True), (((5, 2, 3), (5, 3, 4)), "bij,bjk->bik", True),
+    (((3, 3),), "ii", False), (((3, 3),), "ii->i", False), (((3, 3, 2),), "iij->ji", False), (((2, 3),), "ij->", True),
+    (((2, 3),), "ba", True), (((2, 1, 3), (4, 3)), "...i,...i", True),
+    (((2, 1, 2, 3), (4, 3, 2)), "...ij,...jk->...ik", True), (((2, 1), (2, 3)), "ij,ij->i", True),
+    (((2, 1), (3, 4)), "ij,jk", False), (((2, 3, 4), (4, 5), (5, 2)), "abc,cd,de->abe", True),
+    (((2, 3, 4, 5), (4, 5, 2, 3)), "abcd,cdef->abef", True), (((2, 3, 4, 5), (5, 4, 2, 3)), "abcd,dcef->feab", True),
+    (((4,), (4,), (4,)), "i,i,i", True), (((2, 3), (4, 3), (5, 3)), "ij,kj,lj->ikl", True),
+    (((2, 2, 2),), "iii->i", False), (((2, 3), (3, 3)), "ij,jj->i", False), (((2, 3, 4), (4, 3)), "ijk,kj->i", True),
+    (((),), "", True), (((), (3,)), ",i", True), (((0, 3),), "ij->", True), (((2, 0), (0, 4)), "ij,jk->ik", True),
+    (((2, 3), (3, 4)), "Ab,bc->Ac", True), (((3, 2),), "i...->...", True),
+    (((1, 2, 3), (5, 3, 4)), "bij,bjk->bik", True),
+    (((2, 3), (3, 4), (4, 5)), "ab,bc,cd->ad", True), (((2, 3), (3, 4)), " ij , jk -> ki ", True),
+]
+EINSUM_ROW = OpInfo(
+    # a composition (transpose, reshape, matmul; or mul and sum; diagonals by indexing; a cast to einsum's dtype)
+    "einsum", None, sg.einsum, np_einsum, ("real",),
+    tuple((d,) for d in ALL) + (("float32", "int64"), ("int32", "bool"), ("float64", "float32")),
+    samples=tuple(S(*shapes, subscripts=sub, unknown=unknown, all_dtypes=(k < 3))
+                  for k, (shapes, sub, unknown) in enumerate(EINSUM_CASES)),
+    grads=(G((2, 3), (3, 4), subscripts="ij,jk->ik"), G((3, 3), subscripts="ii->i"),
+           G((2, 3, 4), (4, 3), subscripts="ijk,kj->i"), G((2, 3), (2, 3), subscripts="ij,ij->i"),
+           G((2, 1, 3), (4, 3), subscripts="...i,...i"), G((2, 3), (3, 4), (4, 2), subscripts="ab,bc,cd->ad"),
+           G((2, 3, 4, 2), (4, 2, 3), subscripts="abcd,cde->abe"), G((3, 2), (2,), subscripts="ij,j->ji"),
+           G((2, 2, 3), (2, 3, 2), subscripts="bij,bjk->bik", unknown=True)),
+    errors=(E(sg.ShapeError, "operand 0 has 3 dimensions but its subscripts 'ij' name 2", spec((2, 3, 4)),
+              subscripts="ij"),
+            E(sg.ShapeError, "label 'j' has size 3 in operand 0 and 4 in operand 1", spec((2, 3)), spec((4, 5)),
+              subscripts="ij,jk"),
+            E(ValueError, "name 2 operands, 1 were given", spec((2, 3)), subscripts="ij,jk"),
+            E(ValueError, "repeat 'i'", spec((2, 3)), subscripts="ij->ii"),
+            E(ValueError, "the output's label 'k' is no operand's", spec((2, 3)), subscripts="ij->k"),
+            E(ValueError, "need a '...' in the output", spec((2, 3)), subscripts="...j->j"),
+            E(ValueError, "holds '1'", spec((2, 3)), subscripts="i1"),
+            E(ValueError, "at most one '->'", spec((2, 3)), subscripts="ij->i->j"),
+            E(TypeError, "subscripts must be a str", spec((2,)), subscripts=3),
+            E(sg.ShapeError, "needs its size known", spec((3, 3)), subscripts="ii->i", unknown=True)),
+    build=build_einsum, family="linalg")
+
+TENSORDOT_ROW = OpInfo(
+    "tensordot", None, sg.tensordot, lambda a, b, axes=2: np.tensordot(a, b, axes), ("real", "real"), ALL_PAIRS,
+    samples=(S((2, 3, 4), (3, 4, 5), all_dtypes=True), S((2, 3), (3, 4), axes=1), S((3,), (3,), axes=1),
+             S((2, 3), (4, 5), axes=0), S((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0])),
+             S((2, 3, 4), (4, 2), axes=([2], [0])), S((0, 3), (3, 4), axes=1), S((3, 2), (2,), axes=((1,), (0,))),
+             S((3, 2), (3,), axes=(0, 0)), S((), (), axes=0)),
+    grads=(G((2, 3, 4), (3, 4, 2)), G((3, 4), (4, 2), axes=1),
+           G((2, 3, 4), (4, 3, 2), axes=([1, 2], [1, 0]), unknown=True)),
+    errors=(E(sg.ShapeError, "shape-mismatch for sum", spec((2, 3)), spec((4, 5)), axes=1),
+            E(sg.ShapeError, "contracts more dimensions than the operands have", spec((2,)), spec((2,)), axes=2),
+            E(TypeError, "axes must be an int or a pair of axis sequences", spec((2,)), spec((2,)), axes="x"),
+            E(sg.ShapeError, "repeat an axis", spec((2, 2)), spec((2, 2)), axes=([0, 0], [0, 1])),
+            E(sg.ShapeError, "pair 1 axes of the first operand with 2", spec((2, 2)), spec((2, 2)),
+              axes=([0], [0, 1]))),
+    family="linalg")
+
+INNER_ROW = OpInfo(
+    "inner", None, sg.inner, np.inner, ("real", "real"), ALL_PAIRS,
+    samples=(S((3,), (3,), all_dtypes=True), S((2, 3), (4, 3)), S((2, 3, 4), (5, 4)), S((), (3,)), S((3,), ()),
+             S((0, 3), (2, 3))),
+    grads=(G((3,), (3,)), G((2, 3), (4, 3)), G((), (3,)), G((2, 3), (4, 3), unknown=True)),
+    errors=(E(sg.ShapeError, "shape-mismatch for sum", spec((2, 3)), spec((2, 4))),), family="linalg")
+
+OUTER_ROW = OpInfo(
+    "outer", None, sg.outer, np.outer, ("real", "real"), ALL_PAIRS,
+    samples=(S((3,), (4,), all_dtypes=True), S((2, 3), (2,)), S((), (3,)), S((0,), (3,)), S((2, 2), (3, 1))),
+    grads=(G((3,), (4,)), G((2, 3), (2,)), G((3,), (2,), unknown=True)), family="linalg")
+
+
+def np_norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
+    return np.linalg.norm(x, ord, tuple(axis) if isinstance(axis, list) else axis, keepdims)
+
+
+NORM_ROW = OpInfo(
+    # a composition (abs, square, pow, sum, max, min, where): the gradient at 0 is 0, as PyTorch's
+    "norm", None, sg.linalg.norm, np_norm, ("real",), tuple((d,) for d in ALL),
+    samples=tuple(S((5,), ord=p) for p in (None, 2, 1, np.inf, -np.inf, 0, 3, 0.5, -1, -2.5)) + (
+        S((5,), ord=-1, domains=("discrete",)), S((5,), ord=0.5, domains=("discrete",)), S((3, 4), axis=1),
+        S((3, 4), ord=1, axis=0, keepdims=True), S((3, 4)), S((3, 4), ord="fro"), S((3, 4), ord=1), S((3, 4), ord=-1),
+        S((3, 4), ord=np.inf, keepdims=True), S((3, 4), ord=-np.inf, axis=(1, 0)), S((2, 3, 4), axis=(0, 2)),
+        S((2, 3, 4)), S((2, 3, 4), ord=1, axis=(2, 0), keepdims=True), S((0, 3), axis=1), S(()),
+        S((3, 4), keepdims=True),
+        S((len(SPECIAL_FLOATS),), domains=(specials,)), S((len(SPECIAL_FLOATS),), ord=3, domains=(specials,)),
+        S((len(SPECIAL_FLOATS),), ord=-2, domains=(specials,)), S((len(SPECIAL_FLOATS),), ord=1, domains=(specials,))),
+    grads=(G((5,)), G((3, 4), axis=1), G((3, 4), ord="fro"), G((3, 4), ord=1, axis=0), G((5,), ord=3),
+           G((5,), ord=-1.5), G((3, 4), ord=np.inf), G((3, 4), ord=1), G((3, 4), ord=-np.inf, axis=(1, 0)),
+           G((4,), ord=0.5), G((2, 3), unknown=True), G((2, 3, 4), axis=(0, 2), keepdims=True)),
+    errors=(E(ValueError, "needs an SVD", spec((3, 4)), ord=2), E(ValueError, "needs an SVD", spec((3, 4)), ord="nuc"),
+            E(ValueError, "is a matrix norm", spec((3,)), ord="fro"),
+            E(sg.ShapeError, "takes a 1-D or 2-D input", spec((2, 3, 4)), ord=1),
+            E(TypeError, "ord must be None, a number, 'fro' or 'nuc'", spec((3,)), ord="x"),
+            E(ValueError, "is no matrix norm", spec((3, 4)), ord=3),
+            E(sg.ShapeError, "names one axis twice", spec((3, 4)), axis=(0, 0)),
+            E(sg.ShapeError, "axis 2 is out of range", spec((3, 4)), axis=2),
+            E(ValueError, "ord must not be NaN", spec((3,)), ord=float("nan")),
+            E(ValueError, "axis must be an int or a pair of ints", spec((2, 3, 4)), axis=(0, 1, 2)),
+            E(TypeError, "norm's keepdims must be True or False", spec((3,)), keepdims=1)),
+    family="linalg")
+PRODUCT_ROWS = [EINSUM_ROW, TENSORDOT_ROW, INNER_ROW, OUTER_ROW, NORM_ROW]
+
 
 
 # -- the table ------------------------------------------------------------------------------------------------------
@@ -1670,6 +1931,8 @@ ROWS = {row.name: row for row in [
     RESHAPE_LIKE_ROW, BROADCAST_LIKE_ROW, SUM_TO_ROW, CONCATENATE_PART_ROW, ZEROS_LIKE_ROW, RANDOM_UNIFORM_ROW,
     *CUSTOM_ROWS, *COLLECTIVE_ROWS,
     *ARRAY_ROWS,  # shape, indexing and creation (issue 15)
+    # reductions, scans and products (issue 15)
+    *VARIANCE_ROWS, *BOOLEAN_REDUCTION_ROWS, LOGSUMEXP_WEIGHTED_ROW, *SCAN_ROWS, *PRODUCT_ROWS,
 ]}
 
 # Op classes of symgraph.ops.* that need no row, and why.

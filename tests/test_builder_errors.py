@@ -742,6 +742,55 @@ case("sg.arange", sg.arange, lambda: dict(start=0, stop=5, step=1, dtype=None, n
           name=NAME))
 case("sg.eye", sg.eye, lambda: dict(n=3, m=None, k=0, dtype="float32", name=None),
      dict(n=Kind(is_size), m=OPTIONAL_SIZE, k=AXIS, dtype=DTYPE, name=NAME))
+# reductions and products (issue 15)
+for _name in ["var", "std"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, axis=1, ddof=0, keepdims=False, name=None),
+         dict(x=OPERAND, axis=AXES, ddof=REAL, keepdims=BOOL, name=NAME))
+for _name in ["all", "any"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, axis=1, keepdims=False, name=None),
+         dict(x=OPERAND, axis=AXES, keepdims=BOOL, name=NAME))
+for _name in ["cumsum", "cumprod"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(x=X, axis=1, name=None),
+         dict(x=OPERAND, axis=OPTIONAL_AXIS, name=NAME))
+case("sg.logsumexp", sg.logsumexp, lambda: dict(x=X, axis=1, keepdims=False, b=Y, name=None),
+     dict(x=OPERAND, axis=AXES, keepdims=BOOL, b=OPTIONAL_OPERAND, name=NAME))
+
+
+def _numpy_takes(function):
+    """An argument valid where NumPy's own function takes it (on arrays of the valid call's shapes)."""
+    def accepts(value):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                function(value)
+            return True
+        except Exception:  # noqa: BLE001 - NumPy's refusal of any kind
+            return False
+    return accepts
+
+
+def _norm_axis(value) -> bool:  # for X, of shape (2, 3)
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    return value is None or (1 <= len(items) <= 2 and all(is_int(a) and -2 <= a < 2 for a in items)
+                             and len({a % 2 for a in items}) == len(items))
+
+
+case("sg.einsum", lambda subscripts, a, b, name=None: sg.einsum(subscripts, a, b, name=name),
+     lambda: dict(subscripts="ij,jk->ik", a=X, b=W, name=None),
+     dict(subscripts=Kind(lambda v: isinstance(v, str) and _numpy_takes(
+         lambda s: np.einsum(s, np.zeros((2, 3)), np.zeros((3, 4))))(v)), a=OPERAND, b=OPERAND, name=NAME),
+     names=("einsum",), covers=(sg.einsum,))
+case("sg.tensordot", sg.tensordot, lambda: dict(a=X, b=W, axes=1, name=None),
+     dict(a=OPERAND, b=OPERAND, axes=Kind(lambda v: (is_int(v) or (isinstance(v, (tuple, list)) and len(v) == 2))
+                                           and _numpy_takes(lambda v: np.tensordot(np.zeros((2, 3)),
+                                                                                   np.zeros((3, 4)), v))(v)),
+          name=NAME))
+for _name in ["inner", "outer"]:
+    case(f"sg.{_name}", getattr(sg, _name), lambda: dict(a=X, b=Y, name=None), dict(a=OPERAND, b=OPERAND, name=NAME))
+case("sg.linalg.norm", sg.linalg.norm, lambda: dict(x=X, ord=None, axis=1, keepdims=False, name=None),
+     dict(x=OPERAND, ord=Kind(lambda v: v is None or (is_real(v) and v == v)), axis=Kind(_norm_axis),
+          keepdims=BOOL, name=NAME))
+
 
 # Public callables deliberately not fuzzed here, with the reason.
 EXCLUDED = {
@@ -796,7 +845,8 @@ KNOWN_DEFECTS: list[KnownDefect] = []
 # -- enumeration ----------------------------------------------------------------------------------------------------
 
 NAMESPACES = {"sg": sg, "sg.nn": sg.nn, "sg.layers": sg.layers, "sg.init": sg.init, "sg.optim": sg.optim,
-              "sg.datasets": sg.datasets, "sg.testing": sg.testing}
+              "sg.datasets": sg.datasets, "sg.testing": sg.testing,
+              "sg.linalg": sg.linalg}  # reductions and products (issue 15)
 
 
 def public_callables() -> dict[str, object]:

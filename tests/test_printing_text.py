@@ -451,7 +451,8 @@ def test_deep_graphs_print_without_recursion():
 def _op_modules():
     return [getattr(symgraph.ops, name) for name in ("collective", "conv", "custom", "elementwise", "gradient",
                                                      "indexing", "linalg", "nn", "random", "reduce", "shape",
-                                                     "source", "arrays")]
+                                                     "source", "arrays")
+            + ("scan", "products", "norm")]  # reductions and products (issue 15)
 
 
 def concrete_op_classes():
@@ -470,6 +471,7 @@ def _op_cases():
     """(node, pprint of it) for every op class, with its attributes' printed forms."""
     from symgraph.ops import arrays, conv, indexing, nn, random, shape
     from symgraph.ops.reduce import size
+    from symgraph.ops import scan  # reductions and products (issue 15)
 
     a, b = sg.placeholder((3, 4), "float64", name="a"), sg.placeholder((3, 4), "float64", name="b")
     v, m = sg.placeholder((4,), "float64", name="v"), sg.placeholder((4, 2), "float64", name="m")
@@ -559,6 +561,12 @@ def _op_cases():
         (sg.repeat(sg.placeholder((None, None), name="w"), 2, 1),
          "reshape(broadcast_to(w[:, :, None], (None, None, 2)), (None, None), kept=((0,), (1, 2)))"),
         (sg.broadcast_to(p, (2, None, 4)), "broadcast_to(p, (2, p.shape[0], 4))"),
+        # reductions and products (issue 15)
+        (sg.all(mask, axis=1), "all(mask, axis=1)"), (sg.any(a, keepdims=True), "any(a, keepdims=True)"),
+        (sg.cumsum(a, axis=1), "cumsum(a, axis=1)"), (sg.cumprod(v), "cumprod(v, axis=0)"),
+        (sg.cumsum(a), "cumsum(reshape(a, (-1,)), axis=0)"),
+        (apply(scan.Cumsum(0, True), a), "cumsum(a, axis=0, reverse=True)"),
+        (scan.linear_recurrence(a, b, 1, reverse=True), "linear_recurrence(a, b, axis=1, reverse=True)"),
     ] + ([] if MPI is None else [(symgraph.ops.collective.allreduce(a, MPI.COMM_WORLD), "allreduce(a)")])
 
 

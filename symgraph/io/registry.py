@@ -22,7 +22,7 @@ from symgraph import dtypes
 from symgraph.errors import SymgraphError
 from symgraph.graph import MAX_DIM, Op, format_shape
 from symgraph.io.fields import shown
-from symgraph.ops import collective, conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape as shapes
+from symgraph.ops import collective, conv, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, scan, shape as shapes
 from symgraph.ops import arrays  # shape, indexing and creation (issue 15)
 
 MAX_TEXT = 200  # characters of a string attribute (a loss's name)
@@ -451,6 +451,10 @@ _WITH_ATTRIBUTES = [  # (op class, attribute rules, inputs rule)
     (arrays.ArangeLike, {"axis": axis()}, None),
     (arrays.Diagonal, {"offset": offset, "axis1": axis(), "axis2": axis()}, distinct_axes),
     (arrays.DiagonalGrad, {"offset": offset, "axis1": axis(), "axis2": axis()}, distinct_axes),
+    # reductions and products (issue 15)
+    (reduce.All, _REDUCTION, None), (reduce.Any, _REDUCTION, None),
+    (scan.Cumsum, {"axis": axis(), "reverse": flag}, None), (scan.Cumprod, {"axis": axis()}, None),
+    (scan.LinearRecurrence, {"axis": axis(), "reverse": flag}, None),
 ]
 
 

@@ -17,3 +17,7 @@ from symgraph.ops.arrays import (
     arange, diag, diagonal, eye, flatten, flip, full, full_like, index_add, moveaxis, ones, ones_like, pad, ravel,
     repeat, roll, scatter_add, split, swapaxes, take_along_axis, tile, trace, tril, triu, zeros,
 )
+# reductions and products (issue 15)
+from symgraph.ops.reduce import all, any, std, var
+from symgraph.ops.scan import cumprod, cumsum
+from symgraph.ops.products import einsum, inner, outer, tensordot

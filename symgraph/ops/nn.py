@@ -19,10 +19,12 @@ from symgraph.graph import Node, Op, apply, as_node, builder, format_shape, user
 from symgraph.ops.base import (
     broadcast_shapes, no_flops, normalize_axes, normalize_axis, require_dtype_kind, scipy_special,
 )
-from symgraph.ops.elementwise import exp, neg
+from symgraph.ops.elementwise import (
+    add, cast, exp, floor, isfinite, log, minimum, neg, not_equal, where,
+)
 from symgraph.ops.indexing import one_hot
 from symgraph.ops.reduce import bool_argument, mean, reduced_shape, sum
-from symgraph.ops.shape import expand_dims
+from symgraph.ops.shape import expand_dims, squeeze
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ class LogSumExp(Op):
     def compute(self, x):
         if not x.size:  # log of an empty sum: -inf over each empty axis, as NumPy's log(sum(exp(x)))
             return np.full(reduced_shape(x.shape, self.axes, self.keepdims), -np.inf, x.dtype)
-        return np.asarray(scipy_special().logsumexp(x, axis=self.axes, keepdims=self.keepdims), dtype=x.dtype)
+        result = scipy_special().logsumexp(x, axis=self.axes, keepdims=self.keepdims)  # (1,) for a 0-d x kept
+        return np.asarray(result, dtype=x.dtype).reshape(reduced_shape(x.shape, self.axes, self.keepdims))
 
     def flops(self, node, input_shapes, output_shape):
         elements, rows = math.prod(input_shapes[0]), math.prod(output_shape)
@@ -266,11 +269,35 @@ def log_softmax(x, axis=-1, name=None) -> Node:
 
 
 @builder
-def logsumexp(x, axis=None, keepdims=False, name=None) -> Node:
-    """log(sum(exp(x))) over ``axis``, computed stably."""
+def logsumexp(x, axis=None, keepdims=False, b=None, name=None) -> Node:
+    """log(sum(exp(x))) over ``axis``, computed stably; with weights ``b``, log(sum(b * exp(x))) over x and b broadcast
+    together (in the dtype NumPy promotes them to), as scipy.special.logsumexp(x, axis, b=b): an element whose
+    weight is 0 adds nothing even where x is inf or NaN, and a negative sum gives NaN. Pass ``b`` by keyword
+    (``keepdims`` is the third argument, as it was before ``b`` existed).
+
+    Without ``b`` this is one op. With ``b`` it is a composition of existing ops (so its gradients, printing, saving
+    and Numba code are theirs): shift + log(sum(b * exp(x - shift))), the shift (the logsumexp of x over the non-zero
+    weights rounded down, 0 where that is not finite: piecewise constant) passing no gradient, as the value does not
+    depend on it. The gradients are b * exp(x - result) for x and exp(x - result) for b, also for a zero weight where
+    x is finite (JAX gives 0 there; finite differences give this), to every order."""
     x = as_node(x)
     keepdims = bool_argument(keepdims, "logsumexp's keepdims", x)
-    return apply(LogSumExp(normalize_axes(axis, x.ndim), keepdims), x, name=name)
+    if b is None:
+        return apply(LogSumExp(normalize_axes(axis, x.ndim), keepdims), x, name=name)
+    require_dtype_kind(x, "f", "logsumexp input")
+    weights = as_node(b, [x])
+    x = cast(x, np.result_type(x.dtype, weights.dtype))  # computed in the result's dtype, as scipy's
+    weighted = not_equal(weights, 0)
+    masked = where(weighted, x, -np.inf)  # scipy's rule: a zero weight drops its element, whatever x holds there
+    axes = normalize_axes(axis, masked.ndim)  # of x and b broadcast together, as scipy's
+    shift = floor(apply(LogSumExp(axes, True), masked))  # piecewise constant: it passes no gradient
+    shift = where(isfinite(shift), shift, 0)
+    # A zero weight's exponent is kept finite (0 * exp(it) = 0 is its term) so that its gradient, exp(x - shift) /
+    # total, is the derivative wherever exp(x - shift) is a number of x's dtype.
+    largest = float(np.log(np.finfo(x.dtype).max)) - 1
+    unweighted = where(isfinite(x), minimum(x - shift, largest), -np.inf)
+    total = sum(weights * exp(where(weighted, x - shift, unweighted)), axes, keepdims=keepdims)
+    return add(log(total), shift if keepdims else squeeze(shift, axes), name=name)
 
 
 @builder

@@ -1,8 +1,10 @@
-"""Reductions over axes: sum, mean, max, min, prod (with keepdims), argmax and argmin, and the run-time size op.
+"""Reductions over axes: sum, mean, max, min, prod, all, any (with keepdims), argmax and argmin, the run-time size
+op, and var and std (compositions).
 
 ``axes`` is a sorted tuple of non-negative axes, or None for all axes; dtypes follow NumPy (sum of bools is int64,
-mean of ints is float64). Max/min gradients split evenly among tied elements. A reduction (argmax and argmin too)
-costs one FLOP per input element: n - 1 additions or comparisons per n values reduced, and mean's division.
+mean of ints is float64, all/any are bool). Max/min gradients split evenly among tied elements. A reduction (argmax
+and argmin too) costs one FLOP per input element: n - 1 additions or comparisons per n values reduced, and mean's
+division.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from symgraph import dtypes
 from symgraph.errors import ShapeError
 from symgraph.graph import builder, Node, Op, apply, as_node, user_site
 from symgraph.ops.base import known_size, no_flops, normalize_axes, normalize_axis
-from symgraph.ops.elementwise import cast, equal, not_equal, where
+from symgraph.ops.elementwise import cast, div, equal, maximum, not_equal, sign, sqrt, square, where
 from symgraph.ops.shape import broadcast_like, expand_dims
 
 
@@ -159,6 +161,33 @@ class Prod(Reduction):
 
 
 @dataclass(frozen=True)
+class BooleanReduction(Reduction):
+    """all and any: a bool result, through which no gradient flows."""
+
+    axes: tuple | None
+    keepdims: bool
+
+    def grad(self, node, g):
+        return [None]
+
+
+@dataclass(frozen=True)
+class All(BooleanReduction):
+    """True where every element over the axes is non-zero (NaN counts as true), as numpy.all; True when empty."""
+
+    name: ClassVar[str] = "all"
+    reference: ClassVar = staticmethod(np.all)
+
+
+@dataclass(frozen=True)
+class Any(BooleanReduction):
+    """True where some element over the axes is non-zero (NaN counts as true), as numpy.any; False when empty."""
+
+    name: ClassVar[str] = "any"
+    reference: ClassVar = staticmethod(np.any)
+
+
+@dataclass(frozen=True)
 class Argmax(Op):
     axis: int | None
     keepdims: bool
@@ -242,6 +271,10 @@ mean = _reduction_builder(Mean, "Mean over ``axis`` (int, tuple or None for all)
 max = _reduction_builder(Max, "Maximum over ``axis``; the gradient is split evenly among ties.")  # noqa: A001
 min = _reduction_builder(Min, "Minimum over ``axis``; the gradient is split evenly among ties.")  # noqa: A001
 prod = _reduction_builder(Prod, "Product over ``axis`` (int, tuple or None for all), as numpy.prod.")
+all = _reduction_builder(All, "Whether every element over ``axis`` is non-zero (bool; True over an empty "  # noqa: A001
+                         "axis), as numpy.all. No gradient flows through it.")
+any = _reduction_builder(Any, "Whether some element over ``axis`` is non-zero (bool; False over an empty "  # noqa: A001
+                         "axis), as numpy.any. No gradient flows through it.")
 
 
 def _arg_builder(op_class, doc):
@@ -269,3 +302,59 @@ def size(x, axis=None, name=None) -> Node:
     """The run-time number of elements of x over ``axis`` (all axes when None), as an int64 scalar node."""
     x = as_node(x)
     return apply(Size(normalize_axes(axis, x.ndim)), x, name=name)
+
+
+def _ddof_argument(ddof, what: str, node: Node) -> int | float:
+    """``ddof`` as NumPy takes it: an int or a float; TypeError for another type, ValueError unless finite."""
+    where_ = f"\n  input: {node.describe()}\n  at {user_site()}"
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what}: ddof must be an int or a float, got {type(ddof).__name__} {ddof!r:.60}{where_}")
+    if isinstance(ddof, (int, np.integer)):
+        if abs(int(ddof)) > 2**63:
+            raise ValueError(f"{what}: ddof {int(ddof)} is beyond any array size{where_}")
+        return int(ddof)
+    if not math.isfinite(ddof):
+        raise ValueError(f"{what}: ddof must be finite, got {ddof!r}{where_}")
+    return float(ddof)
+
+
+@builder
+def var(x, axis=None, ddof=0, keepdims=False, name=None) -> Node:
+    """Variance over ``axis`` as numpy.var: sum((x - mean(x))**2) / max(n - ddof, 0) (two passes, as NumPy's; NaN
+    or inf where n - ddof <= 0, as NumPy's). Float64 for integer and bool inputs. A composition of mean, sub, square,
+    sum and div, so its gradient, printing, optimization, saving and Numba code are theirs."""
+    x = as_node(x)
+    ddof = _ddof_argument(ddof, "var", x)
+    keepdims = bool_argument(keepdims, "var's keepdims", x)
+    axes = normalize_axes(axis, x.ndim)
+    deviations = x - mean(x, axes, keepdims=True)
+    count = _degrees_of_freedom(x, axes, ddof, deviations.dtype)
+    return div(sum(square(deviations), axes, keepdims=keepdims), count, name=name)
+
+
+def _degrees_of_freedom(x: Node, axes, ddof, dtype) -> Node:
+    """max(n - ddof, 0) as a scalar of ``dtype``, n the number of elements each reduction over ``axes`` combines."""
+    dims = [x.shape[a] for a in (range(x.ndim) if axes is None else axes)]
+    count = known_size(tuple(dims))
+    if count is not None:
+        return as_node(np.asarray(np.maximum(count - ddof, 0), dtype=dtype))
+    return maximum(reduced_count(x, axes, dtype) - np.asarray(ddof, dtype), np.asarray(0, dtype))
+
+
+@builder
+def std(x, axis=None, ddof=0, keepdims=False, name=None) -> Node:
+    """Standard deviation over ``axis``: sqrt(var(x, axis, ddof)), as numpy.std. A composition (see ``var``). Where
+    the variance is 0 (a constant input) the gradient is 0, as PyTorch's (JAX's is NaN: sqrt has no derivative at
+    0)."""
+    x = as_node(x)
+    ddof = _ddof_argument(ddof, "std", x)
+    keepdims = bool_argument(keepdims, "std's keepdims", x)
+    return sqrt_with_zero_gradient_at_zero(var(x, axis, ddof, keepdims), name=name)
+
+
+def sqrt_with_zero_gradient_at_zero(v: Node, name=None) -> Node:
+    """sqrt(v) for v >= 0 (NaN stays NaN) whose gradient at v == 0 is 0 instead of 0 * inf = NaN downstream: the
+    square root of a zero norm or variance passes no gradient, to every order (PyTorch's subgradient). Where v is 0
+    or NaN the value is sign(v), which is v there and piecewise constant (a kink for sg.testing's localizer)."""
+    positive = v > 0
+    return where(positive, sqrt(where(positive, v, 1)), sign(v), name=name)  # else v is 0 or NaN: sign(v) is v

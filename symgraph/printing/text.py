@@ -20,7 +20,7 @@ from symgraph.autodiff import gradient_origin
 from symgraph.errors import ShapeError
 from symgraph.graph import Constant, Leaf, Node, Site, _output_list, consumers, format_shape, toposort, user_site
 from symgraph.ops import (
-    collective, conv, custom, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, shape,
+    collective, conv, custom, elementwise as ew, gradient, indexing, linalg, nn, random, reduce, scan, shape,
 )
 from symgraph.ops import arrays  # shape, indexing and creation (issue 15)
 from symgraph.ops.base import broadcast_shapes
@@ -710,6 +710,13 @@ def _collective(printer, node):
     return _call(node.op.name, _inputs(printer, node))
 
 
+def _scan(printer, node):  # cumsum(x, axis=0), cumsum(g, axis=1, reverse=True), linear_recurrence(a, b, axis=0)
+    keywords = {"axis": str(node.op.axis)}
+    if getattr(node.op, "reverse", False):
+        keywords["reverse"] = "True"
+    return _call(node.op.name, _inputs(printer, node), keywords)
+
+
 def _rules() -> dict[type, Callable]:
     rules: dict[type, Callable] = {ew.Neg: _negation}
     rules.update(dict.fromkeys([ew.Abs, ew.Sign, ew.Exp, ew.Log, ew.Log1p, ew.Expm1, ew.Sqrt, ew.Square,
@@ -745,6 +752,9 @@ def _rules() -> dict[type, Callable]:
     # shape, indexing and creation (issue 15)
     rules.update({arrays.FullLike: _full_like, arrays.ArangeLike: _arange_like, arrays.Diagonal: _diagonal,
                   arrays.DiagonalGrad: _diagonal})
+    # reductions and products (issue 15)
+    rules.update({reduce.All: _reduction, reduce.Any: _reduction, scan.Cumsum: _scan, scan.Cumprod: _scan,
+                  scan.LinearRecurrence: _scan})
     return rules
 
 

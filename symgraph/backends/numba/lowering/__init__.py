@@ -119,7 +119,7 @@ def lowering_of(op) -> Lowering | None:
 def _load_families() -> None:
     """Import every family module so that their lowerings register (the order is irrelevant)."""
     from symgraph.backends.numba.lowering import (  # noqa: F401
-        conv, custom, elementwise, gradient, indexing, linalg, nn, random, reduce, shape,
+        conv, custom, elementwise, gradient, indexing, linalg, nn, random, reduce, scan, shape,
     )
     from symgraph.backends.numba.lowering import arrays  # noqa: F401  (shape, indexing and creation, issue 15)
 

@@ -17,7 +17,7 @@ def _product(x: str, axes) -> str:
     return " * ".join(f"{x}.shape[{a}]" for a in axes) or "1"
 
 
-def _middle_view(x: str, ndim: int, first: int, stop: int) -> tuple[str, str, str, str]:
+def middle_view(x: str, ndim: int, first: int, stop: int) -> tuple[str, str, str, str]:
     """``x`` as a C-contiguous (outer, n, inner) array with its axes [first, stop) in the middle: the view and its
     outer, n and inner sizes."""
     outer, n, inner = (_product(x, axes) for axes in (range(first), range(first, stop), range(stop, ndim)))
@@ -38,7 +38,7 @@ def _softmax_emit(helper_name):
     def emit(node, args, out, ctx):
         (x,) = args
         axis = node.op.axis
-        view, outer, n, inner = _middle_view(x, node.ndim, axis, axis + 1)
+        view, outer, n, inner = middle_view(x, node.ndim, axis, axis + 1)
         return [f"{ctx.helper('nn', helper_name)}({view}, {out}.reshape(({outer}, {n}, {inner})))"]
     return emit
 
@@ -58,9 +58,9 @@ def _logsumexp_emit(node, args, out, ctx):
     ndim = node.inputs[0].ndim
     axes = tuple(range(ndim)) if node.op.axes is None else node.op.axes
     if not axes:
-        view, outer, _, inner = _middle_view(x, ndim, ndim, ndim)
+        view, outer, _, inner = middle_view(x, ndim, ndim, ndim)
     elif axes == tuple(range(axes[0], axes[-1] + 1)):
-        view, outer, _, inner = _middle_view(x, ndim, axes[0], axes[-1] + 1)
+        view, outer, _, inner = middle_view(x, ndim, axes[0], axes[-1] + 1)
     else:
         kept = tuple(a for a in range(ndim) if a not in axes)
         outer, n, inner = _product(x, kept), _product(x, axes), "1"

@@ -52,6 +52,9 @@ register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype), 
          rd.Mean)
 register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(1, node.dtype),
                    lambda node, acc, v, ctx: f"{acc} * {v}"), rd.Prod)
+# all/any: the input is read as bool (NaN is true, as NumPy's), the accumulator starts at all's or any's empty result
+register(_lowering(reduced_shape, lambda node, ctx: "True", lambda node, acc, v, ctx: f"({acc} & {v})"), rd.All)
+register(_lowering(reduced_shape, lambda node, ctx: "False", lambda node, acc, v, ctx: f"({acc} | {v})"), rd.Any)
 register(_lowering(nonempty_reduced_shape, lambda node, ctx: ctx.literal(_extreme(node.dtype, True), node.dtype),
                    lambda node, acc, v, ctx: f"np.maximum({acc}, {v})"), rd.Max)
 register(_lowering(nonempty_reduced_shape, lambda node, ctx: ctx.literal(_extreme(node.dtype, False), node.dtype),
