@@ -259,7 +259,11 @@ def where_form(condition, a, b, in_sum: bool = False, boolean: bool | None = Non
         if a is sympy.true:
             return sympy.Or(condition, b)
         return sympy.ITE(condition, a, b)
-    return where(condition, a, b) if in_sum else sympy.Piecewise((a, condition), (b, True))
+    if in_sum:
+        return where(condition, a, b)
+    # sympy 1.14 evaluating a Piecewise whose condition compares Piecewise expressions recursed without end
+    # (where(where(z > x, ...) > where(...), ...)): such a one stays unevaluated.
+    return sympy.Piecewise((a, condition), (b, True), evaluate=not condition.has(sympy.Piecewise))
 
 
 CUBE_ROOT = sympy.Rational(1, 3)

@@ -4,7 +4,7 @@ written sympy, round trips evaluate like the graph, LaTeX snapshots, and the err
 import numpy as np
 import pytest
 import sympy
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
 import symgraph as sg
@@ -83,8 +83,12 @@ def test_to_sympy_of_the_gradient_is_sympy_diff_of_to_sympy(tree, seed):
     expression = sg.to_sympy(f)
     rng = np.random.default_rng(seed)
     for symbol, gradient in zip((X, Y, Z), sg.grad(f, list(nodes.values()), disconnected="zero")):
-        expected = without_step_derivatives(sympy.diff(expression, symbol))
-        assert_same_function(sg.to_sympy(gradient), expected, (X, Y, Z), rng, "scalar gradient")
+        got = sg.to_sympy(gradient)
+        try:
+            expected = without_step_derivatives(sympy.diff(expression, symbol))
+        except RecursionError:  # sympy 1.14 cannot differentiate a Piecewise whose condition holds Piecewise
+            reject()
+        assert_same_function(got, expected, (X, Y, Z), rng, "scalar gradient")
 
 
 def vector_leaves():
@@ -766,3 +770,17 @@ def test_an_op_from_graph_is_the_math_of_its_subgraph():
     feed = {v: np.array([0.3, -0.2, 1.1])}
     assert_round_trip(f, feed)
     assert_round_trip(sg.grad(f, v), feed)
+
+
+def test_where_of_wheres_compared_converts_without_endless_recursion():
+    """sympy 1.14 evaluating Piecewise((a, c), ...) where c compares Piecewise expressions recursed without end: such
+    a where stays an unevaluated Piecewise, with the same values."""
+    nodes = scalar_leaves()
+    x, z = nodes["x"], nodes["z"]
+    inner = sg.where(z > x, z * x, z - x)
+    left, right = sg.where(inner > sg.log1p(z), inner * sg.log1p(z), inner - sg.log1p(z)), sg.where(x > z, x * z, x - z)
+    f = sg.where(left > right, left * right, left - right)
+    expression = sg.to_sympy(f)
+    for point in ({X: 0.3, Y: 0.0, Z: 1.2}, {X: 2.0, Y: 0.0, Z: 0.5}, {X: -0.4, Y: 0.0, Z: 0.1}):
+        feeds = {nodes[str(s)]: np.float64(v) for s, v in point.items()}
+        assert float(expression.subs(point)) == pytest.approx(float(sg.evaluate(f, feeds)), rel=1e-12)
