@@ -25,6 +25,7 @@ BLOCK_ITERATIONS = 4096
 # Elements x fused ops below which a chunked stage runs on the calling thread alone: handing ranges to the pool
 # costs tens of microseconds, about what 2 threads save on a loop of this much work (measured on a 2-core machine).
 PARALLEL_WORK = 1_000_000
+RANGES_PER_THREAD = 8
 num_threads = 1  # how many threads chunked stages may use (the caller's included)
 
 
@@ -89,8 +90,11 @@ def _run_chunked(stage, args, blocking, combines):
             worker = threading.Thread(target=_work_forever, name="symgraph-chunks", daemon=True)
             worker.start()
             _workers.append(worker)
-    bounds = [blocks * k // count for k in range(count + 1)]
-    job = _Ranges(stage, args, [(bounds[k], bounds[k + 1]) for k in range(count)])
+    # Several ranges per thread, claimed as threads come free: on a shared machine a thread scheduled late leaves
+    # its share to the others instead of holding up the call.
+    pieces = min(blocks, RANGES_PER_THREAD * count)
+    bounds = [blocks * k // pieces for k in range(pieces + 1)]
+    job = _Ranges(stage, args, [(bounds[k], bounds[k + 1]) for k in range(pieces)])
     for _ in range(count - 1):
         _jobs.put(job)
     job.work()

@@ -55,9 +55,10 @@ LOOP_FASTMATH = '{"contract"}'
 NJIT = 'numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)'
 FASTMATH = '{"nsz", "contract", "reassoc", "arcp"}'  # no "nnan"/"ninf": NaN and inf propagate as in NumPy
 RESERVED = {"np", "numba", "math", "threading", "run", "range", "len", "min", "max", "abs", "int", "float", "bool",
-            "tuple", "slice", "print", "FASTMATH", "LOOP_FASTMATH", "NeedsGuards", "ShapeMismatch", "shapes", "buffers", "plan",
-            "plans", "key", "error", "k", "time", "times", "started", "PROFILE_LABELS", "queue", "num_threads", "block",
-            "blocks", "rows", "lo", "hi", "block_start", "block_stop", "combine", "step", "BLOCK_ITERATIONS", "PARALLEL_WORK"}
+            "tuple", "slice", "print", "FASTMATH", "LOOP_FASTMATH", "NeedsGuards", "ShapeMismatch", "shapes",
+            "buffers", "plan", "plans", "key", "error", "k", "time", "times", "started", "PROFILE_LABELS", "queue",
+            "num_threads", "block", "blocks", "rows", "lo", "hi", "block_start", "block_stop", "combine", "step",
+            "BLOCK_ITERATIONS", "PARALLEL_WORK", "RANGES_PER_THREAD"}
 
 
 @dataclass(frozen=True)
@@ -567,8 +568,9 @@ class ModuleWriter:
                     call_args.append(f"buffers[{param!r}]")
             call = f"    stage_{stage.index}({', '.join(call_args)})"
             if stage.chunked:
-                call = (f"    _run_chunked(stage_{stage.index}, ({', '.join(call_args)},), shapes[{stage.chunked!r}], "
-                        f"{stage.combines})  # on up to num_threads threads when large")
+                call = (f"    # stage_{stage.index}'s block ranges, on up to num_threads threads when its work is large\n"
+                        f"    _run_chunked(stage_{stage.index}, ({', '.join(call_args)},), shapes[{stage.chunked!r}], "
+                        f"combines={stage.combines})")
             if self.profile:
                 lines += ["    started = time.perf_counter()", call,
                           f"    times[{stage.index}] = time.perf_counter() - started"]
