@@ -81,7 +81,7 @@ def test_sibling_updates_of_one_parameter_share_a_loop():
 
 # -- blocked and chunked loops -------------------------------------------------------------------------------------
 
-CHUNKED_SHAPE = (2048, 128)  # 262,144 elements: with its ~10 fused ops, the loop's work passes PARALLEL_WORK
+CHUNKED_SHAPE = (2048, 128)  # 262,144 elements: with its vector math, the loop's work passes PARALLEL_WORK
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +89,13 @@ def chunked_function():
     """One loop over a large static space with every kind of scalar accumulation: whole-loop sum, mean and max (block
     partials), and a sum over the inner axis (one output element per row)."""
     x = sg.placeholder(CHUNKED_SHAPE, "float32", name="x")
-    y = sg.tanh(x * 0.5) * sg.exp(-x * x) + x
+    y = sg.tanh(x * 0.5) * sg.exp(-x * x) + sg.sigmoid(x) * x
     outputs = [y, sg.sum(y), sg.mean(y), sg.max(x), sg.sum(y, axis=1)]
     f = sg.function([x], outputs, backend="numba")
 
     def reference(X):
         X = X.astype(np.float64)
-        Y = np.tanh(X * 0.5) * np.exp(-X * X) + X
+        Y = np.tanh(X * 0.5) * np.exp(-X * X) + X / (1 + np.exp(-X))
         return [Y, np.sum(Y), np.mean(Y), np.max(X), np.sum(Y, axis=1)]
 
     return f, lambda k: RNG_INPUTS.standard_normal(CHUNKED_SHAPE).astype(np.float32), reference
@@ -169,14 +169,25 @@ def test_block_partials_make_float32_sums_nearly_as_accurate_as_numpy():
 
 
 def test_loops_whose_rows_depend_on_each_other_are_never_chunked():
-    """A sum over the outer axis into an array accumulates every row into the same elements: one thread only."""
-    x = sg.placeholder(CHUNKED_SHAPE, "float32", name="x")
-    column_sums = sg.sum(sg.tanh(x) * sg.exp(x) * x + x, axis=0)
-    f = sg.function([x], column_sums, backend="numba")
-    assert "_run_chunked(" not in f.source
-    X = np.random.default_rng(4).standard_normal(CHUNKED_SHAPE).astype(np.float32)
+    """A sum over the outer axis accumulates every row into the same output elements: one thread only; the same
+    loop summed over its inner axis (one output element per row) is chunked."""
+    x = sg.placeholder((4096, 128), "float32", name="x")
+    terms = sg.tanh(x) * sg.exp(-x * x) * sg.sigmoid(x) + x
+    column_sums = sg.function([x], sg.sum(terms, axis=0), backend="numba")
+    row_sums = sg.function([x], sg.sum(terms, axis=1), backend="numba")
+    assert "_run_chunked(" not in column_sums.source
+    assert "_run_chunked(" in row_sums.source
+    X = np.random.default_rng(4).standard_normal((4096, 128)).astype(np.float32)
     X64 = X.astype(np.float64)
-    np.testing.assert_allclose(f(X), np.sum(np.tanh(X64) * np.exp(X64) * X64 + X64, axis=0), rtol=1e-4, atol=1e-3)
+    T = np.tanh(X64) * np.exp(-X64 * X64) / (1 + np.exp(-X64)) + X64
+    before = sg.get_num_threads()
+    try:
+        sg.set_num_threads(2)
+        got_columns, got_rows = column_sums(X), row_sums(X)
+    finally:
+        sg.set_num_threads(before)
+    assert np.all(np.abs(got_columns - T.sum(axis=0)) <= 2e-6 * np.abs(T).sum(axis=0))
+    assert np.all(np.abs(got_rows - T.sum(axis=1)) <= 2e-6 * np.abs(T).sum(axis=1))
 
 
 # -- generated source -------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ accurate than one long vectorized sum (a float32 sum of 1M terms: relative error
 pairwise sum ~6e-8), and the result depends on the block boundaries alone, never on how blocks are shared out.
 
 A chunked stage (a blocked loop whose iterations are independent, in a stage of its own) takes the range of blocks
-to run: when the run-time work (elements x ops) reaches ``PARALLEL_WORK`` and more than one thread is allowed, the
+to run: when the run-time work (iterations x cost of one) reaches ``PARALLEL_WORK`` and more than one thread is allowed, the
 driver splits its blocks into ranges run at once on a small persistent pool of Python threads (the compiled stages
 release the GIL), each range writing its own output elements and block partials; the stage's combine step runs
 after all ranges, on the calling thread. No Numba threading layer is involved (``parallel=True`` triples compile
@@ -22,21 +22,23 @@ import threading
 # Iterations of a blocked loop's inner body per block: small enough that each block's vectorized sum stays
 # accurate, large enough that the per-block overhead is lost in the noise (both measured: see the benchmarks).
 BLOCK_ITERATIONS = 4096
-# Elements x fused ops below which a chunked stage runs on the calling thread alone: handing ranges to the pool
-# costs tens of microseconds, about what 2 threads save on a loop of this much work (measured on a 2-core machine).
-PARALLEL_WORK = 1_000_000
-RANGES_PER_THREAD = 8
+# Work (iterations x cost per iteration, in simple vector operations: lowerings' ``cost``) below which a chunked
+# stage runs on the calling thread alone. Measured on a 2-core machine shared with other processes: 2 threads paid
+# from ~500k elements of a loop of vector math (tanh, exp, sigmoid: cost 27, work 14M) and lost below ~130k (3.5M);
+# loops of a few additions, bound by memory bandwidth, never gained up to 2M elements (work 4M).
+PARALLEL_WORK = 8_000_000
+RANGES_PER_THREAD = 4  # each range is one call of the stage (a few microseconds of dispatch)
 num_threads = 1  # how many threads chunked stages may use (the caller's included)
 
 
-def _blocking(shape, ops):
-    """(rows, blocks, work) of a blocked loop over ``shape`` with ``ops`` fused ops: the outermost indices per
-    block, the number of blocks and the loop's work."""
+def _blocking(shape, cost):
+    """(rows, blocks, work) of a blocked loop over ``shape`` costing ``cost`` per iteration: the outermost indices
+    per block, the number of blocks and the loop's work."""
     inner = 1
     for d in shape[1:]:
         inner *= d
     rows = max(1, BLOCK_ITERATIONS // max(inner, 1))
-    return rows, -(-shape[0] // rows), shape[0] * inner * ops
+    return rows, -(-shape[0] // rows), shape[0] * inner * cost
 
 
 class _Ranges:

@@ -278,7 +278,7 @@ class ModuleWriter:
         self.copied_outputs: set[int] = set()   # positions of outputs copied at the end (leaves, views, repeats)
         self.callbacks: dict = {}               # key -> Callback, in the order of run's last arguments
         self.plan_callbacks: list[str] = []     # names of the callbacks the plan calls
-        self.blockings: list = []  # (parameter, space node, fused ops, block partials' buffers) per blocked loop
+        self.blockings: list = []  # (parameter, space node, cost per iteration, block partials) per blocked loop
         self.parts_dtype: dict = {}  # block partials' buffer -> its dtype
         for node in signature.inputs + signature.variables + signature.constants:
             self.names(node)
@@ -452,8 +452,8 @@ class ModuleWriter:
                 expression = rule(node, [shape_names[id(i)] for i in node.inputs], ctx)
                 lines.append(f"    {name} = {expression}  # {node.op.name}")
         self._fusion_checks(lines, shape_names)
-        for blocking, space_node, ops, _ in self.blockings:
-            lines.append(f"    {blocking} = _blocking({shape_names[id(space_node)]}, {ops})  # rows, blocks, work")
+        for blocking, space_node, cost, _ in self.blockings:
+            lines.append(f"    {blocking} = _blocking({shape_names[id(space_node)]}, {cost})  # rows, blocks, work")
         lines.append("    return {")
         for node in self.schedule.order:
             lines.append(f"        {shape_names[id(node)]!r}: {shape_names[id(node)]},")
@@ -646,7 +646,7 @@ class LoopWriter:
         if self.blocked:
             blocking = writer.names.local(f"blocking_{stage.index}")
             stage.shapes[blocking] = space_node
-            writer.blockings.append((blocking, space_node, len(loop.members), list(parts.values())))
+            writer.blockings.append((blocking, space_node, loop_cost(loop), list(parts.values())))
             if stage.chunked:
                 stage.chunked, stage.combines = blocking, bool(whole)
             stage.lines.append(f"    rows, blocks, _ = {blocking}  # rows of i0 per block, the number of blocks")
@@ -817,12 +817,18 @@ def chunkable(loop) -> bool:
 
     Its iterations must be independent (fusion never puts a value and a read of it at another index in one loop;
     every reduction must accumulate in a scalar: over the whole loop, into block partials, or over inner axes, into
-    one output element per i0), and its work must be able to reach chunking.PARALLEL_WORK: with unknown dimensions
-    counted as 1, so that a loop over a batch of unknown size stays in a shared stage (fewer compiled functions)."""
+    one output element per i0), and its work (iterations x loop_cost) must be able to reach chunking.PARALLEL_WORK,
+    unknown dimensions counted as 1: a loop over a batch of unknown size stays in a shared stage (fewer compiled
+    functions)."""
     rank = len(loop.space)
     if not rank or any(accumulator_level(m, rank) is None for m in loop.members if id(m) in loop.reductions):
         return False
-    return int(np.prod([d or 1 for d in loop.space])) * len(loop.members) >= chunking.PARALLEL_WORK
+    return int(np.prod([d or 1 for d in loop.space])) * loop_cost(loop) >= chunking.PARALLEL_WORK
+
+
+def loop_cost(loop) -> int:
+    """What one iteration of a fused loop costs, in simple vector operations (lowerings' ``cost``)."""
+    return sum(lowering_of(m.op).cost for m in loop.members)
 
 
 def _member_input_indices(member: Node, index: tuple) -> list:
