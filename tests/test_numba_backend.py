@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -124,6 +125,7 @@ def test_chunked_runs_agree_bitwise_with_one_thread_and_with_numpy(chunked_funct
         one = [f(X), f(special)]
         sg.set_num_threads(2)
         module._workers.clear()  # (a started worker stays; cleared so that this call must start one)
+        module._timings.clear()  # the first call of a stage with 2 threads splits
         two = [f(X), f(special)]
         assert module._workers, "the 2-thread call did not split its loop"
     finally:
@@ -145,6 +147,48 @@ def test_chunked_runs_agree_bitwise_with_one_thread_and_with_numpy(chunked_funct
     for got, want in zip(one[1], expected_special):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def test_chunked_runs_cover_every_block_once_and_keep_to_the_faster_way(monkeypatch):
+    """The driver's pool (plain Python, tested with a stand-in stage): a split call runs disjoint block ranges that
+    cover every block, then the combine step; the next call runs alone; afterwards the faster way is kept, the
+    slower probed every PROBE_EVERY calls; an error in a range reaches the caller."""
+    from symgraph.backends.numba import chunking
+
+    monkeypatch.setattr(chunking, "num_threads", 2)
+    monkeypatch.setattr(chunking, "_timings", {})
+    calls, lock = [], threading.Lock()
+
+    def stage(delay, start, stop, combine):
+        if stop - start < 100:  # a range of a split call: slow, so that running alone becomes the faster way
+            time.sleep(delay)
+        with lock:
+            calls.append((start, stop, combine))
+
+    blocking = (1, 100, chunking.PARALLEL_WORK)
+    chunking._run_chunked(stage, (0.002,), blocking, True)
+    ranges = sorted((a, b) for a, b, combine in calls if not combine)
+    assert [a for a, _ in ranges] == [b for _, b in [(0, 0)] + ranges[:-1]] and ranges[-1][1] == 100
+    assert len(ranges) == 2 * chunking.RANGES_PER_THREAD and calls[-1] == (0, 0, True)
+    ways = []
+    for _ in range(2 * chunking.PROBE_EVERY):
+        calls.clear()
+        chunking._run_chunked(stage, (0.002,), blocking, True)
+        ways.append("alone" if calls == [(0, 100, True)] else "split")
+    assert ways[0] == "alone"  # the first call after the split one measures the other way
+    assert ways.count("split") == 2  # the probes: split is the slower way here
+    small = (1, 100, chunking.PARALLEL_WORK - 1)
+    calls.clear()
+    chunking._run_chunked(stage, (0.0,), small, True)
+    assert calls == [(0, 100, True)]  # below PARALLEL_WORK: never split
+
+    def failing(start, stop, combine):
+        if start <= 60 < stop:
+            raise ValueError("range with block 60")
+
+    monkeypatch.setattr(chunking, "_timings", {})
+    with pytest.raises(ValueError, match="block 60"):
+        chunking._run_chunked(failing, (), blocking, True)
 
 
 def test_block_partials_make_float32_sums_nearly_as_accurate_as_numpy():

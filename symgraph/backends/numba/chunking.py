@@ -6,17 +6,21 @@ accurate than one long vectorized sum (a float32 sum of 1M terms: relative error
 pairwise sum ~6e-8), and the result depends on the block boundaries alone, never on how blocks are shared out.
 
 A chunked stage (a blocked loop whose iterations are independent, in a stage of its own) takes the range of blocks
-to run: when the run-time work (iterations x cost of one) reaches ``PARALLEL_WORK`` and more than one thread is allowed, the
-driver splits its blocks into ranges run at once on a small persistent pool of Python threads (the compiled stages
-release the GIL), each range writing its own output elements and block partials; the stage's combine step runs
-after all ranges, on the calling thread. No Numba threading layer is involved (``parallel=True`` triples compile
-time, and its workqueue layer aborts on concurrent calls), and a result is bitwise the same however many threads ran
-it. ``num_threads`` is set by symgraph from ``sg.set_num_threads``; a user running a generated file alone may set it.
+to run: when the run-time work (iterations x cost of one) reaches ``PARALLEL_WORK`` and more than one thread is
+allowed, the driver splits its blocks into ranges run at once on a small persistent pool of Python threads (the
+compiled stages release the GIL), each range writing its own output elements and block partials; the stage's combine
+step runs after all ranges, on the calling thread. Each chunked stage times its split and its serial calls and keeps
+to the faster (probing the other now and then): on a machine shared with busy processes, waiting for a descheduled
+thread made split calls several times slower than serial ones. No Numba threading layer is involved
+(``parallel=True`` triples compile time, and its workqueue layer aborts on concurrent calls), and a result is
+bitwise the same however many threads ran it. ``num_threads`` is set by symgraph from ``sg.set_num_threads``; a user
+running a generated file alone may set it.
 
 Everything below the imports is copied verbatim into the generated module, which must run without symgraph.
 """
 
 import queue
+import time
 import threading
 
 # Iterations of a blocked loop's inner body per block: small enough that each block's vectorized sum stays
@@ -79,14 +83,41 @@ def _work_forever():
         _jobs.get().work()
 
 
+# Seconds per unit of work of each chunked stage run on one thread and split: [alone, split, calls] (moving averages).
+_timings = {}
+PROBE_EVERY = 16  # every so many calls a stage runs the way that is currently slower, to follow the machine's load
+
+
 def _run_chunked(stage, args, blocking, combines):
     """Run a chunked stage over all its blocks: split into ranges on up to ``num_threads`` threads when its work is
-    large enough, then its combine step (reductions' block partials, in block order) when it has one."""
+    large enough and splitting has been the faster way lately, then its combine step (reductions' block partials,
+    in block order) when it has one. Both ways give bitwise the same results.
+
+    On a machine shared with other busy processes a split call can take several times the serial time (it waits
+    for a thread the system has descheduled), so each stage times both ways and keeps to the faster one."""
     rows, blocks, work = blocking
     count = min(num_threads, blocks)
     if count < 2 or work < PARALLEL_WORK:
         stage(*args, 0, blocks, True)
         return
+    timing = _timings.setdefault(stage, [None, None, 0])
+    timing[2] += 1
+    if timing[1] is None or timing[0] is None:
+        split = timing[1] is None
+    else:
+        split = (timing[1] < timing[0]) != (timing[2] % PROBE_EVERY == 0)
+    started = time.perf_counter()
+    if split:
+        _run_split(stage, args, blocks, count, combines)
+    else:
+        stage(*args, 0, blocks, True)
+    seconds = (time.perf_counter() - started) / work
+    previous = timing[split]
+    timing[split] = seconds if previous is None else 0.75 * previous + 0.25 * seconds
+
+
+def _run_split(stage, args, blocks, count, combines):
+    """The stage's blocks in ranges run by the caller and ``count - 1`` pool workers, then its combine step."""
     with _workers_lock:
         while len(_workers) < count - 1:
             worker = threading.Thread(target=_work_forever, name="symgraph-chunks", daemon=True)
