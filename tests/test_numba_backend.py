@@ -151,12 +151,14 @@ def test_chunked_runs_agree_bitwise_with_one_thread_and_with_numpy(chunked_funct
 
 def test_chunked_runs_cover_every_block_once_and_keep_to_the_faster_way(monkeypatch):
     """The driver's pool (plain Python, tested with a stand-in stage): a split call runs disjoint block ranges that
-    cover every block, then the combine step; the next call runs alone; afterwards the faster way is kept, the
-    slower probed every PROBE_EVERY calls; an error in a range reaches the caller."""
+    cover every block, then the combine step. The first call starts the pool's thread, so the second splits again to
+    time it, the third runs alone; afterwards the faster way is kept, the slower probed every PROBE_EVERY calls. An
+    error in a range reaches the caller."""
     from symgraph.backends.numba import chunking
 
     monkeypatch.setattr(chunking, "num_threads", 2)
     monkeypatch.setattr(chunking, "_timings", {})
+    monkeypatch.setattr(chunking, "_workers", [])
     calls, lock = [], threading.Lock()
 
     def stage(delay, start, stop, combine):
@@ -175,8 +177,8 @@ def test_chunked_runs_cover_every_block_once_and_keep_to_the_faster_way(monkeypa
         calls.clear()
         chunking._run_chunked(stage, (0.002,), blocking, True)
         ways.append("alone" if calls == [(0, 100, True)] else "split")
-    assert ways[0] == "alone"  # the first call after the split one measures the other way
-    assert ways.count("split") == 2  # the probes: split is the slower way here
+    assert ways[:2] == ["split", "alone"]
+    assert ways.count("split") == 3  # and 2 probes: split is the slower way here
     small = (1, 100, chunking.PARALLEL_WORK - 1)
     calls.clear()
     chunking._run_chunked(stage, (0.0,), small, True)
@@ -196,18 +198,22 @@ def test_block_partials_make_float32_sums_nearly_as_accurate_as_numpy():
     partials combined pairwise bring it to NumPy's pairwise sum (~1e-8). Unknown sizes, empty inputs included."""
     x = sg.placeholder((None,), "float32", name="x")
     m = sg.placeholder((None, None), "float32", name="m")
-    f = sg.function([x, m], [sg.sum(x), sg.mean(x), sg.sum(m), sg.sum(m, axis=1)], backend="numba")
+    # sum(m, axis=0) accumulates into its output array across the blocks of sum(m)'s loop
+    outputs = [sg.sum(x), sg.mean(x), sg.sum(m), sg.sum(m, axis=1), sg.sum(m, axis=0)]
+    f = sg.function([x, m], outputs, backend="numba")
     X = np.random.default_rng(2).random(1_000_000, dtype=np.float32)
     M = np.random.default_rng(3).random((3000, 7), dtype=np.float32)
-    total, mean, matrix_total, row_sums = f(X, M)
+    total, mean, matrix_total, row_sums, column_sums = f(X, M)
     exact = np.sum(X, dtype=np.float64)
     assert abs(float(total) - exact) / exact < 3e-7
     assert abs(float(mean) - exact / X.size) / (exact / X.size) < 3e-7
     np.testing.assert_allclose(float(matrix_total), np.sum(M, dtype=np.float64), rtol=3e-7)
     np.testing.assert_allclose(row_sums, M.sum(axis=1, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(column_sums, M.sum(axis=0, dtype=np.float64), rtol=1e-5)
     with np.errstate(invalid="ignore", divide="ignore"):
         empty = f(np.zeros(0, np.float32), np.zeros((0, 3), np.float32))
     assert float(empty[0]) == 0.0 and np.isnan(empty[1]) and float(empty[2]) == 0.0 and empty[3].shape == (0,)
+    np.testing.assert_array_equal(empty[4], np.zeros(3, np.float32))
     inner_empty = f(X, np.zeros((4, 0), np.float32))
     assert float(inner_empty[2]) == 0.0 and np.array_equal(inner_empty[3], np.zeros(4, np.float32))
 

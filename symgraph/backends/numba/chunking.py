@@ -103,22 +103,26 @@ def _run_chunked(stage, args, blocking, combines):
     timing = _timings.setdefault(stage, [None, None, 0])
     timing[2] += 1
     if timing[1] is None or timing[0] is None:
-        split = timing[1] is None
+        split = timing[1] is None  # split first, then alone, then the faster way
     else:
         split = (timing[1] < timing[0]) != (timing[2] % PROBE_EVERY == 0)
     started = time.perf_counter()
     if split:
-        _run_split(stage, args, blocks, count, combines)
+        new_workers = _run_split(stage, args, blocks, count, combines)
     else:
         stage(*args, 0, blocks, True)
+        new_workers = False
     seconds = (time.perf_counter() - started) / work
-    previous = timing[split]
-    timing[split] = seconds if previous is None else 0.75 * previous + 0.25 * seconds
+    if not new_workers:  # a call that started the pool's threads says nothing of what splitting costs
+        previous = timing[split]
+        timing[split] = seconds if previous is None else 0.75 * previous + 0.25 * seconds
 
 
 def _run_split(stage, args, blocks, count, combines):
-    """The stage's blocks in ranges run by the caller and ``count - 1`` pool workers, then its combine step."""
+    """The stage's blocks in ranges run by the caller and ``count - 1`` pool workers, then its combine step; whether
+    workers had to be started."""
     with _workers_lock:
+        started = len(_workers) < count - 1
         while len(_workers) < count - 1:
             worker = threading.Thread(target=_work_forever, name="symgraph-chunks", daemon=True)
             worker.start()
@@ -137,3 +141,4 @@ def _run_split(stage, args, blocks, count, combines):
             raise error
     if combines:
         stage(*args, 0, 0, True)
+    return started

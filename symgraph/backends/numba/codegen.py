@@ -38,6 +38,7 @@ import numpy as np
 from symgraph.autodiff import gradient_of
 from symgraph.backends.numba import chunking
 from symgraph.backends.numba import kernels as kernel_package
+from symgraph.backends.numba.kernels.reduce import COMBINE_BLOCKS
 from symgraph.backends.numba.fusion import (
     Schedule, array_source, is_leaf, is_scalar_constant, loop_index, reads_of, resolve,
 )
@@ -692,25 +693,19 @@ class LoopWriter:
         return name
 
     def _combine_parts(self, whole, parts) -> None:
-        """The block partials of whole-loop reductions, combined pairwise in block order (deterministic, and nearly
-        as accurate as NumPy's pairwise sum), then finished and stored."""
+        """The block partials of whole-loop reductions, combined pairwise in block order (kernels/reduce.py's
+        combine_blocks: deterministic, and nearly as accurate as NumPy's pairwise sum), then finished and stored."""
         lines, ctx = self.stage.lines, self.ctx
         indent = "    "
         if self.stage.chunked:
             lines.append("    if combine:  # after every block range has run")
             indent = "        "
-        lines.append(f"{indent}# block partials combined pairwise: blocks k and k + step, for step = 1, 2, 4, ...")
-        lines.append(f"{indent}step = 1")
-        lines.append(f"{indent}while step < blocks:")
-        lines.append(f"{indent}    for k in range(0, blocks - step, 2 * step):")
+        combine = ctx.helper("reduce", "combine_blocks")
         for r in whole:
-            p = parts[id(r)]
-            lines.append(f"{indent}        {p}[k] = {lowering_of(r.op).combine(r, f'{p}[k]', f'{p}[k + step]', ctx)}")
-        lines.append(f"{indent}    step *= 2")
-        for r in whole:
-            p = parts[id(r)]
-            value = f"({p}[0] if blocks else {lowering_of(r.op).initial(r, ctx)})"
-            lines.append(f"{indent}{self._store(r, self._finished(r, value))}")
+            how = COMBINE_BLOCKS[lowering_of(r.op).blocks]
+            value = f"({combine}({parts[id(r)]}, blocks, {how}) if blocks else {lowering_of(r.op).initial(r, ctx)})"
+            lines.append(f"{indent}{self._store(r, self._finished(r, value))}  # the block partials' "
+                         f"{lowering_of(r.op).blocks}")
 
     def _accumulator_level(self, reduction: Node):
         return accumulator_level(reduction, self.rank)

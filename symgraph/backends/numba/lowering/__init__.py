@@ -56,13 +56,16 @@ class ReductionLowering(Lowering):
 
     kind = "reduction"
 
-    def __init__(self, shape, axes, initial, combine, finish=None, output_map=None):
+    def __init__(self, shape, axes, initial, combine, finish=None, output_map=None, blocks=None):
         super().__init__(shape)
         self.axes = axes
         self.initial = initial
         self.combine = combine
         self.finish = finish
         self.output_map = output_map  # (node, index, ctx) -> the output element's index; None: the reduced axes dropped
+        # How block partials combine (a key of kernels/reduce.py's COMBINE_BLOCKS): needed by every reduction that can
+        # reduce a whole loop (no output_map)
+        self.blocks = blocks
 
 
 class ViewLowering(Lowering):
