@@ -199,22 +199,28 @@ def test_block_partials_make_float32_sums_nearly_as_accurate_as_numpy():
     x = sg.placeholder((None,), "float32", name="x")
     m = sg.placeholder((None, None), "float32", name="m")
     # sum(m, axis=0) accumulates into its output array across the blocks of sum(m)'s loop
-    outputs = [sg.sum(x), sg.mean(x), sg.sum(m), sg.sum(m, axis=1), sg.sum(m, axis=0)]
+    outputs = [sg.sum(x), sg.mean(x), sg.sum(m), sg.sum(m, axis=1), sg.sum(m, axis=0), sg.min(m),
+               sg.prod(m * 0.001 + 1.0)]
     f = sg.function([x, m], outputs, backend="numba")
     X = np.random.default_rng(2).random(1_000_000, dtype=np.float32)
     M = np.random.default_rng(3).random((3000, 7), dtype=np.float32)
-    total, mean, matrix_total, row_sums, column_sums = f(X, M)
+    total, mean, matrix_total, row_sums, column_sums, smallest, product = f(X, M)
     exact = np.sum(X, dtype=np.float64)
     assert abs(float(total) - exact) / exact < 3e-7
     assert abs(float(mean) - exact / X.size) / (exact / X.size) < 3e-7
     np.testing.assert_allclose(float(matrix_total), np.sum(M, dtype=np.float64), rtol=3e-7)
     np.testing.assert_allclose(row_sums, M.sum(axis=1, dtype=np.float64), rtol=1e-6)
     np.testing.assert_allclose(column_sums, M.sum(axis=0, dtype=np.float64), rtol=1e-5)
+    assert float(smallest) == M.min()
+    np.testing.assert_allclose(float(product), np.prod(M.astype(np.float64) * 0.001 + 1.0), rtol=1e-5)
+    with np.errstate(invalid="ignore", divide="ignore"), pytest.raises(sg.EvaluationError, match="zero-size"):
+        f(np.zeros(0, np.float32), np.zeros((0, 3), np.float32))  # min has no identity: refused, as NumPy does
+    empty_f = sg.function([x, m], outputs[:5], backend="numba")
     with np.errstate(invalid="ignore", divide="ignore"):
-        empty = f(np.zeros(0, np.float32), np.zeros((0, 3), np.float32))
+        empty = empty_f(np.zeros(0, np.float32), np.zeros((0, 3), np.float32))
     assert float(empty[0]) == 0.0 and np.isnan(empty[1]) and float(empty[2]) == 0.0 and empty[3].shape == (0,)
     np.testing.assert_array_equal(empty[4], np.zeros(3, np.float32))
-    inner_empty = f(X, np.zeros((4, 0), np.float32))
+    inner_empty = empty_f(X, np.zeros((4, 0), np.float32))
     assert float(inner_empty[2]) == 0.0 and np.array_equal(inner_empty[3], np.zeros(4, np.float32))
 
 

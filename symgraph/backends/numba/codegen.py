@@ -694,16 +694,20 @@ class LoopWriter:
 
     def _combine_parts(self, whole, parts) -> None:
         """The block partials of whole-loop reductions, combined pairwise in block order (kernels/reduce.py's
-        combine_blocks: deterministic, and nearly as accurate as NumPy's pairwise sum), then finished and stored."""
+        sum_blocks and combine_blocks: deterministic, and as accurate as NumPy's pairwise sum), then finished and
+        stored."""
         lines, ctx = self.stage.lines, self.ctx
         indent = "    "
         if self.stage.chunked:
             lines.append("    if combine:  # after every block range has run")
             indent = "        "
-        combine = ctx.helper("reduce", "combine_blocks")
         for r in whole:
-            how = COMBINE_BLOCKS[lowering_of(r.op).blocks]
-            value = f"({combine}({parts[id(r)]}, blocks, {how}) if blocks else {lowering_of(r.op).initial(r, ctx)})"
+            kind = lowering_of(r.op).blocks
+            if kind == "sum":
+                combined = f"{ctx.helper('reduce', 'sum_blocks')}({parts[id(r)]}, blocks)"
+            else:
+                combined = f"{ctx.helper('reduce', 'combine_blocks')}({parts[id(r)]}, blocks, {COMBINE_BLOCKS[kind]})"
+            value = f"({combined} if blocks else {lowering_of(r.op).initial(r, ctx)})"
             lines.append(f"{indent}{self._store(r, self._finished(r, value))}  # the block partials' "
                          f"{lowering_of(r.op).blocks}")
 
