@@ -516,9 +516,9 @@ class ModuleWriter:
         if stage.chunked:
             header = f"@{LOOP_NJIT}\ndef stage_{stage.index}"
             params += ["block_start", "block_stop", "combine"]
-            doc = (f'    """Kernels {stage.index}: one blocked loop, over blocks [block_start, block_stop); the driver '
-                   'may run\n    disjoint block ranges on several threads at once, then calls it with combine=True '
-                   'to finish."""')
+            doc = (f'    """Kernels {stage.index}: one blocked loop, over blocks [block_start, block_stop).\n\n'
+                   '    The driver may run disjoint block ranges on several threads at once, then calls it with '
+                   'combine=True."""')
         elif stage.compiled:
             header = f"@{LOOP_NJIT}\ndef stage_{stage.index}"
             doc = f'    """Kernels {stage.index}: {stage.loops} loops."""'
