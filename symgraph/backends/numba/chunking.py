@@ -19,6 +19,7 @@ running a generated file alone may set it.
 Everything below the imports is copied verbatim into the generated module, which must run without symgraph.
 """
 
+import collections
 import queue
 import time
 import threading
@@ -83,8 +84,10 @@ def _work_forever():
         _jobs.get().work()
 
 
-# Seconds per unit of work of each chunked stage run on one thread and split: [alone, split, calls] (moving averages).
+# Per chunked stage: the seconds per unit of work of its last few calls run alone and split, and its calls. The
+# smaller of the last few is the estimate: a call the system preempted is slow, never fast.
 _timings = {}
+SAMPLES = 3
 PROBE_EVERY = 16  # every so many calls a stage runs the way that is currently slower, to follow the machine's load
 
 
@@ -100,12 +103,14 @@ def _run_chunked(stage, args, blocking, combines):
     if count < 2 or work < PARALLEL_WORK:
         stage(*args, 0, blocks, True)
         return
-    timing = _timings.setdefault(stage, [None, None, 0])
+    timing = _timings.get(stage)
+    if timing is None:
+        timing = _timings[stage] = [collections.deque(maxlen=SAMPLES), collections.deque(maxlen=SAMPLES), 0]
     timing[2] += 1
-    if timing[1] is None or timing[0] is None:
-        split = timing[1] is None  # split first, then alone, then the faster way
+    if not timing[1] or not timing[0]:
+        split = not timing[1]  # split first, then alone, then the faster way
     else:
-        split = (timing[1] < timing[0]) != (timing[2] % PROBE_EVERY == 0)
+        split = (min(timing[1]) < min(timing[0])) != (timing[2] % PROBE_EVERY == 0)
     started = time.perf_counter()
     if split:
         new_workers = _run_split(stage, args, blocks, count, combines)
@@ -114,8 +119,7 @@ def _run_chunked(stage, args, blocking, combines):
         new_workers = False
     seconds = (time.perf_counter() - started) / work
     if not new_workers:  # a call that started the pool's threads says nothing of what splitting costs
-        previous = timing[split]
-        timing[split] = seconds if previous is None else 0.75 * previous + 0.25 * seconds
+        timing[split].append(seconds)
 
 
 def _run_split(stage, args, blocks, count, combines):
