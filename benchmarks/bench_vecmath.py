@@ -1,6 +1,7 @@
 """Milliseconds per million elements of the vectorizable math kernels (kernels/vecmath.py) in a Numba loop, against
 NumPy on arrays, a Numba loop calling np.* on scalars (what generated loops did before) and PyTorch when installed;
-then the elementwise graph sum(tanh(x*a + b) * sigmoid(x) + exp(-x*x)) and its hand-derived gradient in one loop.
+then the elementwise graph sum(tanh(x*a + b) * sigmoid(x) + exp(-x*x)) and its hand-derived gradient in one loop,
+and the same graph compiled by symgraph (its generated loop sums in blocks whose partials are combined pairwise).
 
 Everything runs on one thread (Numba loops and NumPy ufuncs are serial, torch is set to one thread). Prints figures,
 medians of --repeats runs (the machine may be shared); asserts nothing, but prints how far each result is from
@@ -146,11 +147,20 @@ def torch_graph(x, a, b):
     return torch.sum(t * s + e), a * (1 - t * t) * s + t * s * (1 - s) - 2 * x * e
 
 
+def symgraph_graph(dtype, size, a, b):
+    """The graph and its gradient as a symgraph function (Numba backend, the process's thread count)."""
+    import symgraph as sg
+
+    x = sg.placeholder((size,), dtype.name, name="x")
+    total = sg.sum(sg.tanh(x * a + b) * sg.sigmoid(x) + sg.exp(-x * x))
+    return sg.function([x], [total, sg.grad(total, x)], backend="numba")
+
+
 def graph_rows(module, size, repeats, rng):
     print(f"\nsum(tanh(x*a + b) * sigmoid(x) + exp(-x*x)) and its gradient, {size:,} elements, ms; errors against "
           "NumPy in float64 (the gradient's relative to its largest element):")
-    print(f"{'dtype':>8} {'vecmath loop':>13} {'np.* loop':>10} {'NumPy':>9} {'torch':>9} {'sum error':>10} "
-          f"{'NumPy sum error':>16} {'grad error':>11}")
+    print(f"{'dtype':>8} {'vecmath loop':>13} {'np.* loop':>10} {'NumPy':>9} {'torch':>9} {'symgraph':>9} "
+          f"{'sum error':>10} {'symgraph sum error':>19} {'NumPy sum error':>16} {'grad error':>11}")
     for bits in (32, 64):
         dtype = np.dtype(f"float{bits}")
         x = rng.uniform(-4, 4, size).astype(dtype)
@@ -164,9 +174,13 @@ def graph_rows(module, size, repeats, rng):
         scalar = median_ms(lambda: getattr(module, f"graph_scalar_{bits}")(x, a, b, np.empty_like(x)), repeats)
         numpy_ms = median_ms(lambda: numpy_graph(x, a, b), repeats)
         peer = torch_time(lambda t: torch_graph(t, float(a), float(b)), x, repeats)
+        compiled = symgraph_graph(dtype, size, a, b)
+        symgraph_ms = median_ms(lambda: compiled(x), repeats)
+        symgraph_total = compiled(x)[0]
         grad_error = np.max(np.abs(grad - exact_grad)) / np.max(np.abs(exact_grad))
-        print(f"{dtype.name:>8} {fast:>13.3f} {scalar:>10.3f} {numpy_ms:>9.3f} {peer:>9.3f} "
+        print(f"{dtype.name:>8} {fast:>13.3f} {scalar:>10.3f} {numpy_ms:>9.3f} {peer:>9.3f} {symgraph_ms:>9.3f} "
               f"{abs(total - exact_total) / abs(exact_total):>10.2e} "
+              f"{abs(float(symgraph_total) - exact_total) / abs(exact_total):>19.2e} "
               f"{abs(numpy_total - exact_total) / abs(exact_total):>16.2e} {grad_error:>11.2e}")
 
 

@@ -7,10 +7,12 @@ cases where the graph is the same; the cache directory is the session's (conftes
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from symgraph.backends.numba.program import module_name
 
 
 RNG = np.random.default_rng(0)
+RNG_INPUTS = np.random.default_rng(1)
 
 
 # -- fusion ------------------------------------------------------------------------------------------------------
@@ -75,6 +78,172 @@ def test_sibling_updates_of_one_parameter_share_a_loop():
     schedule = build_schedule(targets)
     loops_over_w = [k for k in schedule.kernels if k.kind == "loop" and k.space == (6, 4)]
     assert len(loops_over_w) == 1  # m, v and w's updates: one pass over the gradient
+
+
+# -- blocked and chunked loops -------------------------------------------------------------------------------------
+
+CHUNKED_SHAPE = (2048, 128)  # 262,144 elements: with its vector math, the loop's work passes PARALLEL_WORK
+
+
+@pytest.fixture(scope="module")
+def chunked_function():
+    """One loop over a large static space with every kind of scalar accumulation: whole-loop sum, mean and max (block
+    partials), and a sum over the inner axis (one output element per row)."""
+    x = sg.placeholder(CHUNKED_SHAPE, "float32", name="x")
+    y = sg.tanh(x * 0.5) * sg.exp(-x * x) + sg.sigmoid(x) * x
+    outputs = [y, sg.sum(y), sg.mean(y), sg.max(x), sg.sum(y, axis=1)]
+    f = sg.function([x], outputs, backend="numba")
+
+    def reference(X):
+        X = X.astype(np.float64)
+        Y = np.tanh(X * 0.5) * np.exp(-X * X) + X / (1 + np.exp(-X))
+        return [Y, np.sum(Y), np.mean(Y), np.max(X), np.sum(Y, axis=1)]
+
+    return f, lambda k: RNG_INPUTS.standard_normal(CHUNKED_SHAPE).astype(np.float32), reference
+
+
+def test_a_large_independent_loop_is_a_chunked_stage(chunked_function):
+    f = chunked_function[0]
+    assert re.search(r"def stage_\d+\([^)]*block_start, block_stop, combine\):", f.source)
+    assert "_run_chunked(stage_" in f.source
+    assert re.search(r"for i0 in range\(hi - lo\):", f.source)  # i0 counts from the block's first row
+
+
+def test_chunked_runs_agree_bitwise_with_one_thread_and_with_numpy(chunked_function):
+    """The block partials are combined in block order whatever the threads did: 2 threads give bitwise the results
+    of 1 (reductions included), and both agree with float64 NumPy; NaN and inf in a late block still reach the
+    reductions as in NumPy."""
+    f, make_input, reference = chunked_function
+    module = f._program._module
+    X = make_input(0)
+    special = X.copy()
+    special[1900, 5] = np.nan
+    special[2000, 7] = np.inf
+    before = sg.get_num_threads()
+    try:
+        sg.set_num_threads(1)
+        one = [f(X), f(special)]
+        sg.set_num_threads(2)
+        module._workers.clear()  # (a started worker stays; cleared so that this call must start one)
+        module._timings.clear()  # the first call of a stage with 2 threads splits
+        two = [f(X), f(special)]
+        assert module._workers, "the 2-thread call did not split its loop"
+    finally:
+        sg.set_num_threads(before)
+    for got_one, got_two in zip(one, two):
+        for a, b in zip(got_one, got_two):
+            np.testing.assert_array_equal(a, b)
+            assert a.dtype == b.dtype == np.float32
+    y, total, mean, largest, row_sums = one[0]
+    Y, *_ = expected = reference(X)
+    np.testing.assert_allclose(y, Y, rtol=2e-6, atol=1e-6)
+    # float32 sums: within a few float32 roundings of the terms' magnitude (cancellation makes rtol meaningless)
+    assert abs(float(total) - expected[1]) <= 2e-6 * np.abs(Y).sum()
+    assert abs(float(mean) - expected[2]) <= 2e-6 * np.abs(Y).mean()
+    assert float(largest) == expected[3]
+    assert np.all(np.abs(row_sums - expected[4]) <= 2e-6 * np.abs(Y).sum(axis=1))
+    with np.errstate(invalid="ignore"):
+        expected_special = reference(special)
+    for got, want in zip(one[1], expected_special):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def test_chunked_runs_cover_every_block_once_and_keep_to_the_faster_way(monkeypatch):
+    """The driver's pool (plain Python, tested with a stand-in stage): a split call runs disjoint block ranges that
+    cover every block, then the combine step. The first call starts the pool's thread, so the second splits again to
+    time it, the third runs alone; afterwards the faster way is kept, the slower probed every PROBE_EVERY calls. An
+    error in a range reaches the caller."""
+    from symgraph.backends.numba import chunking
+
+    monkeypatch.setattr(chunking, "num_threads", 2)
+    monkeypatch.setattr(chunking, "_timings", {})
+    monkeypatch.setattr(chunking, "_workers", [])
+    calls, lock = [], threading.Lock()
+
+    def stage(delay, start, stop, combine):
+        if stop - start < 100:  # a range of a split call: slow, so that running alone becomes the faster way
+            time.sleep(delay)
+        with lock:
+            calls.append((start, stop, combine))
+
+    blocking = (1, 100, chunking.PARALLEL_WORK)
+    chunking._run_chunked(stage, (0.002,), blocking, True)
+    ranges = sorted((a, b) for a, b, combine in calls if not combine)
+    assert [a for a, _ in ranges] == [b for _, b in [(0, 0)] + ranges[:-1]] and ranges[-1][1] == 100
+    assert len(ranges) == 2 * chunking.RANGES_PER_THREAD and calls[-1] == (0, 0, True)
+    ways = []
+    for _ in range(2 * chunking.PROBE_EVERY):
+        calls.clear()
+        chunking._run_chunked(stage, (0.002,), blocking, True)
+        ways.append("alone" if calls == [(0, 100, True)] else "split")
+    assert ways[:2] == ["split", "alone"]
+    assert ways.count("split") == 3  # and 2 probes: split is the slower way here
+    small = (1, 100, chunking.PARALLEL_WORK - 1)
+    calls.clear()
+    chunking._run_chunked(stage, (0.0,), small, True)
+    assert calls == [(0, 100, True)]  # below PARALLEL_WORK: never split
+
+    def failing(start, stop, combine):
+        if start <= 60 < stop:
+            raise ValueError("range with block 60")
+
+    monkeypatch.setattr(chunking, "_timings", {})
+    with pytest.raises(ValueError, match="block 60"):
+        chunking._run_chunked(failing, (), blocking, True)
+
+
+def test_block_partials_make_float32_sums_nearly_as_accurate_as_numpy():
+    """A float32 sum of 1M terms summed in one vectorized pass had a relative error ~1e-5 against float64; block
+    partials combined pairwise bring it to NumPy's pairwise sum (~1e-8). Unknown sizes, empty inputs included."""
+    x = sg.placeholder((None,), "float32", name="x")
+    m = sg.placeholder((None, None), "float32", name="m")
+    # sum(m, axis=0) accumulates into its output array across the blocks of sum(m)'s loop
+    outputs = [sg.sum(x), sg.mean(x), sg.sum(m), sg.sum(m, axis=1), sg.sum(m, axis=0), sg.min(m),
+               sg.prod(m * 0.001 + 1.0)]
+    f = sg.function([x, m], outputs, backend="numba")
+    X = np.random.default_rng(2).random(1_000_000, dtype=np.float32)
+    M = np.random.default_rng(3).random((3000, 7), dtype=np.float32)
+    total, mean, matrix_total, row_sums, column_sums, smallest, product = f(X, M)
+    exact = np.sum(X, dtype=np.float64)
+    assert abs(float(total) - exact) / exact < 3e-7
+    assert abs(float(mean) - exact / X.size) / (exact / X.size) < 3e-7
+    np.testing.assert_allclose(float(matrix_total), np.sum(M, dtype=np.float64), rtol=3e-7)
+    np.testing.assert_allclose(row_sums, M.sum(axis=1, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(column_sums, M.sum(axis=0, dtype=np.float64), rtol=1e-5)
+    assert float(smallest) == M.min()
+    np.testing.assert_allclose(float(product), np.prod(M.astype(np.float64) * 0.001 + 1.0), rtol=1e-5)
+    with np.errstate(invalid="ignore", divide="ignore"), pytest.raises(sg.EvaluationError, match="zero-size"):
+        f(np.zeros(0, np.float32), np.zeros((0, 3), np.float32))  # min has no identity: refused, as NumPy does
+    empty_f = sg.function([x, m], outputs[:5], backend="numba")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        empty = empty_f(np.zeros(0, np.float32), np.zeros((0, 3), np.float32))
+    assert float(empty[0]) == 0.0 and np.isnan(empty[1]) and float(empty[2]) == 0.0 and empty[3].shape == (0,)
+    np.testing.assert_array_equal(empty[4], np.zeros(3, np.float32))
+    inner_empty = empty_f(X, np.zeros((4, 0), np.float32))
+    assert float(inner_empty[2]) == 0.0 and np.array_equal(inner_empty[3], np.zeros(4, np.float32))
+
+
+def test_loops_whose_rows_depend_on_each_other_are_never_chunked():
+    """A sum over the outer axis accumulates every row into the same output elements: one thread only; the same
+    loop summed over its inner axis (one output element per row) is chunked."""
+    x = sg.placeholder((4096, 128), "float32", name="x")
+    terms = sg.tanh(x) * sg.exp(-x * x) * sg.sigmoid(x) + x
+    column_sums = sg.function([x], sg.sum(terms, axis=0), backend="numba")
+    row_sums = sg.function([x], sg.sum(terms, axis=1), backend="numba")
+    assert "_run_chunked(" not in column_sums.source
+    assert "_run_chunked(" in row_sums.source
+    X = np.random.default_rng(4).standard_normal((4096, 128)).astype(np.float32)
+    X64 = X.astype(np.float64)
+    T = np.tanh(X64) * np.exp(-X64 * X64) / (1 + np.exp(-X64)) + X64
+    before = sg.get_num_threads()
+    try:
+        sg.set_num_threads(2)
+        got_columns, got_rows = column_sums(X), row_sums(X)
+    finally:
+        sg.set_num_threads(before)
+    assert np.all(np.abs(got_columns - T.sum(axis=0)) <= 2e-6 * np.abs(T).sum(axis=0))
+    assert np.all(np.abs(got_rows - T.sum(axis=1)) <= 2e-6 * np.abs(T).sum(axis=1))
 
 
 # -- generated source -------------------------------------------------------------------------------------------
@@ -220,26 +389,48 @@ def test_updates_read_the_values_from_before_the_call():
     np.testing.assert_array_equal(b.value, [1.0, 2.0])
 
 
-def test_concurrent_calls_give_the_serial_results():
+def _hash(arrays) -> str:
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def small_function():
     x = sg.placeholder((None, 4), "float64", name="x")
     w = sg.variable(RNG.standard_normal((4, 4)), name="w", trainable=False)
     y = sg.tanh(x @ w) + sg.sum(x, axis=1, keepdims=True)
     f = sg.function([x], y, backend="numba")
-    inputs = [RNG.standard_normal((1 + k % 5, 4)) for k in range(800)]
-    serial = [f(a) for a in inputs]
-    results = [None] * len(inputs)
+    return f, lambda k: RNG_INPUTS.standard_normal((1 + k % 5, 4))
 
-    def work(start):
-        for k in range(start, len(inputs), 8):
-            results[k] = f(inputs[k])
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for got, expected in zip(results, serial):
-        np.testing.assert_array_equal(got, expected)
+@pytest.mark.parametrize("which", ["small", "chunked"])
+def test_concurrent_calls_give_the_serial_results(which, small_function, chunked_function):
+    """8 Python threads, 100 calls each with distinct inputs, bitwise the serial results; for the chunked function
+    with 2 threads allowed, so that the calls share the module's thread pool while splitting their loops."""
+    f, make_input = small_function if which == "small" else chunked_function[:2]
+    inputs = [make_input(k) for k in range(8)]  # distinct inputs derived from these, inside the threads
+    derive = (lambda k: inputs[k % 8] * (1.0 + k / 1024)) if which == "chunked" else (lambda k: inputs[k % 8] + k)
+    before = sg.get_num_threads()
+    sg.set_num_threads(2)
+    try:
+        serial = [_hash(_as_list(f(derive(k)))) for k in range(800)]
+        results = [None] * 800
+
+        def work(start):
+            for k in range(start, 800, 8):
+                results[k] = _hash(_as_list(f(derive(k))))
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sg.set_num_threads(before)
+    assert results == serial
+
+
+def _as_list(values):
+    return values if isinstance(values, list) else [values]
 
 
 def test_concurrent_updates_are_atomic():

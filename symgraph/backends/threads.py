@@ -1,4 +1,5 @@
-"""How many threads symgraph's kernels use: BLAS (both OpenBLAS libraries in the process) and Numba.
+"""How many threads symgraph's kernels use: BLAS (both OpenBLAS libraries in the process), Numba, and the thread
+pool that runs large fused loops in block ranges (chunked stages, ``backends/numba/chunking.py``).
 
 The default is one thread, or ``SYMGRAPH_NUM_THREADS`` / ``NUMBA_NUM_THREADS`` when set: on a 2-core machine shared
 with another busy process, two OpenBLAS threads made a CNN training step 30-50x slower (their workers spin waiting
@@ -46,7 +47,8 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Let symgraph's kernels use ``n`` threads: BLAS libraries (NumPy's and SciPy's OpenBLAS) and Numba.
+    """Let symgraph's kernels use ``n`` threads: BLAS libraries (NumPy's and SciPy's OpenBLAS), Numba, and large
+    fused loops, whose block ranges then run on up to ``n`` threads (from the next call of a compiled function).
 
     ``n`` is a Python or NumPy int in [1, MAX_THREADS]; anything else raises ValueError naming set_num_threads and
     the caller's line, before anything changes. If the libraries refuse the limit, the previous one stays recorded.

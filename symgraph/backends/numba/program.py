@@ -168,6 +168,8 @@ class NumbaProgram:
         arrays += [v.value for v in self.variables]
         arrays += [c.value for c in self.constants]
         module = self._guarded or self._module
+        if hasattr(module, "num_threads"):  # a module with chunked stages: they follow sg.set_num_threads
+            module.num_threads = threads.get_num_threads()
         first = not getattr(module, "__symgraph_called__", False)
         misses = _compile_counts(module) if first else None
         try:

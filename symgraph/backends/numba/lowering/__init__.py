@@ -24,6 +24,9 @@ LOWERINGS: dict[type, object] = {}
 
 class Lowering:
     kind = ""
+    # What one element costs in a fused loop, in simple vector operations (an add: 1): decides whether a loop's work
+    # is worth splitting over threads (codegen.chunkable, chunking.PARALLEL_WORK).
+    cost = 1
 
     def __init__(self, shape: Callable):
         self.shape = shape  # (node, input shape expressions, ctx) -> shape expression
@@ -39,11 +42,12 @@ class ScalarLowering(Lowering):
 
     kind = "scalar"
 
-    def __init__(self, expr, shape, input_maps=None, closed=False):
+    def __init__(self, expr, shape, input_maps=None, closed=False, cost=1):
         super().__init__(shape)
         self.expr = expr
         self.input_maps = input_maps
         self.closed = closed
+        self.cost = cost
 
 
 class ReductionLowering(Lowering):
@@ -52,13 +56,16 @@ class ReductionLowering(Lowering):
 
     kind = "reduction"
 
-    def __init__(self, shape, axes, initial, combine, finish=None, output_map=None):
+    def __init__(self, shape, axes, initial, combine, finish=None, output_map=None, blocks=None):
         super().__init__(shape)
         self.axes = axes
         self.initial = initial
         self.combine = combine
         self.finish = finish
         self.output_map = output_map  # (node, index, ctx) -> the output element's index; None: the reduced axes dropped
+        # How block partials combine (a key of kernels/reduce.py's COMBINE_BLOCKS): needed by every reduction that can
+        # reduce a whole loop (no output_map)
+        self.blocks = blocks
 
 
 class ViewLowering(Lowering):

@@ -10,6 +10,8 @@ algorithm written out.
 
 from __future__ import annotations
 
+import re
+
 from symgraph.backends.numba.lowering import ScalarLowering, ViewLowering, register
 from symgraph.ops import elementwise as ew
 
@@ -20,13 +22,21 @@ def broadcast_shape(node, shapes, ctx):
     return f"_broadcast_shapes({ctx.what(node)}, {', '.join(shapes)})"
 
 
+# Costs per element (in simple vector operations): a vecmath function (kernels/vecmath.py, inlined and vectorized) and
+# a scalar libm call (math.*, and the np.* functions Numba lowers to one: LLVM does not vectorize them).
+VECTOR_MATH_COST = 8
+LIBM_CALL_COST = 30
+_LIBM_CALL = re.compile(r"\bmath\.|np\.(sin|cos|power|logaddexp|cbrt|exp|log1p|expm1|tanh)\(")
+
+
 def _arithmetic(template, closed=True):
     """An op computed in the node's dtype: inputs are cast to it, then ``template`` combines them."""
     def expr(node, args, ctx, index):
         args = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
         return template.format(*args, zero=ctx.literal(0, node.dtype), one=ctx.literal(1, node.dtype),
                                two=ctx.literal(2, node.dtype))
-    return ScalarLowering(expr, broadcast_shape, closed=closed)
+    cost = LIBM_CALL_COST if _LIBM_CALL.search(template) else 1
+    return ScalarLowering(expr, broadcast_shape, closed=closed, cost=cost)
 
 
 def _vector_math(name, template):
@@ -39,7 +49,7 @@ def _vector_math(name, template):
             return fallback(node, args, ctx, index)
         (x,) = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
         return f"{ctx.helper('vecmath', f'{name}_f{node.dtype.itemsize * 8}')}({x})"
-    return ScalarLowering(expr, broadcast_shape, closed=True)
+    return ScalarLowering(expr, broadcast_shape, closed=True, cost=VECTOR_MATH_COST)
 
 
 def _comparison(symbol):

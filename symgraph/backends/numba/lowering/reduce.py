@@ -42,23 +42,26 @@ def _accumulate(node, acc, v, ctx):
     return f"{ctx.helper('reduce', 'accumulate')}({acc}, {v})"
 
 
-def _lowering(shape, initial, combine, finish=None):
-    return ReductionLowering(shape, _reduction_axes, initial, combine, finish)
+def _lowering(shape, initial, combine, blocks, finish=None):
+    return ReductionLowering(shape, _reduction_axes, initial, combine, finish, blocks=blocks)
 
 
-register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype), _accumulate), rd.Sum)
-register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype), _accumulate,
+register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype), _accumulate, "sum"), rd.Sum)
+register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(0, node.dtype), _accumulate, "sum",
                    lambda node, acc, count, ctx: f"{acc} / {ctx.typed(count, np.dtype('int64'), node.dtype)}"),
          rd.Mean)
 register(_lowering(reduced_shape, lambda node, ctx: ctx.literal(1, node.dtype),
-                   lambda node, acc, v, ctx: f"{acc} * {v}"), rd.Prod)
-# all/any: the input is read as bool (NaN is true, as NumPy's), the accumulator starts at all's or any's empty result
-register(_lowering(reduced_shape, lambda node, ctx: "True", lambda node, acc, v, ctx: f"({acc} & {v})"), rd.All)
-register(_lowering(reduced_shape, lambda node, ctx: "False", lambda node, acc, v, ctx: f"({acc} | {v})"), rd.Any)
+                   lambda node, acc, v, ctx: f"{acc} * {v}", "product"), rd.Prod)
+# all/any: the input is read as bool (NaN is true, as NumPy's), the accumulator starts at all's or any's empty result;
+# block partials combine as bools do under minimum (and) and maximum (or)
+register(_lowering(reduced_shape, lambda node, ctx: "True", lambda node, acc, v, ctx: f"({acc} & {v})", "minimum"),
+         rd.All)
+register(_lowering(reduced_shape, lambda node, ctx: "False", lambda node, acc, v, ctx: f"({acc} | {v})", "maximum"),
+         rd.Any)
 register(_lowering(nonempty_reduced_shape, lambda node, ctx: ctx.literal(_extreme(node.dtype, True), node.dtype),
-                   lambda node, acc, v, ctx: f"np.maximum({acc}, {v})"), rd.Max)
+                   lambda node, acc, v, ctx: f"np.maximum({acc}, {v})", "maximum"), rd.Max)
 register(_lowering(nonempty_reduced_shape, lambda node, ctx: ctx.literal(_extreme(node.dtype, False), node.dtype),
-                   lambda node, acc, v, ctx: f"np.minimum({acc}, {v})"), rd.Min)
+                   lambda node, acc, v, ctx: f"np.minimum({acc}, {v})", "minimum"), rd.Min)
 
 
 def _sum_to_shape(node, shapes, ctx):
