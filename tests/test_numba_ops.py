@@ -29,6 +29,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarn
 MIXED_DTYPES_BY_DEFAULT = {"add", "where", "matmul", "cast"}
 # The default run's samples per row, evenly spread over the row's (each is a node of its own in the compiled function).
 SAMPLES_BY_DEFAULT = 8
+# ... and for a row that composes other rows' ops (op None): their lowerings are checked by their own rows, so
+# the default run checks the composition on a few samples (the slow run, every case).
+COMPOSITE_SAMPLES_BY_DEFAULT = 3
 # The dtypes of the default run's single-dtype combinations (the others are cast the same way).
 DTYPES_BY_DEFAULT = {"float64", "float32", "int64", "bool"}
 
@@ -38,7 +41,8 @@ def row_cases(row, every_case):
     DTYPES_BY_DEFAULT at the first sample and one combination (float64 where the row has it) at the others, since
     each compiled node costs a fraction of a second; ``every_case``: all of them."""
     rng = np.random.default_rng(0)
-    samples = row.samples if every_case else row.samples[::-(-len(row.samples) // SAMPLES_BY_DEFAULT)]
+    per_row = SAMPLES_BY_DEFAULT if row.op is not None else COMPOSITE_SAMPLES_BY_DEFAULT
+    samples = row.samples if every_case else row.samples[::-(-len(row.samples) // per_row)]
     for position, s in enumerate(samples):
         combos = row.combos_at(s)
         if not every_case and position:
@@ -116,9 +120,22 @@ GRAD_ROWS = sorted({row.name for row, _, _ in grad_cases()})
 
 @pytest.mark.parametrize("name", GRAD_ROWS)
 def test_row_gradients_on_numba(name):
-    row = ROWS[name]
+    check_row_gradients(ROWS[name], every_case=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GRAD_ROWS)
+def test_every_gradient_case_on_numba(name):
+    check_row_gradients(ROWS[name], every_case=True)
+
+
+def check_row_gradients(row, every_case):
+    """The row's gradient cases compiled into one function against the NumPy backend; by default a composition's
+    first COMPOSITE_SAMPLES_BY_DEFAULT cases only (its ops' own rows check their gradients)."""
+    name = row.name
+    cases = row.grads if every_case or row.op is not None else row.grads[:COMPOSITE_SAMPLES_BY_DEFAULT]
     inputs, outputs, values = [], [], []
-    for k, case in enumerate(row.grads):
+    for k, case in enumerate(cases):
         case_inputs, arrays = grad_inputs(row, case, seed=k)
         case_inputs = [sg.placeholder(p.shape, p.dtype, name=f"g{k}_{p.name}") for p in case_inputs]
         cost = scalar_cost(row.make(*case_inputs, **case.kwargs))
