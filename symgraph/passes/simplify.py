@@ -30,28 +30,35 @@ def filled(like: Node, value) -> Node:
     return zeros if value == 0 else add(zeros, value)
 
 
-def _zero_keeps_signs(zero: Node, dtype) -> bool:
-    """Whether adding ``zero`` (or subtracting from it) keeps every value's sign of zero: in floats -0.0 + 0.0 is
-    +0.0 and 0.0 - 0.0 is +0.0, so only a zero that is -0.0 everywhere does (1/x and arctan2 tell the signs apart)."""
-    return dtype.kind != "f" or bool(np.all(np.signbit(zero.value)))
+def _zero_is(zero: Node, dtype, negative: bool) -> bool:
+    """Whether the constant ``zero`` is -0.0 everywhere (``negative``) or +0.0 everywhere, or ``dtype`` is no float
+    (integers have one zero). Signs of zero matter to rewrites: -0.0 + 0.0 is +0.0, 0.0 - 0.0 is +0.0, -2.0 * 0.0 is
+    -0.0, and 1/x and arctan2 tell the signs apart."""
+    return dtype.kind != "f" or bool(np.all(np.signbit(zero.value) == negative))
+
+
+def _beside_constant(node: Node, value):
+    """(the other operand, the constant) of a binary node with one constant operand equal to ``value``, else None."""
+    x = other_operand(node, value)
+    if x is None:
+        return None
+    return x, node.inputs[1] if x is node.inputs[0] else node.inputs[0]
 
 
 @matches("add")
 def add_zero(node):  # x + (-0) = x; x + 0 = x for integers
-    if is_op(node, "add"):
-        x = other_operand(node, 0)
-        zero = node.inputs[1] if x is node.inputs[0] else node.inputs[0]
-        if x is not None and same_type(x, node) and _zero_keeps_signs(zero, node.dtype):
-            return x
+    pair = _beside_constant(node, 0) if is_op(node, "add") else None
+    if pair is not None and same_type(pair[0], node) and _zero_is(pair[1], node.dtype, negative=True):
+        return pair[0]
 
 
 @matches("sub")
 def sub_zero(node):  # x - 0 = x;  (-0) - x = -x (0 - x = -x for integers)
     if is_op(node, "sub"):
         a, b = node.inputs
-        if constant_equal_to(b, 0) and same_type(a, node) and not (a.dtype.kind == "f" and np.any(np.signbit(b.value))):
+        if constant_equal_to(b, 0) and same_type(a, node) and _zero_is(b, node.dtype, negative=False):
             return a
-        if constant_equal_to(a, 0) and same_type(b, node) and _zero_keeps_signs(a, node.dtype):
+        if constant_equal_to(a, 0) and same_type(b, node) and _zero_is(a, node.dtype, negative=True):
             return neg(b)
 
 
@@ -71,11 +78,10 @@ def mul_one(node):  # x * 1 = x
 
 @matches("mul")
 def mul_zero(node):  # x * 0 = 0 (finite x; in floats also x >= 0 and the zero +0.0: -2.0 * 0.0 is -0.0)
-    x = other_operand(node, 0) if is_op(node, "mul") else None
-    if x is None or not always_finite(x):
+    pair = _beside_constant(node, 0) if is_op(node, "mul") else None
+    if pair is None or not always_finite(pair[0]) or not _zero_is(pair[1], node.dtype, negative=False):
         return None
-    zero = node.inputs[1] if x is node.inputs[0] else node.inputs[0]
-    if node.dtype.kind != "f" or (is_positive(x) and not np.any(np.signbit(zero.value))):
+    if node.dtype.kind != "f" or is_positive(pair[0]):
         return filled(node, 0)
 
 
