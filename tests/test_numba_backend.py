@@ -80,6 +80,41 @@ def test_sibling_updates_of_one_parameter_share_a_loop():
     assert len(loops_over_w) == 1  # m, v and w's updates: one pass over the gradient
 
 
+def test_the_update_loops_of_every_layer_run_together_after_the_gradient_products():
+    x = sg.placeholder((None, 6), name="x")
+    h = sg.layers.dense(x, 5, activation=sg.tanh, name="h1", rng=0)
+    loss = sg.sum(sg.square(sg.layers.dense(h, 3, name="h2", rng=1)))
+    params = sg.trainable_variables(loss)
+    updates = sg.optim.SGD(0.1).updates(loss, params)
+    kernels = build_schedule([loss] + list(updates.values())).kernels
+    new_values = [updates[p] for p in params]  # (not the optimizer's step counter)
+    updating = [k for k, kernel in enumerate(kernels) if kernel.kind == "loop"
+                and any(m is v for m in kernel.members for v in new_values)]
+    assert len(updating) == 4  # each parameter's update is a loop of its own space
+    assert updating == list(range(updating[0], updating[0] + 4))  # no product between them: one compiled stage
+    assert all(kernel.kind == "loop" for kernel in kernels[updating[0]:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_into_writes_every_layout_of_operands_in_place(dtype):
+    from symgraph.backends.numba.kernels.blas import gemm_into
+    a = RNG.standard_normal((7, 5)).astype(dtype)
+    b = RNG.standard_normal((5, 4)).astype(dtype)
+    layouts = {"C": lambda m: m, "F": np.asfortranarray, "strided": lambda m: np.repeat(m, 2, axis=1)[:, ::2]}
+    for (name_a, left), (name_b, right) in [(p, q) for p in layouts.items() for q in layouts.items()]:
+        out = np.full((7, 4), np.nan, dtype)  # beta 0: the NaN left in out is never read
+        gemm_into(left(a), right(b), out)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-5, err_msg=f"{name_a} @ {name_b}")
+        gemm_into(left(a), right(b), out, True)
+        np.testing.assert_allclose(out, 2 * (a @ b), rtol=1e-5, err_msg=f"{name_a} @ {name_b}, accumulated")
+    empty = np.full((7, 4), np.nan, dtype)
+    gemm_into(np.ones((7, 0), dtype), np.ones((0, 4), dtype), empty)
+    assert (empty == 0).all()  # a sum of no products
+    columns = np.full((8, 3), np.nan, dtype)[:, :2]  # an out gemm cannot write in place: written through a copy
+    gemm_into(np.ones((8, 5), dtype), b[:, :2], columns)
+    np.testing.assert_allclose(columns, np.ones((8, 5)) @ b[:, :2], rtol=1e-5)
+
+
 # -- blocked and chunked loops -------------------------------------------------------------------------------------
 
 CHUNKED_SHAPE = (2048, 128)  # 262,144 elements: with its vector math, the loop's work passes PARALLEL_WORK
@@ -266,7 +301,7 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     f = sg.function([x, labels], loss, updates=updates, backend="numba")
     source = f.source
     assert "def run(x, labels, h1_W, h1_b" in source
-    assert "matmul_into(x, h1_W" in source  # BLAS, operands named after the graph's nodes
+    assert "gemm_into(x, h1_W" in source  # BLAS, operands named after the graph's nodes
     assert f"{__file__.rsplit('/', 1)[-1]}:" in source  # comments name the user's file:line
     assert "@numba.njit(cache=True" in source
     # gradient statements say whose gradient they compute; forward statements do not

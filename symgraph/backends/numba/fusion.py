@@ -120,6 +120,8 @@ def build_schedule(outputs: list, fuse: bool = True) -> Schedule:
             kernels.append(Call(node))
         else:
             _place_in_loop(node, kernels, kernel_of, fuse)
+    if fuse:
+        kernels, kernel_of = _calls_before_independent_loops(kernels, kernel_of)
     stored = _stored_nodes(order, outputs, kernels, kernel_of)
     return Schedule(order, kernels, kernel_of, stored, views, consumers)
 
@@ -195,6 +197,24 @@ def array_source(node: Node) -> Node:
     while not is_leaf(node) and lowering_of(node.op).kind == "view":
         node = node.inputs[0]
     return node
+
+
+def _calls_before_independent_loops(kernels, kernel_of):
+    """The kernels with each call moved before the loops just ahead of it that compute nothing it reads, so that
+    loops separated only by independent calls become neighbours, compiled into one stage (a parameter's update loop
+    and the next layer's gradient product: the updates of all layers end up together). Calls keep their order
+    among themselves (random streams, Python callbacks)."""
+    ordered = []
+    for kernel in kernels:
+        at = len(ordered)
+        if kernel.kind == "call":
+            reads = {id(producer) for producer, _ in reads_of(kernel.node, None)}
+            while at > 0 and ordered[at - 1].kind == "loop" and not reads & {id(m) for m in ordered[at - 1].members}:
+                at -= 1
+        ordered.insert(at, kernel)
+    position = {id(kernel): k for k, kernel in enumerate(ordered)}
+    moved = {node_id: position[id(kernels[k])] for node_id, k in kernel_of.items()}
+    return ordered, moved
 
 
 def _stored_nodes(order, outputs, kernels, kernel_of) -> set:

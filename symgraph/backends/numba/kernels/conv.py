@@ -1,23 +1,17 @@
 """Convolution and pooling kernels for generated modules (NCHW data, OIHW filters); their shape rules are in
 conv_shapes.py.
 
-Convolutions are im2col + one GEMM per run of images (np.dot, BLAS) writing NCHW directly; the backprop ops are the
-same GEMM transposed (col2im scatters the columns back) or accumulated over the images; pooling and its gradients are
-direct loops over the windows. Kernels read only the in-bounds part of each window: padding is implicit (zeros for
+Convolutions are im2col + GEMM: these kernels move the data (im2col, col2im, layouts), and conv_gemm.py, plain
+Python, calls them and the GEMMs (SciPy's BLAS) for a run of images at a time; pooling and its gradients are direct
+loops over the windows. Kernels read only the in-bounds part of each window: padding is implicit (zeros for
 convolutions and average pooling, -inf for max pooling).
 """
 
-import numba
 import numpy as np
 
-# -- padding at run time (Numba) ------------------------------------------------------------------------------------
+INLINED = ("conv_valid_range", "conv_filter_column", "conv_transfer", "max_pool2d_first_tap")
 
-def conv_same_padding_before(size, k, stride, dilation):
-    """TF's "same" padding before the data: half the total, the odd row or column going after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + dilation * (k - 1) + 1 - size, 0)
-    return total // 2
-
+# -- convolutions (Numba) -------------------------------------------------------------------------------------------
 
 def conv_valid_range(count, offset, stride, size):
     """The positions j in [0, count) whose input position j * stride + offset lies inside [0, size), as [lo, hi)."""
@@ -26,16 +20,10 @@ def conv_valid_range(count, offset, stride, size):
     return min(lo, hi), hi
 
 
-# -- convolutions (Numba) -------------------------------------------------------------------------------------------
 # im2col comes in two layouts, chosen per call for the longer contiguous runs (measured several times faster than
 # element-wise copies): "rows" (C kh kw, Ho Wo), read straight from NCHW images in runs along the output width (few
 # channels: the CNN's first layer), and channels-last (Ho Wo, kh kw C), from an HWC copy of the image in runs of
 # kw * C values (many channels). The filters are laid out to match: OIHW's own order for rows, (O, kh, kw, C) else.
-
-def conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w):
-    """Whether the rows layout's runs (out_w values) are longer than the channels-last layout's."""
-    return stride_w == 1 and channels * (k_w if dilation_w == 1 else 1) < out_w
-
 
 def conv_filter_column(c, p, q, channels, k_h, k_w, rows):
     """The column of filter tap (c, p, q) in the (O, C kh kw) filter matrix of a layout."""
@@ -135,10 +123,12 @@ def conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_
                                   scatter)
 
 
-def conv_images_per_gemm(pixels, n_images):
-    """How many images one GEMM covers in the channels-last layout: enough for about 1024 output pixels, so that
-    BLAS gets a matrix it can block and split between threads (one small GEMM per image cannot)."""
-    return max(1, min(n_images, -(-1024 // max(pixels, 1))))
+def conv_im2col_rows_images(x, first, count, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w,
+                            scatter):
+    """conv_im2col_rows of images first .. first + count - 1 of x into cols[0 .. count - 1] (count, C kh kw, Ho Wo);
+    with ``scatter``, x[first + b] += cols[b] at those positions."""
+    for b in range(count):
+        conv_im2col_rows(x, first + b, cols[b], out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, scatter)
 
 
 def conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
@@ -161,110 +151,33 @@ def conv_gradient_rows(g, first, count, rows):
                 rows[b * pixels + p, o] = image[o, p]
 
 
-def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
-    """out[n] = filters (O, C kh kw) @ im2col(x[n]): one GEMM per image in the rows layout; channels-last, one GEMM
-    per run of images (conv_images_per_gemm), computing the output channels-last (cols @ filters.T, then stored as
-    NCHW): this orientation measured faster than writing NCHW directly for the CNN's second layer."""
-    n_images, out_channels, out_h, out_w = out.shape
-    channels, height, width, k_h, k_w = x.shape[1], x.shape[2], x.shape[3], w.shape[2], w.shape[3]
-    depth = channels * k_h * k_w
-    if out.size == 0 or depth == 0:
-        out.fill(0)
-        return
-    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
-    filters = np.empty((out_channels, depth), out.dtype)
-    conv_filter_matrix(w, filters, rows)
-    if rows:
-        cols = np.zeros((depth, out_h * out_w), out.dtype)
-        for n in range(n_images):
-            conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, False)
-            np.dot(filters, cols, out[n].reshape((out_channels, out_h * out_w)))
-        return
-    pixels = out_h * out_w
-    chunk = conv_images_per_gemm(pixels, n_images)
-    image = np.empty((height, width, channels), out.dtype)
-    cols = np.zeros((chunk * pixels, depth), out.dtype)
-    product = np.empty((chunk, out_h, out_w, out_channels), out.dtype)
-    for first in range(0, n_images, chunk):
-        count = min(chunk, n_images - first)
-        conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
-                           dilation_h, dilation_w)
-        np.dot(cols[:count * pixels], filters.T, product[:count].reshape((count * pixels, out_channels)))
-        for b in range(count):
-            conv_channels_first_image(product[b], out, first + b)
+def conv_channels_first_images(rows, out, first, count):
+    """out[first + b, o, p] = rows[b * Ho Wo + p, o]: a run of images' channels-last GEMM product stored NCHW (the
+    inverse of conv_gradient_rows)."""
+    out_channels, pixels = out.shape[1], out.shape[2] * out.shape[3]
+    for b in range(count):
+        image = out[first + b].reshape((out_channels, pixels))
+        for o in range(out_channels):
+            for p in range(pixels):
+                image[o, p] = rows[b * pixels + p, o]
 
 
-def conv2d_backprop_input(g, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
-    """out[n] = col2im(filters.T (C kh kw, O) @ g[n] (O, Ho Wo)): the transposed convolution (channels-last, one
-    GEMM per run of images)."""
-    n_images, channels, height, width = out.shape
-    out_channels, out_h, out_w, k_h, k_w = g.shape[1], g.shape[2], g.shape[3], w.shape[2], w.shape[3]
-    depth = channels * k_h * k_w
-    out.fill(0)
-    if out.size == 0 or out_h * out_w == 0 or out_channels == 0:
-        return
-    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
-    filters = np.empty((out_channels, depth), out.dtype)
-    conv_filter_matrix(w, filters, rows)
-    if rows:
-        cols = np.empty((depth, out_h * out_w), out.dtype)
-        for n in range(n_images):
-            np.dot(filters.T, g[n].reshape((out_channels, out_h * out_w)), cols)
-            conv_im2col_rows(out, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, True)
-        return
-    pixels = out_h * out_w
-    chunk = conv_images_per_gemm(pixels, n_images)
-    image = np.empty((height, width, channels), out.dtype)
-    cols = np.empty((chunk * pixels, depth), out.dtype)
-    gradients = np.empty((chunk * pixels, out_channels), out.dtype)
-    for first in range(0, n_images, chunk):
-        count = min(chunk, n_images - first)
-        conv_gradient_rows(g, first, count, gradients)
-        np.dot(gradients[:count * pixels], filters, cols[:count * pixels])
-        for b in range(count):
-            image.fill(0)
-            conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top, left,
-                        dilation_h, dilation_w, True)
-            conv_channels_first_image(image, out, first + b)
-
-
-def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
-    """out = the sum over images n of g[n] (O, Ho Wo) @ im2col(x[n]).T, reordered to OIHW."""
-    out_channels, channels, k_h, k_w = out.shape
-    n_images, height, width = x.shape[0], x.shape[2], x.shape[3]
-    out_h, out_w = g.shape[2], g.shape[3]
-    depth = channels * k_h * k_w
-    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
-    total = np.zeros((out_channels, depth), out.dtype)
-    if out.size and out_h * out_w and n_images:
-        partial = np.empty((out_channels, depth), out.dtype)
-        if rows:
-            cols = np.zeros((depth, out_h * out_w), out.dtype)
-            for n in range(n_images):
-                conv_im2col_rows(x, n, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h, dilation_w, False)
-                np.dot(g[n].reshape((out_channels, out_h * out_w)), cols.T, partial)
-                total += partial
-        else:
-            pixels = out_h * out_w
-            chunk = conv_images_per_gemm(pixels, n_images)
-            image = np.empty((height, width, channels), out.dtype)
-            cols = np.zeros((chunk * pixels, depth), out.dtype)
-            gradients = np.empty((chunk * pixels, out_channels), out.dtype)
-            for first in range(0, n_images, chunk):
-                count = min(chunk, n_images - first)
-                conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top,
-                                   left, dilation_h, dilation_w)
-                conv_gradient_rows(g, first, count, gradients)
-                np.dot(gradients[:count * pixels].T, cols[:count * pixels], partial)
-                total += partial
-    conv_filters_from_matrix(total, out, rows)
+def conv_col2im_images(cols, image, out, first, count, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
+                       dilation_h, dilation_w):
+    """out[first + b] = col2im of rows b * pixels .. (b + 1) * pixels - 1 of cols (channels-last), for b < count,
+    through ``image``, an HWC buffer: the adjoint of conv_im2col_images."""
+    for b in range(count):
+        image.fill(0)
+        conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top, left,
+                    dilation_h, dilation_w, True)
+        conv_channels_first_image(image, out, first + b)
 
 
 # -- pooling (Numba) ------------------------------------------------------------------------------------------------
 # Each image plane is pooled whole: padded planes are copied into a buffer whose border holds the padding value, so
-# every window lies inside the array read. The per-plane kernels are compiled for the literal kernel sizes
-# (numba.literally, requested along the whole call chain; a generated wrapper passes them as constants): loops of
-# constant length unroll into branch-free code, several times faster than loops of run-time length.
+# every window lies inside the array read. The lowerings compile these kernels for the graph's kernel sizes (the
+# code generator writes copies with k_h and k_w replaced by their values): loops of constant length unroll into
+# branch-free code, several times faster than loops of run-time length.
 
 def pool_pad_plane(plane, buffer, pad_h, pad_w):
     """buffer[pad_h + h, pad_w + w] = plane[h, w] (the border keeps the padding value the buffer was filled with)."""
@@ -282,8 +195,6 @@ def pool_crop_plane(buffer, plane, pad_h, pad_w):
 
 def max_pool2d_plane(plane, pooled, k_h, k_w, stride_h, stride_w):
     """pooled[i, j] = the max of the window at (i * sh, j * sw) of the (padded) plane; NaN wins, as np.maximum."""
-    numba.literally(k_h)
-    numba.literally(k_w)
     for i in range(pooled.shape[0]):
         for j in range(pooled.shape[1]):
             best = plane[i * stride_h, j * stride_w]
@@ -299,8 +210,6 @@ def max_pool2d_plane(plane, pooled, k_h, k_w, stride_h, stride_w):
 def max_pool2d_first_tap(plane, row0, col0, k_h, k_w):
     """The tap p * kw + q of the first maximum (row-major) of the window at (row0, col0), as the NumPy reference finds
     it: the first tap's value (perhaps -inf padding or NaN) is replaced only by a strictly greater one."""
-    numba.literally(k_h)
-    numba.literally(k_w)
     best = plane[row0, col0]
     tap = 0
     for p in range(k_h):
@@ -317,8 +226,6 @@ def max_pool2d_plane_scatter(plane, source, target, k_h, k_w, stride_h, stride_w
     """target[winner of window (i, j)] += source[i, j], dropping winners in the padding (max_pool2d_grad); with
     ``gather``, the adjoint: target[i, j] = source[winner of (i, j)], 0 in the padding (max_pool2d_gather).
     ``plane`` is the padded image whose windows are searched; source and target are not padded."""
-    numba.literally(k_h)
-    numba.literally(k_w)
     pooled_h, pooled_w = target.shape if gather else source.shape
     height, width = source.shape if gather else target.shape
     for i in range(pooled_h):
@@ -334,40 +241,38 @@ def max_pool2d_plane_scatter(plane, source, target, k_h, k_w, stride_h, stride_w
 
 def max_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest):
     """The max over each window of x padded with ``lowest`` (-inf)."""
-    numba.literally(k_h)
-    numba.literally(k_w)
-    buffer = np.full((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), lowest, x.dtype)
-    for n in range(out.shape[0]):
-        for c in range(out.shape[1]):
-            if pad_h or pad_w:
+    if pad_h or pad_w:
+        buffer = np.full((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), lowest, x.dtype)
+        for n in range(out.shape[0]):
+            for c in range(out.shape[1]):
                 pool_pad_plane(x[n, c], buffer, pad_h, pad_w)
                 max_pool2d_plane(buffer, out[n, c], k_h, k_w, stride_h, stride_w)
-            else:
+    else:
+        for n in range(out.shape[0]):
+            for c in range(out.shape[1]):
                 max_pool2d_plane(x[n, c], out[n, c], k_h, k_w, stride_h, stride_w)
 
 
 def max_pool2d_backward(x, g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest, gather):
     """Without ``gather``: out (shaped like x) = g[n, c, i, j] added at each window's first maximum of x
     (max_pool2d_grad). With ``gather``: out (pooled) = g (shaped like x) read there (max_pool2d_gather)."""
-    numba.literally(k_h)
-    numba.literally(k_w)
     if not gather:
         out.fill(0)
-    buffer = np.full((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), lowest, x.dtype)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            if pad_h or pad_w:
+    if pad_h or pad_w:
+        buffer = np.full((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), lowest, x.dtype)
+        for n in range(x.shape[0]):
+            for c in range(x.shape[1]):
                 pool_pad_plane(x[n, c], buffer, pad_h, pad_w)
                 max_pool2d_plane_scatter(buffer, g[n, c], out[n, c], k_h, k_w, stride_h, stride_w, pad_h, pad_w,
                                          gather)
-            else:
+    else:
+        for n in range(x.shape[0]):
+            for c in range(x.shape[1]):
                 max_pool2d_plane_scatter(x[n, c], g[n, c], out[n, c], k_h, k_w, stride_h, stride_w, 0, 0, gather)
 
 
 def avg_pool2d_plane(plane, pooled, k_h, k_w, stride_h, stride_w, count):
     """pooled[i, j] = the sum of the window at (i * sh, j * sw) of the (zero-padded) plane / count."""
-    numba.literally(k_h)
-    numba.literally(k_w)
     for i in range(pooled.shape[0]):
         for j in range(pooled.shape[1]):
             total = count - count  # zero, in the output's dtype
@@ -380,8 +285,6 @@ def avg_pool2d_plane(plane, pooled, k_h, k_w, stride_h, stride_w, count):
 
 def avg_pool2d_plane_scatter(grads, target, k_h, k_w, stride_h, stride_w, count):
     """target (padded) += grads[i, j] / count over the window at (i * sh, j * sw), for every window."""
-    numba.literally(k_h)
-    numba.literally(k_w)
     for i in range(grads.shape[0]):
         for j in range(grads.shape[1]):
             share = grads[i, j] / count
@@ -393,30 +296,29 @@ def avg_pool2d_plane_scatter(grads, target, k_h, k_w, stride_h, stride_w, count)
 
 def avg_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, count):
     """The sum over each window of the zero-padded x, divided by ``count`` = kh * kw (the padding counts)."""
-    numba.literally(k_h)
-    numba.literally(k_w)
-    buffer = np.zeros((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), out.dtype)
-    for n in range(out.shape[0]):
-        for c in range(out.shape[1]):
-            if pad_h or pad_w:
+    if pad_h or pad_w:
+        buffer = np.zeros((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), out.dtype)
+        for n in range(out.shape[0]):
+            for c in range(out.shape[1]):
                 pool_pad_plane(x[n, c], buffer, pad_h, pad_w)
                 avg_pool2d_plane(buffer, out[n, c], k_h, k_w, stride_h, stride_w, count)
-            else:
+    else:
+        for n in range(out.shape[0]):
+            for c in range(out.shape[1]):
                 avg_pool2d_plane(x[n, c], out[n, c], k_h, k_w, stride_h, stride_w, count)
 
 
 def avg_pool2d_backward(g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, count):
     """out (shaped like x) = g[n, c, i, j] / count added over each window, the padding cropped."""
-    numba.literally(k_h)
-    numba.literally(k_w)
     out.fill(0)
-    height, width = out.shape[2], out.shape[3]
-    buffer = np.empty((height + 2 * pad_h, width + 2 * pad_w), out.dtype)
-    for n in range(out.shape[0]):
-        for c in range(out.shape[1]):
-            if pad_h or pad_w:
+    if pad_h or pad_w:
+        buffer = np.empty((out.shape[2] + 2 * pad_h, out.shape[3] + 2 * pad_w), out.dtype)
+        for n in range(out.shape[0]):
+            for c in range(out.shape[1]):
                 buffer.fill(0)
                 avg_pool2d_plane_scatter(g[n, c], buffer, k_h, k_w, stride_h, stride_w, count)
                 pool_crop_plane(buffer, out[n, c], pad_h, pad_w)
-            else:
+    else:
+        for n in range(out.shape[0]):
+            for c in range(out.shape[1]):
                 avg_pool2d_plane_scatter(g[n, c], out[n, c], k_h, k_w, stride_h, stride_w, count)

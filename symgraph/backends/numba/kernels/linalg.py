@@ -1,15 +1,7 @@
-"""Matrix-product helpers for generated modules: floating-point products go to BLAS through Numba's np.dot."""
+"""Matrix-product helpers for generated modules that BLAS cannot do: integer products, batched products (kernels/blas.py
+has the 2-D floating-point ones)."""
 
 import numpy as np
-
-
-def matmul_into(a, b, out):
-    """out = a @ b for floating-point 2-D operands; transposed operands (F-contiguous views) reach BLAS as flags.
-
-    Called from Python, this is still Numba's BLAS (SciPy's OpenBLAS), the one the convolution kernels call: NumPy's
-    own OpenBLAS is a second thread pool, and its threads spinning after a product slowed the other pool's next one
-    (a CNN step mixing the two ran 2.5x slower)."""
-    np.dot(a, b, out)
 
 
 def int_matmul(a, b, out):

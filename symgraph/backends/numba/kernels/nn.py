@@ -7,6 +7,8 @@ Everything is computed in the arrays' dtype, as the reference computes (float32 
 
 import numpy as np
 
+INLINED = ("row_max", "shift_row", "logsumexp_row")
+
 
 def row_max(row):
     """The largest value of a non-empty row, NaN if the row holds one (as np.max)."""

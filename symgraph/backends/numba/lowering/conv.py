@@ -1,4 +1,5 @@
-"""Lowerings of symgraph.ops.conv: convolutions (im2col + BLAS per image) and pooling (direct loops), kernels/conv.py.
+"""Lowerings of symgraph.ops.conv: convolutions (im2col + BLAS, kernels/conv_gemm.py) and pooling (direct loops,
+kernels/conv.py).
 
 The plan computes every output shape with the rules of ConvGeometry / PoolGeometry on the run-time sizes, and checks
 what unknown (None) dimensions left open (channels, batch sizes, the gradients' sizes). The stage passes the padding
@@ -43,7 +44,7 @@ def _padding_before(node, axis, size, k, static, ctx) -> str:
     if pads is not None:
         return str(pads[0])
     if op.padding == "same":
-        helper = ctx.helper("conv", "conv_same_padding_before")
+        helper = ctx.python_helper("conv_gemm", "conv_same_padding_before")
         return f"{helper}({size}, {k}, {op.stride[axis]}, {op.dilation[axis]})"
     return f"{op.dilation[axis]} * ({k} - 1)"  # "full"
 
@@ -64,7 +65,7 @@ def _conv_lowering(shape_helper: str, kernel: str, data: int, filters: int) -> C
                                      f"{args[filters]}.shape[{2 + axis}]", static, ctx) for axis in (0, 1))
         operands = ", ".join(_operand(node, k, args, ctx) for k in (0, 1))
         geometry = ", ".join(_run_time(v) for v in (*op.stride, top, left, *op.dilation))
-        return [f"{ctx.helper('conv', kernel)}({operands}, {out}, {geometry})"]
+        return [f"{ctx.python_helper('conv_gemm', kernel)}({operands}, {out}, {geometry})"]
 
     return CallLowering(shape, emit)
 
@@ -88,35 +89,39 @@ def _pool_shape(shape_helper: str, order):
     return shape
 
 
-def _pool_emit(kernel: str, arrays, extra):
-    """Statements calling ``kernel`` with the inputs at positions ``arrays``, the output, the geometry and
-    ``extra(node, ctx)``. The pooling kernels are compiled for the kernel sizes: a wrapper binds them."""
+def _pool_emit(kernel: str, arrays, extra, gather=None):
+    """Statements calling ``kernel`` with the inputs at positions ``arrays``, the output and ``extra(node, ctx)``.
+    The pooling kernels are compiled for the window's geometry (and ``gather``, when it takes it): with these
+    written into their code, loops over the window unroll and the padding's branches go."""
 
     def emit(node, args, out, ctx):
         op = node.op
-        geometry = ", ".join(_run_time(v) for v in op.stride + op.padding)
+        geometry = dict(zip(("k_h", "k_w", "stride_h", "stride_w", "pad_h", "pad_w"),
+                            op.kernel + op.stride + op.padding))
+        if gather is not None:
+            geometry["gather"] = int(gather)
         listed = ", ".join(_contiguous(args[k]) for k in arrays)
-        helper = ctx.helper("conv", kernel, {"k_h": op.kernel[0], "k_w": op.kernel[1]})
-        return [f"{helper}({listed}, {out}, {geometry}, {extra(node, ctx)})"]
+        helper = ctx.helper("conv", kernel, geometry)
+        return [f"{helper}({listed}, {out}, {extra(node, ctx)})"]
 
     return emit
 
 
-def _lowest(gather: bool):
-    """Max pooling's padding value, -inf in x's dtype (x is input 0), and whether the kernel gathers."""
-    return lambda node, ctx: ctx.literal(-np.inf, node.inputs[0].dtype) + ("" if gather is None else f", {gather}")
+def _lowest(node, ctx):
+    """Max pooling's padding value, -inf in x's dtype (x is input 0)."""
+    return ctx.literal(-np.inf, node.inputs[0].dtype)
 
 
 def _window_size(node, ctx) -> str:
     return ctx.literal(node.op.kernel[0] * node.op.kernel[1], node.dtype)
 
 
-register(CallLowering(_pool_shape("pool_shape", (0,)), _pool_emit("max_pool2d_forward", (0,), _lowest(None))),
+register(CallLowering(_pool_shape("pool_shape", (0,)), _pool_emit("max_pool2d_forward", (0,), _lowest)),
          conv.MaxPool2d)
 register(CallLowering(_pool_shape("pool_grad_shape", (1, 0)),
-                      _pool_emit("max_pool2d_backward", (0, 1), _lowest(False))), conv.MaxPool2dGrad)
+                      _pool_emit("max_pool2d_backward", (0, 1), _lowest, gather=False)), conv.MaxPool2dGrad)
 register(CallLowering(_pool_shape("pool_gather_shape", (0, 1)),
-                      _pool_emit("max_pool2d_backward", (0, 1), _lowest(True))), conv.MaxPool2dGather)
+                      _pool_emit("max_pool2d_backward", (0, 1), _lowest, gather=True)), conv.MaxPool2dGather)
 register(CallLowering(_pool_shape("pool_shape", (0,)), _pool_emit("avg_pool2d_forward", (0,), _window_size)),
          conv.AvgPool2d)
 register(CallLowering(_pool_shape("pool_grad_shape", (0, 1)), _pool_emit("avg_pool2d_backward", (0,), _window_size)),

@@ -1,4 +1,5 @@
-"""Lowering of symgraph.ops.linalg: matmul through BLAS (Numba's np.dot), transposed operands passed as views.
+"""Lowering of symgraph.ops.linalg: matmul through BLAS (SciPy's gemm, called from the driver's Python stage:
+nothing to compile), transposed operands passed as views.
 
 1-D operands are lifted to matrices by size-1 axes (views), as NumPy's matmul defines them; batched products loop
 over the broadcast batch indices. Integer products, which BLAS lacks, use a loop kernel.
@@ -36,7 +37,7 @@ def _emit(node, args, out, ctx):
     if rank == 2:
         if integer:
             return [f"{ctx.helper('linalg', 'int_matmul')}({a2}, {b2}, {out2})"]
-        return [f"{ctx.helper('linalg', 'matmul_into')}({a2}, {b2}, {out2})"]
+        return [f"{ctx.python_helper('blas', 'gemm_into')}({a2}, {b2}, {out2})"]
     out_name = ctx.local("product")
     lines = [f"{out_name} = {out2}"]
     batch = f"{out_name}.shape[:-2]"

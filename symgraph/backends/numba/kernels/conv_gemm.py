@@ -1,0 +1,147 @@
+"""Convolutions as the driver's Python stages run them: the data movement compiled by Numba (kernels/conv.py), the
+products by BLAS (kernels/blas.py), a run of images at a time. Plain Python, copied into each generated module.
+
+Deciding the layout here compiles only the kernels of the layout a call takes (one compiled function held both), and
+the GEMMs compile nothing: Numba's np.dot inside the kernels was compiled for every operand layout, and the two took
+most of the lecture CNN's cold start. A call from Python costs a microsecond or two, once per run of images.
+"""
+
+import numpy as np
+
+from symgraph.backends.numba.kernels.blas import gemm_into
+from symgraph.backends.numba.kernels.conv import (
+    conv_channels_first_images, conv_col2im_images, conv_filter_matrix, conv_filters_from_matrix,
+    conv_gradient_rows, conv_im2col_images, conv_im2col_rows_images,
+)
+
+def conv_same_padding_before(size, k, stride, dilation):
+    """TF's "same" padding before the data: half the total, the odd row or column going after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (k - 1) + 1 - size, 0)
+    return total // 2
+
+
+def conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w):
+    """Whether the rows layout's runs (out_w values) are longer than the channels-last layout's."""
+    return stride_w == 1 and channels * (k_w if dilation_w == 1 else 1) < out_w
+
+
+def conv_images_per_gemm(pixels, n_images):
+    """How many images one GEMM covers in the channels-last layout: enough for about 1024 output pixels, so that
+    BLAS gets a matrix it can block and split between threads (one small GEMM per image cannot)."""
+    return max(1, min(n_images, -(-1024 // max(pixels, 1))))
+
+
+def conv_rows_images(depth, pixels, n_images):
+    """How many images the rows layout's im2col buffer holds: about a million values (its products stay one GEMM per
+    image)."""
+    return max(1, min(n_images, (1 << 20) // max(depth * pixels, 1)))
+
+
+def conv_filters(w, rows, dtype):
+    """The (O, C kh kw) filter matrix of OIHW filters ``w`` in a layout's column order."""
+    filters = np.empty((w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]), dtype)
+    conv_filter_matrix(w, filters, rows)
+    return filters
+
+
+def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
+    """out[n] = filters (O, C kh kw) @ im2col(x[n]): in the rows layout one GEMM per image, written NCHW; channels-last
+    one GEMM per run of images (conv_images_per_gemm), cols @ filters.T, then stored as NCHW: this orientation
+    measured faster than writing NCHW directly for the CNN's second layer."""
+    n_images, out_channels, out_h, out_w = out.shape
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    k_h, k_w = w.shape[2], w.shape[3]
+    depth, pixels = channels * k_h * k_w, out_h * out_w
+    if out.size == 0 or depth == 0:
+        out.fill(0)
+        return
+    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
+    filters = conv_filters(w, rows, out.dtype)
+    if rows:
+        chunk = conv_rows_images(depth, pixels, n_images)
+        cols = np.zeros((chunk, depth, pixels), out.dtype)  # padding entries stay zero: no image writes them
+        for first in range(0, n_images, chunk):
+            count = min(chunk, n_images - first)
+            conv_im2col_rows_images(x, first, count, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h,
+                                    dilation_w, False)
+            for b in range(count):
+                gemm_into(filters, cols[b], out[first + b].reshape((out_channels, pixels)))
+        return
+    chunk = conv_images_per_gemm(pixels, n_images)
+    image = np.empty((height, width, channels), out.dtype)
+    cols = np.zeros((chunk * pixels, depth), out.dtype)
+    product = np.empty((chunk * pixels, out_channels), out.dtype)
+    for first in range(0, n_images, chunk):
+        count = min(chunk, n_images - first)
+        conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
+                           dilation_h, dilation_w)
+        gemm_into(cols[:count * pixels], filters.T, product[:count * pixels])
+        conv_channels_first_images(product, out, first, count)
+
+
+def conv2d_backprop_input(g, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
+    """out[n] = col2im(filters.T (C kh kw, O) @ g[n] (O, Ho Wo)): the transposed convolution (channels-last, one
+    GEMM per run of images)."""
+    n_images, channels, height, width = out.shape
+    out_channels, out_h, out_w = g.shape[1], g.shape[2], g.shape[3]
+    k_h, k_w = w.shape[2], w.shape[3]
+    depth, pixels = channels * k_h * k_w, out_h * out_w
+    out.fill(0)
+    if out.size == 0 or pixels == 0 or out_channels == 0:
+        return
+    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
+    filters = conv_filters(w, rows, out.dtype)
+    if rows:
+        chunk = conv_rows_images(depth, pixels, n_images)
+        cols = np.empty((chunk, depth, pixels), out.dtype)
+        for first in range(0, n_images, chunk):
+            count = min(chunk, n_images - first)
+            for b in range(count):
+                gemm_into(filters.T, g[first + b].reshape((out_channels, pixels)), cols[b])
+            conv_im2col_rows_images(out, first, count, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h,
+                                    dilation_w, True)
+        return
+    chunk = conv_images_per_gemm(pixels, n_images)
+    image = np.empty((height, width, channels), out.dtype)
+    cols = np.empty((chunk * pixels, depth), out.dtype)
+    gradients = np.empty((chunk * pixels, out_channels), out.dtype)
+    for first in range(0, n_images, chunk):
+        count = min(chunk, n_images - first)
+        conv_gradient_rows(g, first, count, gradients)
+        gemm_into(gradients[:count * pixels], filters, cols[:count * pixels])
+        conv_col2im_images(cols, image, out, first, count, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
+                           dilation_h, dilation_w)
+
+
+def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
+    """out = the sum over images n of g[n] (O, Ho Wo) @ im2col(x[n]).T, reordered to OIHW: each GEMM adds its
+    product into the total (BLAS's beta = 1)."""
+    out_channels, channels, k_h, k_w = out.shape
+    n_images, height, width = x.shape[0], x.shape[2], x.shape[3]
+    out_h, out_w = g.shape[2], g.shape[3]
+    depth, pixels = channels * k_h * k_w, out_h * out_w
+    rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
+    total = np.zeros((out_channels, depth), out.dtype)
+    if out.size and pixels and n_images:
+        if rows:
+            chunk = conv_rows_images(depth, pixels, n_images)
+            cols = np.zeros((chunk, depth, pixels), out.dtype)
+            for first in range(0, n_images, chunk):
+                count = min(chunk, n_images - first)
+                conv_im2col_rows_images(x, first, count, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h,
+                                        dilation_w, False)
+                for b in range(count):
+                    gemm_into(g[first + b].reshape((out_channels, pixels)), cols[b].T, total, True)
+        else:
+            chunk = conv_images_per_gemm(pixels, n_images)
+            image = np.empty((height, width, channels), out.dtype)
+            cols = np.zeros((chunk * pixels, depth), out.dtype)
+            gradients = np.empty((chunk * pixels, out_channels), out.dtype)
+            for first in range(0, n_images, chunk):
+                count = min(chunk, n_images - first)
+                conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top,
+                                   left, dilation_h, dilation_w)
+                conv_gradient_rows(g, first, count, gradients)
+                gemm_into(gradients[:count * pixels].T, cols[:count * pixels], total, True)
+    conv_filters_from_matrix(total, out, rows)
