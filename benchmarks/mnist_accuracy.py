@@ -61,9 +61,9 @@ def main(argv=None):
     test_x, test_y = datasets.load_mnist(args.data_dir, split="test")
 
     if args.model == "mlp":
-        step, predict, _ = mlp_mnist.build((28, 28), sg.relu, lr, args.seed)
+        step, predict, _ = mlp_mnist.build((28, 28), sg.relu, lr, args.seed, backend="numpy")
     else:
-        step, predict, _ = cnn_mnist.build((28, 28), lr, momentum, args.seed)
+        step, predict, _ = cnn_mnist.build((28, 28), lr, momentum, args.seed, backend="numpy")
     net = torch_model(args.model, sg.trainable_variables(step.outputs))
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
 

@@ -11,7 +11,7 @@ from symgraph.cli import models
 from common import HelpFormatter, add_training_arguments, data_parallel, load_dataset, train
 
 
-def build(image_shape, lr, momentum, seed, backend="numpy", comm=None):
+def build(image_shape, lr, momentum, seed, backend="numba", comm=None):
     """The training step, the predictor and the parameters; ``comm``: data-parallel over that communicator."""
     model = models.cnn(image_shape, seed)  # the model `symgraph train cnn` trains
     updates = sg.optim.SGD(lr, momentum=momentum).updates(model.loss, model.parameters, allreduce=comm)

@@ -23,7 +23,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, epochs: int, lr: flo
     parser.add_argument("--lr", type=float, default=lr, help="learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--backend", choices=["numba", "numpy"], default="numpy",
+    parser.add_argument("--backend", choices=["numba", "numpy"], default="numba",
                         help="numba: the whole training step compiled (cached on disk); numpy: the reference interpreter")
 
 

@@ -11,7 +11,7 @@ from symgraph.cli import models
 from common import HelpFormatter, add_training_arguments, data_parallel, load_dataset, train
 
 
-def build(image_shape, activation, lr, seed, backend="numpy", comm=None):
+def build(image_shape, activation, lr, seed, backend="numba", comm=None):
     """The training step, the predictor and the parameters; ``activation`` is a callable or a layer activation name
     ("relu"); ``comm``: data-parallel over that communicator (the gradients averaged over the global batch)."""
     model = models.mlp(image_shape, activation, seed)  # the model `symgraph train mlp` trains

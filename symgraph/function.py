@@ -260,7 +260,7 @@ def _update_what(variable: Variable, expression: Node):
     return lambda: f"the update of {variable.describe()} (computed by {expression.describe()})"
 
 
-def function(inputs, outputs, updates=None, backend: str = "numpy", optimize: bool = True,
+def function(inputs, outputs, updates=None, backend: str = "numba", optimize: bool = True,
              profile: bool = False) -> Function:
     """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (placeholders, in call order).
 
@@ -271,6 +271,9 @@ def function(inputs, outputs, updates=None, backend: str = "numpy", optimize: bo
     report is ``f.report``). A call with updates is atomic with respect to every other call that updates the same
     variables; calls without updates run concurrently. ``profile`` times every kernel of every call
     (``print(f.profile)``; the Numba backend then compiles one kernel per generated function).
+
+    ``backend`` is "numba" (the default: the whole function compiled into a cached module of fused kernels) or
+    "numpy" (the reference interpreter: op by op in NumPy, nothing to compile).
     """
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"{_where()}: unknown backend {backend!r}; available: {', '.join(BACKENDS)}")

@@ -282,7 +282,7 @@ def test_optimized_function_agrees_with_the_reference_evaluator():
     cost = sg.sum(sg.square(y))
     outputs = [y] + sg.grad(cost, [x, w]) + [sg.hvp(cost, w, np.ones(w.shape))]
     values = rng.standard_normal((4, 2, 9, 9))
-    for got, expected in zip(sg.function([x], outputs)(values), sg.evaluate(outputs, {x: values})):
+    for got, expected in zip(sg.function([x], outputs, backend="numpy")(values), sg.evaluate(outputs, {x: values})):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -388,7 +388,7 @@ def test_lecture_style_cnn_trains_with_unknown_batch():
     w2 = sg.variable(data_rng.standard_normal((4 * 4 * 4, 2)).astype(np.float32) * 0.1)
     hidden = max_pool2d(sg.relu(conv2d(x, w1, padding="same")), 2)
     loss = sg.nn.softmax_cross_entropy(sg.reshape(hidden, (-1, 64)) @ w2, t)
-    step = sg.function([x, t], loss, updates={p: p - 0.1 * g for p, g in zip([w1, w2], sg.grad(loss, [w1, w2]))})
+    step = sg.function([x, t], loss, updates={p: p - 0.1 * g for p, g in zip([w1, w2], sg.grad(loss, [w1, w2]))}, backend="numpy")
     losses = [float(step(images, labels)) for _ in range(30)]
     assert losses[-1] < 0.7 * losses[0]
     assert np.isfinite(losses).all()

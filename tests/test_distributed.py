@@ -311,7 +311,7 @@ def test_shards_split_every_global_batch_into_disjoint_parts(count, drop_last):
 
 def test_epoch_steps_on_its_shard_of_every_batch():
     x = sg.placeholder((None,), "int64", name="x")
-    f = sg.function([x], sg.sum(x))
+    f = sg.function([x], sg.sum(x), backend="numpy")
     data = np.arange(10) * 10
     assert f.epoch([data], 4, rng=1, shard=(1, 2)).tolist() == [sum(b) for b in sg.minibatches(data, 4, rng=1,
                                                                                                  shard=(1, 2))]
@@ -319,7 +319,7 @@ def test_epoch_steps_on_its_shard_of_every_batch():
         f.epoch([data], 4, shard=(0, 2))
     fixed = sg.placeholder((4,), "int64", name="fixed")
     with pytest.raises(sg.ShapeError, match="shard= gives each process a part of every batch"):
-        sg.function([fixed], sg.sum(fixed)).epoch([data[:8]], 4, rng=0, shard=(0, 2))
+        sg.function([fixed], sg.sum(fixed), backend="numpy").epoch([data[:8]], 4, rng=0, shard=(0, 2))
 
 
 @pytest.mark.parametrize("shard, error, match", [
@@ -383,7 +383,7 @@ def test_optimizer_arguments_of_a_data_parallel_step():
     for examples in (4, sg.ops.size(x, axis=0)):
         w.assign(np.ones(3))
         f = sg.function([x], cost, updates=sg.optim.SGD(0.1).updates(cost, [w], allreduce=distributed.world(),
-                                                                     examples=examples))
+                                                                     examples=examples), backend="numpy")
         f(np.arange(12.0).reshape(4, 3))
         np.testing.assert_allclose(w.value, 1 - 0.1 * np.arange(12.0).reshape(4, 3).mean(axis=0), rtol=1e-15)
 
@@ -441,7 +441,7 @@ def test_a_data_parallel_trainer_refuses_a_step_without_allreduce_or_parameters(
     x = sg.placeholder((None, 3), "float64", name="x")
     w = sg.variable(np.ones(3), name="w")
     cost = sg.mean(x @ w)
-    step = sg.function([x], cost, updates=sg.optim.SGD(0.1).updates(cost, [w]))
+    step = sg.function([x], cost, updates=sg.optim.SGD(0.1).updates(cost, [w]), backend="numpy")
     two = Processes(comm=object(), rank=0, size=2)
     with pytest.raises(ValueError, match="data-parallel on 2 processes, but the training step has no allreduce: "
                                          r"build its updates with opt.updates\(cost, params, allreduce=comm\)"):

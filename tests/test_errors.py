@@ -260,7 +260,7 @@ def test_unfed_placeholder():
 def test_unfed_placeholder_of_a_compiled_function():
     x = sg.placeholder((2,), name="x")
     y, line = sg.placeholder((2,), name="y"), inspect.currentframe().f_lineno
-    error, call_line = raises(sg.FeedError, lambda: sg.function([x], x + y))
+    error, call_line = raises(sg.FeedError, lambda: sg.function([x], x + y, backend="numpy"))
     assert_mentions(error, r"placeholder node 'y'", r"not among the inputs")
     assert_names_site(error, line)
     assert_names_site(error, call_line)
@@ -278,7 +278,7 @@ def test_fed_array_of_the_wrong_shape(fed_shape):
 
 def test_fed_array_of_the_wrong_shape_to_a_compiled_function():
     x, line = sg.placeholder((2, 2), name="m"), inspect.currentframe().f_lineno
-    f = sg.function([x], x.sum())
+    f = sg.function([x], x.sum(), backend="numpy")
     error, _ = raises(sg.ShapeError, lambda: f(np.zeros((2, 3), np.float32)))
     assert_mentions(error, r"placeholder node 'm'", r"expected shape \(2, 2\), got \(2, 3\)")
     assert_names_site(error, line)
@@ -450,7 +450,7 @@ def test_numpy_operands_on_the_left_still_build_nodes():
 ])
 def test_feeding_a_ragged_list_or_a_string(value, pattern):
     x, line = sg.placeholder((2, 2), name="grid"), inspect.currentframe().f_lineno
-    f = sg.function([x], x.sum())
+    f = sg.function([x], x.sum(), backend="numpy")
     for call in (lambda: sg.evaluate(x * 2.0, {x: value}), lambda: f(value)):
         error, _ = raises(sg.DTypeError, call)
         assert_mentions(error, r"placeholder node 'grid'", r"float32", pattern)
@@ -477,12 +477,12 @@ def test_python_float_that_overflows_the_array():
 def test_function_arguments_of_the_wrong_type():
     c = sg.constant(1.0, name="c")
     v = sg.variable(np.zeros(2), name="v")
-    for build, pattern in [(lambda: sg.function(None, c), r"inputs must be a placeholder or a list.*NoneType"),
-                           (lambda: sg.function("x", c), r"inputs must be a placeholder or a list.*str"),
-                           (lambda: sg.function([], None), r"outputs must be a node or a list.*NoneType"),
-                           (lambda: sg.function([], c, updates=5), r"updates must be a dict or a list.*int"),
-                           (lambda: sg.function([], c, updates=[v]), r"updates must be \(variable, node\) pairs"),
-                           (lambda: sg.function([], c, optimize="yes"), r"optimize must be True or False")]:
+    for build, pattern in [(lambda: sg.function(None, c, backend="numpy"), r"inputs must be a placeholder or a list.*NoneType"),
+                           (lambda: sg.function("x", c, backend="numpy"), r"inputs must be a placeholder or a list.*str"),
+                           (lambda: sg.function([], None, backend="numpy"), r"outputs must be a node or a list.*NoneType"),
+                           (lambda: sg.function([], c, updates=5, backend="numpy"), r"updates must be a dict or a list.*int"),
+                           (lambda: sg.function([], c, updates=[v], backend="numpy"), r"updates must be \(variable, node\) pairs"),
+                           (lambda: sg.function([], c, optimize="yes", backend="numpy"), r"optimize must be True or False")]:
         error, _ = raises(TypeError, build)
         assert_mentions(error, r"sg.function", pattern)
         assert_names_site(error, build.__code__.co_firstlineno)

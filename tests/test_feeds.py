@@ -32,7 +32,7 @@ def convert(path, dtype, value, shape=()):
     p = sg.placeholder(shape, dtype, name="p")
     if path == "evaluate":
         return sg.evaluate(p, {p: value})
-    return sg.function([p], p)(value)
+    return sg.function([p], p, backend="numpy")(value)
 
 
 def refused(path, dtype, value, shape=(), error=sg.DTypeError, pattern=None):

@@ -47,7 +47,7 @@ def run_threads(target, threads: int, calls: int) -> list:
 @pytest.mark.parametrize("threads", [4, 8])
 def test_a_counter_incremented_from_threads_counts_every_call(eager_thread_switching, threads):
     counter = sg.variable(np.int64(0), name="counter", trainable=False)
-    increment = sg.function([], counter, updates={counter: counter + 1})
+    increment = sg.function([], counter, updates={counter: counter + 1}, backend="numpy")
     seen = run_threads(increment, threads, 300)
     assert int(counter.value) == threads * 300
     # each call returned the value before its own increment: every value from 0 once
@@ -57,8 +57,8 @@ def test_a_counter_incremented_from_threads_counts_every_call(eager_thread_switc
 def test_two_functions_updating_one_variable_serialize(eager_thread_switching):
     total = sg.variable(np.int64(0), name="total", trainable=False)
     other = sg.variable(np.int64(0), name="other", trainable=False)
-    add_one = sg.function([], [], updates={total: total + 1})
-    add_ten = sg.function([], [], updates=[(other, other + 1), (total, total + 10)])  # a different lock order
+    add_one = sg.function([], [], updates={total: total + 1}, backend="numpy")
+    add_ten = sg.function([], [], updates=[(other, other + 1), (total, total + 10)], backend="numpy")  # a different lock order
     calls = [add_one, add_ten] * 2
     counter = iter(range(10 ** 6))
     lock = threading.Lock()
@@ -80,7 +80,7 @@ def test_an_optimizer_counts_every_threaded_step_and_matches_the_sequential_traj
     w = sg.variable(np.zeros(3), name="w")
     optimizer = sg.optim.SGD(0.05)
     cost = sg.sum(sg.square(w - target))
-    step = sg.function([], cost, updates=optimizer.updates(cost, [w]))
+    step = sg.function([], cost, updates=optimizer.updates(cost, [w]), backend="numpy")
     run_threads(step, 4, 10)
     assert int(optimizer.iterations.value) == 40
     # every step applies the same map w <- w - lr * 2 (w - target), so the order does not matter
@@ -93,7 +93,7 @@ def test_an_optimizer_counts_every_threaded_step_and_matches_the_sequential_traj
 def test_threaded_dropout_masks_are_those_of_consecutive_calls(eager_thread_switching):
     def compiled():
         x = sg.placeholder((64,), name="x")
-        return sg.function([x], sg.nn.dropout(x, 0.5, seed=7) > 0)
+        return sg.function([x], sg.nn.dropout(x, 0.5, seed=7) > 0, backend="numpy")
 
     ones = np.ones(64, np.float32)
     threaded_f = compiled()
@@ -106,8 +106,8 @@ def test_threaded_dropout_masks_are_those_of_consecutive_calls(eager_thread_swit
 
 def test_a_function_without_updates_takes_no_lock():
     v = sg.variable(np.array([1.0, 2.0]), name="v")
-    read = sg.function([], v * 2)
-    bump = sg.function([], [], updates={v: v + 1})
+    read = sg.function([], v * 2, backend="numpy")
+    bump = sg.function([], [], updates={v: v + 1}, backend="numpy")
     outcome = {}
     with v.lock:   # another thread holds the variable's lock
         reader = threading.Thread(target=lambda: outcome.setdefault("read", read()))
@@ -129,7 +129,7 @@ def test_a_refused_update_value_leaves_every_variable_unchanged():
     w = sg.variable(np.zeros(2), name="w")
     x = sg.placeholder((None,), "float64", name="x")
     for updates in ({steps: steps + 1, w: x}, {w: x, steps: steps + 1}):
-        f = sg.function([x], sg.sum(x), updates=updates)
+        f = sg.function([x], sg.sum(x), updates=updates, backend="numpy")
         with pytest.raises(sg.ShapeError, match=r"update of variable node 'w'.*expected shape \(2,\), got \(3,\)"):
             f(np.ones(3))
         assert int(steps.value) == 0 and w.value.tolist() == [0.0, 0.0]
@@ -139,7 +139,7 @@ def test_a_refused_update_value_leaves_every_variable_unchanged():
 
 def test_updates_are_stored_read_only_and_unaliased():
     w = sg.variable(np.zeros((2, 3), np.float32), name="w")
-    f = sg.function([], [w + 1, w.T], updates={w: w + 1})
+    f = sg.function([], [w + 1, w.T], updates={w: w + 1}, backend="numpy")
     first, transposed = f()
     assert not w.value.flags.writeable and w.value.flags.c_contiguous
     assert not np.shares_memory(first, w.value) and not np.shares_memory(transposed, w.value)
@@ -154,7 +154,7 @@ def test_updates_are_stored_read_only_and_unaliased():
 def test_every_input_is_checked_even_if_the_outputs_do_not_need_it():
     x = sg.placeholder((2,), name="x")
     unused = sg.placeholder((2,), name="unused")
-    f = sg.function([x, unused], x * 2)
+    f = sg.function([x, unused], x * 2, backend="numpy")
     np.testing.assert_array_equal(f(np.ones(2, np.float32), np.zeros(2, np.float32)), [2.0, 2.0])
     with pytest.raises(sg.DTypeError, match=r"placeholder node 'unused'.*str 'garbage'"):
         f(np.ones(2, np.float32), "garbage")
@@ -168,7 +168,7 @@ def test_every_input_is_checked_even_if_the_outputs_do_not_need_it():
 
 def test_a_compiled_function_refuses_copying_and_pickling():
     v = sg.variable(np.zeros(2), name="v")
-    f = sg.function([], v + 1, updates={v: v + 1})
+    f = sg.function([], v + 1, updates={v: v + 1}, backend="numpy")
     with pytest.raises(TypeError, match=r"sg.save"):
         pickle.dumps(f)
     with pytest.raises(TypeError, match=r"sg.function"):

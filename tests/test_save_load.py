@@ -237,8 +237,8 @@ def test_a_loaded_graph_saves_back_to_the_same_bytes(every_op, tmp_path):
 
 
 def test_every_op_computes_the_same_bits_after_loading(every_op):
-    original = sg.function(every_op.inputs, every_op.outputs, optimize=False)
-    loaded = sg.function(every_op.loaded_inputs, every_op.loaded_outputs, optimize=False)
+    original = sg.function(every_op.inputs, every_op.outputs, optimize=False, backend="numpy")
+    loaded = sg.function(every_op.loaded_inputs, every_op.loaded_outputs, optimize=False, backend="numpy")
     assert_bitwise(loaded(*every_op.arrays), original(*every_op.arrays), "numpy")
 
 
@@ -312,7 +312,7 @@ def test_the_gradient_of_a_loaded_cost_can_be_taken(model_file):
     weights = next(v for v in variables if v.name == "dense_1/W")
     saved = outputs[2 + model_file.params.index("dense_1/W")]
     xs, ys = batches(1)[0]
-    got, want = sg.function(inputs, [sg.grad(outputs[0], weights), saved], optimize=False)(xs, ys)
+    got, want = sg.function(inputs, [sg.grad(outputs[0], weights), saved], optimize=False, backend="numpy")(xs, ys)
     assert_bitwise([got], [want], "gradient")
     assert np.abs(got).max() > 0
 
@@ -328,7 +328,7 @@ def test_metadata_and_single_outputs_come_back(tmp_path):
     assert isinstance(output, sg.Node) and output.name == "y" and variables == []
     assert [p.name for p in inputs] == ["unused", "x"]
     assert sg.read_metadata(path) == {"epoch": 3, "loss": 0.25, "tags": ["a", "b"], "nested": {"ok": [True, None]}}
-    f = sg.function(inputs, output)
+    f = sg.function(inputs, output, backend="numpy")
     assert_bitwise([f(0, np.arange(3, dtype=np.float32))], [np.exp(np.arange(3, dtype=np.float32))], "exp")
 
 
@@ -345,7 +345,7 @@ def test_save_defaults_inputs_to_the_placeholders_the_outputs_need(tmp_path):
 def training_step(seed: int = 0):
     x, labels, cost, _ = build_model(seed)
     params = sg.trainable_variables(cost)
-    return sg.function([x, labels], cost, updates=sg.optim.Adam(0.01).updates(cost, params))
+    return sg.function([x, labels], cost, updates=sg.optim.Adam(0.01).updates(cost, params), backend="numpy")
 
 
 def test_a_checkpoint_holds_every_variable_a_step_updates(tmp_path):
@@ -404,7 +404,7 @@ def test_a_checkpoint_taken_while_another_thread_trains_holds_one_step(tmp_path,
     """Saving holds the variables' locks, so a checkpoint never catches a compiled call halfway through its
     updates: 30 variables that every call increments together are always saved equal."""
     counters = [sg.variable(np.int64(0), name=f"c{k}") for k in range(30)]
-    step = sg.function([], [], updates={c: c + 1 for c in counters})
+    step = sg.function([], [], updates={c: c + 1 for c in counters}, backend="numpy")
     done = threading.Event()
 
     def train():
@@ -469,13 +469,13 @@ def test_checkpoint_variables_are_checked(tmp_path, variables, error, message):
 def test_two_dropout_layers_need_named_streams_for_a_checkpoint(tmp_path):
     x = sg.placeholder((None, 4), name="x")
     y = sg.nn.dropout(sg.nn.dropout(x, 0.5, seed=1), 0.5, seed=2)
-    step = sg.function([x], y)
+    step = sg.function([x], y, backend="numpy")
     duplicate = r"(?s)two variables are named 'random_stream/state'.*RandomStream\(seed, name"
     with pytest.raises(ValueError, match=duplicate):
         sg.save_variables(tmp_path / "c.safetensors", step)
     first, second = (sg.ops.random.RandomStream(s, name=f"drop{s}") for s in (1, 2))
     y = sg.nn.dropout(sg.nn.dropout(x, 0.5, stream=first), 0.5, stream=second)
-    sg.save_variables(tmp_path / "c.safetensors", sg.function([x], y))
+    sg.save_variables(tmp_path / "c.safetensors", sg.function([x], y, backend="numpy"))
 
 
 # -- errors when saving -----------------------------------------------------------------------------------------

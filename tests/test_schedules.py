@@ -37,7 +37,7 @@ OPTIMIZERS = {  # (symgraph optimizer from a learning rate, torch optimizer from
 def symgraph_trajectory(optimizer):
     w = sg.variable(START.copy(), name="w")
     cost = sg.sum(sg.square(w - TARGET) * SCALE)
-    step = sg.function([], cost, updates=optimizer.updates(cost, [w]))
+    step = sg.function([], cost, updates=optimizer.updates(cost, [w]), backend="numpy")
     trajectory = []
     for _ in range(STEPS):
         step()
@@ -94,6 +94,6 @@ def test_schedule_on_float32_parameters_casts_the_rate():
     w = sg.variable(np.float32([1.0, 2.0]), name="w32")
     cost = sg.sum(sg.square(w))
     updates = sg.optim.SGD(sg.optim.exponential_decay(0.1, 0.5)).updates(cost, [w])
-    sg.function([], cost, updates=updates)()
+    sg.function([], cost, updates=updates, backend="numpy")()
     assert w.value.dtype == np.float32
     np.testing.assert_allclose(w.value, np.float32([1.0, 2.0]) * (1 - 2 * 0.1), rtol=1e-6)  # w - lr0 * 2w

@@ -61,7 +61,7 @@ def test_a_learning_rate_node_is_used_as_given():
     rate = sg.variable(np.float64(0.25), name="rate", trainable=False)
     w = sg.variable(np.array([1.0, -2.0]), name="w")
     cost = sg.sum(sg.square(w))
-    step = sg.function([], cost, updates=sg.optim.SGD(rate).updates(cost, [w]))
+    step = sg.function([], cost, updates=sg.optim.SGD(rate).updates(cost, [w]), backend="numpy")
     step()
     np.testing.assert_allclose(w.value, [0.5, -1.0])  # w - 0.25 * 2w
     rate.assign(np.float64(0.5))

@@ -12,7 +12,7 @@ def test_random_stream_is_fresh_per_call_and_reproducible_from_its_seed():
     def draws(seed, calls=3):
         x = sg.placeholder((None, 5), name="x")
         u = RandomStream(seed).uniform(x)
-        f = sg.function([x], u)
+        f = sg.function([x], u, backend="numpy")
         return [f(np.zeros((4, 5), np.float32)) for _ in range(calls)]
 
     first, again, other = draws(7), draws(7), draws(8)
@@ -40,7 +40,7 @@ def test_uniform_statistics():
 def test_dropout_statistics_scaling_and_modes():
     x = sg.placeholder((None, 1000), name="x")
     rate = 0.3
-    train = sg.function([x], sg.nn.dropout(x, rate, training=True, seed=0))
+    train = sg.function([x], sg.nn.dropout(x, rate, training=True, seed=0), backend="numpy")
     ones = np.ones((50, 1000), np.float32)
     out = train(ones)
     kept = out != 0
@@ -49,7 +49,7 @@ def test_dropout_statistics_scaling_and_modes():
     assert not np.array_equal(out, train(ones))  # fresh mask per call
     assert sg.nn.dropout(x, rate, training=False) is x
     flag = sg.placeholder((), "bool", name="training")
-    both = sg.function([x, flag], sg.nn.dropout(x, rate, training=flag, seed=0))
+    both = sg.function([x, flag], sg.nn.dropout(x, rate, training=flag, seed=0), backend="numpy")
     np.testing.assert_array_equal(both(ones, np.bool_(False)), ones)
     assert (both(ones, np.bool_(True)) == 0).any()
     with pytest.raises(ValueError, match="rate"):
@@ -71,7 +71,7 @@ def test_batch_norm_training_inference_and_running_statistics():
     running_mean = sg.variable(np.zeros(3), name="running_mean", trainable=False)
     running_var = sg.variable(np.ones(3), name="running_var", trainable=False)
     train = sg.function([x], sg.nn.batch_norm(x, gamma, beta, running_mean, running_var, training=True,
-                                              momentum=0.1, eps=1e-5))
+                                              momentum=0.1, eps=1e-5), backend="numpy")
     values = rng.standard_normal((4, 3, 2, 2)) * 3 + 2
     out = train(values)
     mean = values.mean((0, 2, 3))
@@ -81,7 +81,7 @@ def test_batch_norm_training_inference_and_running_statistics():
     np.testing.assert_allclose(out, expected, rtol=1e-10)
     np.testing.assert_allclose(running_mean.value, 0.1 * mean, rtol=1e-12)
     np.testing.assert_allclose(running_var.value, 0.9 + 0.1 * values.var((0, 2, 3), ddof=1), rtol=1e-12)
-    infer = sg.function([x], sg.nn.batch_norm(x, gamma, beta, running_mean, running_var, training=False))
+    infer = sg.function([x], sg.nn.batch_norm(x, gamma, beta, running_mean, running_var, training=False), backend="numpy")
     before = running_mean.value.copy()
     out = infer(values)
     np.testing.assert_array_equal(running_mean.value, before)  # inference leaves the statistics alone
@@ -97,7 +97,7 @@ def test_batch_norm_with_a_training_flag_node():
     flag = sg.placeholder((), "bool", name="training")
     rm, rv = sg.variable(np.zeros(2), trainable=False), sg.variable(np.ones(2), trainable=False)
     y = sg.nn.batch_norm(x, np.ones(2), np.zeros(2), rm, rv, training=flag, axis=1)
-    f = sg.function([x, flag], y)
+    f = sg.function([x, flag], y, backend="numpy")
     values = np.array([[1.0, 2.0], [3.0, 6.0]])
     f(values, np.bool_(False))
     np.testing.assert_array_equal(rm.value, [0.0, 0.0])

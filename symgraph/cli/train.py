@@ -68,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                         help="sgd, momentum (SGD with momentum 0.9) or adam (default: mlp sgd, cnn momentum)")
-    parser.add_argument("--backend", choices=["numpy", "numba"], default="numpy",
-                        help="numpy: the reference interpreter; numba: the whole step compiled (cached on disk)")
+    parser.add_argument("--backend", choices=["numba", "numpy"], default="numba",
+                        help="numba: the whole step compiled (cached on disk); numpy: the reference interpreter")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the data order")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="threads of BLAS (NumPy's and SciPy's) and of the Numba backend, set by "
@@ -170,7 +170,7 @@ def resume_command(args, config: dict, checkpoint_dir: str, processes: int = 1) 
                           ("--log-every", args.log_every)):
         if value is not None:
             words += [option, str(value)]
-    if args.backend != "numpy":
+    if args.backend != "numba":
         words += ["--backend", args.backend]
     if args.threads is not None:
         words += ["--threads", str(args.threads)]
