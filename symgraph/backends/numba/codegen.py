@@ -47,7 +47,9 @@ from symgraph.backends.numba.memory import assign_slabs
 from symgraph.graph import Node, Placeholder, format_shape
 
 LOOPS_PER_STAGE = 24
-PYTHON_HELPER_MODULES = ("blas", "conv_gemm")  # modules of kernels/ holding plain Python (the others compile)
+# Modules of kernels/ whose helpers the Python stages run as plain Python (shapes.py and *_shapes.py are the plan's;
+# the others are compiled into kernel files).
+PYTHON_HELPER_MODULES = ("blas", "conv_gemm")
 # Loops over the user's ops may only contract a*b+c into one FMA: reassociation would fold y - (x - x) into y and
 # turn NaN/inf into numbers, "arcp" would turn x/y into x*(1/y), infinite for subnormal y, "nsz" flips the sign of
 # 1/(-0). The kernels (copied helpers, written and tested against these flags) also reassociate, for vectorized
@@ -981,12 +983,13 @@ def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, Ker
             order.append(helper)
             pending += _function_source(module, helper)[1]
     params = {helper: _parameters(module, helper) for helper in order}
-    unknown = set(dict(constants)) - set(params[name])
+    values = dict(constants)
+    unknown = set(values) - set(params[name])
     if unknown:
         raise KeyError(f"kernels/{module}.py: {name} has no parameters {sorted(unknown)}")
     suffix = "".join(f"_{param}{value}" for param, value in constants)
-    renamed = {helper: helper + suffix for helper in order if set(params[helper]) & set(dict(constants))}
-    texts = [_specialized(module, helper, dict(constants), renamed, params) for helper in order]
+    renamed = {helper: helper + suffix for helper in order if set(params[helper]) & set(values)}
+    texts = [_specialized(module, helper, values, renamed, params) for helper in order]
     entry = renamed[name]
     inlined = _inlined(module) + tuple(renamed[h] for h in renamed if h in _inlined(module))
     text, digest = _kernel_source(f"symgraph's helper kernel {name} (kernels/{module}.py) for {entry}", texts,

@@ -14,6 +14,7 @@ from symgraph.backends.numba.kernels.conv import (
     conv_gradient_rows, conv_im2col_images, conv_im2col_rows_images,
 )
 
+
 def conv_same_padding_before(size, k, stride, dilation):
     """TF's "same" padding before the data: half the total, the odd row or column going after."""
     out = -(-size // stride)
@@ -38,6 +39,20 @@ def conv_rows_images(depth, pixels, n_images):
     return max(1, min(n_images, (1 << 20) // max(depth * pixels, 1)))
 
 
+def image_runs(n_images, chunk):
+    """(first image, count) of each run of ``chunk`` images (the last one shorter)."""
+    return [(first, min(chunk, n_images - first)) for first in range(0, n_images, chunk)]
+
+
+def channels_last_buffers(x_shape, pixels, depth, dtype, zeroed):
+    """The images per GEMM of the channels-last layout and its buffers: an HWC image of x and the run's columns
+    (``zeroed`` where im2col gathers into them: it never writes the padding's entries)."""
+    chunk = conv_images_per_gemm(pixels, x_shape[0])
+    image = np.empty((x_shape[2], x_shape[3], x_shape[1]), dtype)
+    cols = (np.zeros if zeroed else np.empty)((chunk * pixels, depth), dtype)
+    return chunk, image, cols
+
+
 def conv_filters(w, rows, dtype):
     """The (O, C kh kw) filter matrix of OIHW filters ``w`` in a layout's column order."""
     filters = np.empty((w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]), dtype)
@@ -50,8 +65,7 @@ def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilatio
     one GEMM per run of images (conv_images_per_gemm), cols @ filters.T, then stored as NCHW: this orientation
     measured faster than writing NCHW directly for the CNN's second layer."""
     n_images, out_channels, out_h, out_w = out.shape
-    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
-    k_h, k_w = w.shape[2], w.shape[3]
+    channels, k_h, k_w = x.shape[1], w.shape[2], w.shape[3]
     depth, pixels = channels * k_h * k_w, out_h * out_w
     if out.size == 0 or depth == 0:
         out.fill(0)
@@ -61,19 +75,15 @@ def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilatio
     if rows:
         chunk = conv_rows_images(depth, pixels, n_images)
         cols = np.zeros((chunk, depth, pixels), out.dtype)  # padding entries stay zero: no image writes them
-        for first in range(0, n_images, chunk):
-            count = min(chunk, n_images - first)
+        for first, count in image_runs(n_images, chunk):
             conv_im2col_rows_images(x, first, count, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h,
                                     dilation_w, False)
             for b in range(count):
                 gemm_into(filters, cols[b], out[first + b].reshape((out_channels, pixels)))
         return
-    chunk = conv_images_per_gemm(pixels, n_images)
-    image = np.empty((height, width, channels), out.dtype)
-    cols = np.zeros((chunk * pixels, depth), out.dtype)
+    chunk, image, cols = channels_last_buffers(x.shape, pixels, depth, out.dtype, True)
     product = np.empty((chunk * pixels, out_channels), out.dtype)
-    for first in range(0, n_images, chunk):
-        count = min(chunk, n_images - first)
+    for first, count in image_runs(n_images, chunk):
         conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
                            dilation_h, dilation_w)
         gemm_into(cols[:count * pixels], filters.T, product[:count * pixels])
@@ -83,7 +93,7 @@ def conv2d_forward(x, w, out, stride_h, stride_w, top, left, dilation_h, dilatio
 def conv2d_backprop_input(g, w, out, stride_h, stride_w, top, left, dilation_h, dilation_w):
     """out[n] = col2im(filters.T (C kh kw, O) @ g[n] (O, Ho Wo)): the transposed convolution (channels-last, one
     GEMM per run of images)."""
-    n_images, channels, height, width = out.shape
+    n_images, channels = out.shape[0], out.shape[1]
     out_channels, out_h, out_w = g.shape[1], g.shape[2], g.shape[3]
     k_h, k_w = w.shape[2], w.shape[3]
     depth, pixels = channels * k_h * k_w, out_h * out_w
@@ -95,19 +105,15 @@ def conv2d_backprop_input(g, w, out, stride_h, stride_w, top, left, dilation_h, 
     if rows:
         chunk = conv_rows_images(depth, pixels, n_images)
         cols = np.empty((chunk, depth, pixels), out.dtype)
-        for first in range(0, n_images, chunk):
-            count = min(chunk, n_images - first)
+        for first, count in image_runs(n_images, chunk):
             for b in range(count):
                 gemm_into(filters.T, g[first + b].reshape((out_channels, pixels)), cols[b])
             conv_im2col_rows_images(out, first, count, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h,
                                     dilation_w, True)
         return
-    chunk = conv_images_per_gemm(pixels, n_images)
-    image = np.empty((height, width, channels), out.dtype)
-    cols = np.empty((chunk * pixels, depth), out.dtype)
+    chunk, image, cols = channels_last_buffers(out.shape, pixels, depth, out.dtype, False)
     gradients = np.empty((chunk * pixels, out_channels), out.dtype)
-    for first in range(0, n_images, chunk):
-        count = min(chunk, n_images - first)
+    for first, count in image_runs(n_images, chunk):
         conv_gradient_rows(g, first, count, gradients)
         gemm_into(gradients[:count * pixels], filters, cols[:count * pixels])
         conv_col2im_images(cols, image, out, first, count, pixels, out_w, k_h, k_w, stride_h, stride_w, top, left,
@@ -118,8 +124,7 @@ def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h,
     """out = the sum over images n of g[n] (O, Ho Wo) @ im2col(x[n]).T, reordered to OIHW: each GEMM adds its
     product into the total (BLAS's beta = 1)."""
     out_channels, channels, k_h, k_w = out.shape
-    n_images, height, width = x.shape[0], x.shape[2], x.shape[3]
-    out_h, out_w = g.shape[2], g.shape[3]
+    n_images, out_h, out_w = x.shape[0], g.shape[2], g.shape[3]
     depth, pixels = channels * k_h * k_w, out_h * out_w
     rows = conv_rows_layout(channels, k_w, stride_w, dilation_w, out_w)
     total = np.zeros((out_channels, depth), out.dtype)
@@ -127,19 +132,15 @@ def conv2d_backprop_filter(x, g, out, stride_h, stride_w, top, left, dilation_h,
         if rows:
             chunk = conv_rows_images(depth, pixels, n_images)
             cols = np.zeros((chunk, depth, pixels), out.dtype)
-            for first in range(0, n_images, chunk):
-                count = min(chunk, n_images - first)
+            for first, count in image_runs(n_images, chunk):
                 conv_im2col_rows_images(x, first, count, cols, out_w, k_h, k_w, stride_h, top, left, dilation_h,
                                         dilation_w, False)
                 for b in range(count):
                     gemm_into(g[first + b].reshape((out_channels, pixels)), cols[b].T, total, True)
         else:
-            chunk = conv_images_per_gemm(pixels, n_images)
-            image = np.empty((height, width, channels), out.dtype)
-            cols = np.zeros((chunk * pixels, depth), out.dtype)
+            chunk, image, cols = channels_last_buffers(x.shape, pixels, depth, out.dtype, True)
             gradients = np.empty((chunk * pixels, out_channels), out.dtype)
-            for first in range(0, n_images, chunk):
-                count = min(chunk, n_images - first)
+            for first, count in image_runs(n_images, chunk):
                 conv_im2col_images(x, first, count, image, cols, pixels, out_w, k_h, k_w, stride_h, stride_w, top,
                                    left, dilation_h, dilation_w)
                 conv_gradient_rows(g, first, count, gradients)
