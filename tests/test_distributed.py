@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -30,6 +31,9 @@ try:
     MISSING = None if shutil.which("mpiexec") else "mpiexec is not on PATH (pip install -e '.[mpi]' brings it)"
 except ImportError:
     MISSING = "mpi4py is not installed (pip install -e '.[mpi]')"
+# MPICH's launcher (the mpich wheel's) writes each rank's streams to its own files; others share one pipe.
+HYDRA = MISSING is None and "HYDRA" in subprocess.run(["mpiexec", "--version"], capture_output=True,
+                                                      text=True).stdout
 needs_mpi = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
@@ -40,14 +44,31 @@ REPOSITORY = os.path.dirname(os.path.dirname(WORKER))
 
 def mpiexec(*args, timeout: float = 300, processes: int = 2, script: str = WORKER):
     """Run ``script`` (the worker) on ``processes`` processes with one thread each, this checkout's symgraph first on
-    the path; (return code, stdout + stderr, seconds)."""
+    the path; (return code, output, seconds). The output is each rank's stdout and stderr in rank order, then the
+    launcher's own: ranks writing at once interleave character by character on a shared pipe."""
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([REPOSITORY, os.environ.get("PYTHONPATH", "")]))
-    launcher = ["mpiexec", "-n", str(processes)] if processes > 1 else []
-    started = time.monotonic()
-    done = subprocess.run(launcher + [sys.executable, script, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=os.path.dirname(script))
-    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+    with tempfile.TemporaryDirectory() as folder:
+        launcher = []
+        if processes > 1:
+            launcher = ["mpiexec", "-n", str(processes)]
+            if HYDRA:
+                launcher += ["-outfile-pattern", os.path.join(folder, "%r.out"),
+                             "-errfile-pattern", os.path.join(folder, "%r.err")]
+        started = time.monotonic()
+        done = subprocess.run(launcher + [sys.executable, script, *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=os.path.dirname(script))
+        seconds = time.monotonic() - started
+        ranks = "".join(_read(os.path.join(folder, f"{rank}.{stream}"))
+                        for rank in range(processes) for stream in ("out", "err"))
+    return done.returncode, ranks + done.stdout + done.stderr, seconds
+
+
+def _read(path: str) -> str:
+    if not os.path.exists(path):
+        return ""
+    with open(path) as file:
+        return file.read()
 
 
 def single_process(case: dict) -> list[np.ndarray]:
