@@ -4,6 +4,8 @@ Any test taking a ``backend`` argument runs once per entry of BACKENDS (a parame
 that hypothesis tests take it too). Adding a backend is adding its ``sg.function`` name here.
 """
 
+import os
+
 import pytest
 
 import symgraph as sg
@@ -33,8 +35,12 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session", autouse=True)
 def numba_cache(tmp_path_factory):
-    """Compiled modules go to one directory of this test session (per xdist worker), never the user's cache; a
-    function that one test file compiled is found by the next. Tests of the cache itself set their own."""
+    """Compiled modules go to one directory of this test session, never the user's cache: a function or helper
+    kernel that one test (or xdist worker, or subprocess) compiled is loaded by the next, as processes share a
+    user's cache. Tests of the cache itself set their own."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: popen-gw0, gw1, ... beside
+    directory = shared / "numba-cache"  # symgraph creates it, private to the user
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path_factory.mktemp("numba-cache")))
+        patch.setenv("SYMGRAPH_CACHE_DIR", str(directory))
         yield

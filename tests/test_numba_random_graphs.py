@@ -3,7 +3,7 @@
 Each hypothesis example is a batch of random graphs compiled into one function (their values and their gradients
 with respect to both inputs), because every compiled function costs a Numba compile. Inputs include size-1
 broadcasting, unknown dimensions, and NaN/inf; values must agree to rounding and in their NaN/inf pattern exactly.
-The default run checks 40 graphs (four compiles); the slow test (``pytest -m slow tests/test_numba_random_graphs.py``)
+The default run checks 20 graphs (two compiles); the slow test (``pytest -m slow tests/test_numba_random_graphs.py``)
 checks TEST_NUMBA_GRAPHS graphs (default 500).
 """
 
@@ -91,7 +91,7 @@ def check_random_graphs(programs, seed, rows, special):
         assert_same(a, b, f"output {k} (graph {k // 3}: {programs[k // 3]})")
 
 
-test_random_graphs_agree_with_the_numpy_backend = random_graph_test(40)
+test_random_graphs_agree_with_the_numpy_backend = random_graph_test(20)
 test_many_random_graphs_agree_with_the_numpy_backend = pytest.mark.slow(random_graph_test(GRAPHS))
 
 

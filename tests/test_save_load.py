@@ -3,8 +3,8 @@ sg.load_variables.
 
 - Every op round-trips: one graph holds up to two samples of every op-table row (tests/op_table.py) and the
   gradients of a few rows; the loaded graph has the same nodes (op, attributes, shapes, dtypes, names, sites,
-  values, implied updates, gradient bookkeeping), computes bit-identical values on the NumPy and the Numba backend,
-  and saves back to the same bytes. A training graph (dropout's random stream, batch_norm's running statistics, a
+  values, implied updates, gradient bookkeeping), computes bit-identical values on the NumPy backend, generates the
+  same Numba module (and computes the same bits on it: ``-m slow``), and saves back to the same bytes. A training graph (dropout's random stream, batch_norm's running statistics, a
   hand-written cross-entropy that sg.optimize stabilizes and whose gradient it re-derives) runs steps bit-identically
   after loading, with the default optimization, on both backends.
 - Checkpoints: values, metadata and a data generator's state come back; resuming from a checkpoint ends with the
@@ -242,6 +242,16 @@ def test_every_op_computes_the_same_bits_after_loading(every_op):
     assert_bitwise(loaded(*every_op.arrays), original(*every_op.arrays), "numpy")
 
 
+def test_every_op_generates_the_same_numba_module_after_loading(every_op):
+    """The same generated source is the same compiled code: what the run below checks, without its minute and a half
+    of compiling a node of every op (their values on Numba are tests/test_numba_ops.py's business)."""
+    original = sg.function(every_op.inputs, every_op.outputs, backend="numba", optimize=False)
+    loaded = sg.function(every_op.loaded_inputs, every_op.loaded_outputs, backend="numba", optimize=False)
+    assert loaded.source == original.source
+    assert "def stage_" in original.source and "conv2d" in original.source
+
+
+@pytest.mark.slow
 def test_every_op_computes_the_same_bits_after_loading_on_numba(tmp_path):
     """One case per row in one compiled function (each compiled node costs a fraction of a second)."""
     graph = every_op_graph(tmp_path, 1, ())
