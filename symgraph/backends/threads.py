@@ -60,36 +60,32 @@ def set_num_threads(n: int) -> None:
     with _lock:
         previous, _requested = _requested, int(n)
         try:
-            apply(all_blas=True)
+            apply()
         except BaseException:
             _requested = previous
             raise
 
 
-def apply(all_blas: bool = False) -> None:
-    """Limit the loaded BLAS libraries (by default only SciPy's, which compiled kernels call) and Numba's threads."""
+def apply() -> None:
+    """Limit the loaded BLAS libraries (NumPy's, whose matmul the compiled functions call, and SciPy's, which Numba's
+    linear algebra calls) and Numba's threads."""
     from threadpoolctl import ThreadpoolController
 
     count = get_num_threads()
     controller = ThreadpoolController()
     for library in controller.lib_controllers:
-        if library.user_api == "blas" and (all_blas or _is_scipys(library.filepath)):
+        if library.user_api == "blas":
             library.set_num_threads(count)
     numba = sys.modules.get("numba")
     if numba is not None:
         numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
 
 
-def _is_scipys(path: str) -> bool:
-    """SciPy's BLAS (the one Numba's np.dot calls), not NumPy's own copy."""
-    return "scipy" in os.path.basename(os.path.dirname(path))
-
-
 _kernels_limited = False
 
 
 def limit_kernels_once() -> None:
-    """Apply the limit to the BLAS that compiled kernels call, the first time a compiled function is created."""
+    """Apply the limit to the BLAS libraries that compiled functions call, the first time one is created."""
     global _kernels_limited
     if not _kernels_limited:
         import scipy.linalg.cython_blas  # noqa: F401  (loads the library so that it can be limited)

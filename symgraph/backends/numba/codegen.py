@@ -605,6 +605,10 @@ class ModuleWriter:
         if self.profile:
             lines.insert(len(lines) - 3 * len(stages), f"    times = [0.0] * {len(stages)}")
             lines.append("    _local.times = times  # seconds per stage of this thread's last call")
+        if stages:  # the Python stages' NumPy calls (matmul, indexing) meet NaN and inf silently, as the NumPy backend
+            first = len(lines) - (3 if self.profile else 1) * len(stages) - (2 if self.profile else 0)
+            body = ["    " + line.replace("\n", "\n    ") for line in lines[first:]]
+            lines[first:] = ['    with np.errstate(all="ignore"):  # as in the NumPy backend'] + body
         outputs = ", ".join(self.output_params)
         lines.append(f"    return ({outputs}{',' if len(signature.outputs) == 1 else ''})")
         text = "_local = threading.local()  # plans and buffers per thread and input shapes\n"

@@ -1,5 +1,5 @@
-"""Matrix-product helpers for generated modules that BLAS cannot do: integer products, batched products (kernels/blas.py
-has the 2-D floating-point ones)."""
+"""Matrix-product helpers for generated modules that BLAS cannot do: integer products (kernels/blas.py has the
+floating-point ones)."""
 
 import numpy as np
 
@@ -12,14 +12,6 @@ def int_matmul(a, b, out):
             left = a[i, k]
             for j in range(b.shape[1]):
                 out[i, j] += left * b[k, j]
-
-
-def batched_matmul(a, b, out):
-    """out[idx] = a[idx] @ b[idx] over the batch indices (a and b already broadcast to out's batch shape)."""
-    for idx in np.ndindex(out.shape[:-2]):
-        # broadcast operands are strided views: BLAS needs them contiguous, and Numba's np.dot types its result
-        # from its operands' layout, so the product goes through a temporary
-        out[idx][...] = np.dot(np.ascontiguousarray(a[idx]), np.ascontiguousarray(b[idx]))
 
 
 def batched_int_matmul(a, b, out):

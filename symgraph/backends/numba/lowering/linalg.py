@@ -1,8 +1,8 @@
-"""Lowering of symgraph.ops.linalg: matmul through BLAS (SciPy's gemm, called from the driver's Python stage:
+"""Lowering of symgraph.ops.linalg: matmul through BLAS (NumPy's matmul, called from the driver's Python stage:
 nothing to compile), transposed operands passed as views.
 
-1-D operands are lifted to matrices by size-1 axes (views), as NumPy's matmul defines them; batched products loop
-over the broadcast batch indices. Integer products, which BLAS lacks, use a loop kernel.
+1-D operands are lifted to matrices by size-1 axes (views), as NumPy's matmul defines them; batched products
+broadcast their batch axes in the same call. Integer products, which BLAS lacks, use loop kernels.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def _emit(node, args, out, ctx):
         if integer:
             return [f"{ctx.helper('linalg', 'int_matmul')}({a2}, {b2}, {out2})"]
         return [f"{ctx.python_helper('blas', 'gemm_into')}({a2}, {b2}, {out2})"]
+    if not integer:
+        return [f"{ctx.python_helper('blas', 'batched_gemm_into')}({a2}, {b2}, {out2})"]
     out_name = ctx.local("product")
     lines = [f"{out_name} = {out2}"]
     batch = f"{out_name}.shape[:-2]"
     a3 = f"np.broadcast_to({a2}, {batch} + {a2}.shape[-2:])"
     b3 = f"np.broadcast_to({b2}, {batch} + {b2}.shape[-2:])"
-    helper = ctx.helper("linalg", "batched_int_matmul" if integer else "batched_matmul")
-    return lines + [f"{helper}({a3}, {b3}, {out_name})"]
+    return lines + [f"{ctx.helper('linalg', 'batched_int_matmul')}({a3}, {b3}, {out_name})"]
 
 
 register(CallLowering(_shape, _emit), Matmul)
