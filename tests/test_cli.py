@@ -403,7 +403,7 @@ def test_bench_runs_one_tiny_measurement(tmp_path):
                       "--threads", "1"], tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("float32 GEMM peak (1024^3, SciPy's BLAS, 1 threads): ")
+    assert lines[0].startswith("float32 GEMM peak (1024^3, NumPy's BLAS, 1 threads): ")
     row = next(line for line in lines if line.startswith("mlp32"))
     assert row.split()[1] == "symgraph-numpy" and float(row.split()[2]) > 0  # ms per step
     assert "round 1 of 1 done" in result.stderr

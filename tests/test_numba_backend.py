@@ -8,6 +8,8 @@ cases where the graph is the same; the cache directory is the session's (conftes
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import subprocess
 import sys
@@ -494,6 +496,32 @@ def test_nan_and_inf_propagate_as_in_numpy():
     for got, expected in zip(numba_f(values), numpy_f(values)):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+DEFAULT_THREADS_SCRIPT = """
+import json
+import numpy as np
+import symgraph as sg
+x = sg.placeholder((None, 3), "float32", name="x")
+f = sg.function([x], x @ np.ones((3, 2), np.float32), backend="numba")
+f(np.ones((4, 3), np.float32))
+from threadpoolctl import threadpool_info
+print(json.dumps({"blas": [[info["filepath"], info["num_threads"]] for info in threadpool_info()
+                           if info["user_api"] == "blas"]}))
+"""
+
+
+def test_a_compiled_function_limits_every_blas_to_the_default_thread_count(tmp_path):
+    """Its matmuls run on NumPy's OpenBLAS, which must keep to symgraph's default of one thread (two busy threads on
+    a shared 2-core machine made a CNN step 30-50x slower), as must SciPy's, which Numba loads."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SYMGRAPH_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env["SYMGRAPH_CACHE_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-c", DEFAULT_THREADS_SCRIPT], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(report["blas"]) == 2 and all(threads == 1 for _, threads in report["blas"]), report["blas"]
 
 
 def test_set_num_threads_limits_every_blas_and_refuses_nonsense():
