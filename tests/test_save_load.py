@@ -4,9 +4,10 @@ sg.load_variables.
 - Every op round-trips: one graph holds up to two samples of every op-table row (tests/op_table.py) and the
   gradients of a few rows; the loaded graph has the same nodes (op, attributes, shapes, dtypes, names, sites,
   values, implied updates, gradient bookkeeping), computes bit-identical values on the NumPy backend, generates the
-  same Numba module (and computes the same bits on it: ``-m slow``), and saves back to the same bytes. A training graph (dropout's random stream, batch_norm's running statistics, a
-  hand-written cross-entropy that sg.optimize stabilizes and whose gradient it re-derives) runs steps bit-identically
-  after loading, with the default optimization, on both backends.
+  same Numba module (and computes the same bits on it: ``-m slow``), and saves back to the same bytes. A training
+  graph (dropout's random stream, batch_norm's running statistics, a hand-written cross-entropy that sg.optimize
+  stabilizes and whose gradient it re-derives) runs steps bit-identically after loading, with the default
+  optimization, on both backends.
 - Checkpoints: values, metadata and a data generator's state come back; resuming from a checkpoint ends with the
   parameters of an uninterrupted run, bit for bit; missing, extra and mis-shaped entries are refused before any
   variable changes.

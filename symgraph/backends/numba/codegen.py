@@ -583,6 +583,7 @@ class ModuleWriter:
         for name, output in zip(self.output_params, signature.outputs):
             lines.append(f"    {name} = np.empty(shapes['s_{self.names(output)}'], {dtype_constructor(output.dtype)})")
         direct = set(args) | set(self.output_params)
+        calls = [f"times = [0.0] * {len(stages)}"] if self.profile else []
         for stage in stages:
             call_args = []
             for param in self._stage_params(stage):
@@ -592,23 +593,23 @@ class ModuleWriter:
                     call_args.append(f"shapes[{param!r}]")
                 else:
                     call_args.append(f"buffers[{param!r}]")
-            call = f"    stage_{stage.index}({', '.join(call_args)})"
+            call = f"stage_{stage.index}({', '.join(call_args)})"
             if stage.chunked:
-                call = (f"    # stage_{stage.index}'s block ranges, on up to num_threads threads when its work is large\n"
-                        f"    _run_chunked(stage_{stage.index}, ({', '.join(call_args)},), shapes[{stage.chunked!r}], "
+                calls.append(f"# stage_{stage.index}'s block ranges, on up to num_threads threads when it is large")
+                call = (f"_run_chunked(stage_{stage.index}, ({', '.join(call_args)},), shapes[{stage.chunked!r}], "
                         f"combines={stage.combines})")
             if self.profile:
-                lines += ["    started = time.perf_counter()", call,
-                          f"    times[{stage.index}] = time.perf_counter() - started"]
+                calls += ["started = time.perf_counter()", call,
+                          f"times[{stage.index}] = time.perf_counter() - started"]
             else:
-                lines.append(call)
+                calls.append(call)
         if self.profile:
-            lines.insert(len(lines) - 3 * len(stages), f"    times = [0.0] * {len(stages)}")
-            lines.append("    _local.times = times  # seconds per stage of this thread's last call")
-        if stages:  # the Python stages' NumPy calls (matmul, indexing) meet NaN and inf silently, as the NumPy backend
-            first = len(lines) - (3 if self.profile else 1) * len(stages) - (2 if self.profile else 0)
-            body = ["    " + line.replace("\n", "\n    ") for line in lines[first:]]
-            lines[first:] = ['    with np.errstate(all="ignore"):  # as in the NumPy backend'] + body
+            calls.append("_local.times = times  # seconds per stage of this thread's last call")
+        indent = "    "
+        if not all(stage.compiled for stage in stages):  # NumPy calls (matmul, indexing) in Python stages
+            lines.append('    with np.errstate(all="ignore"):  # NaN and inf pass silently, as in the NumPy backend')
+            indent += "    "
+        lines += [indent + line for line in calls]
         outputs = ", ".join(self.output_params)
         lines.append(f"    return ({outputs}{',' if len(signature.outputs) == 1 else ''})")
         text = "_local = threading.local()  # plans and buffers per thread and input shapes\n"

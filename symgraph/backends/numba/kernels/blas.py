@@ -12,14 +12,10 @@ import numpy as np
 
 
 def gemm_into(a, b, out, accumulate=False):
-    """out = a @ b (with ``accumulate``, out += a @ b) for 2-D float32 or float64 operands and an ``out`` of their
-    dtype: whatever ``out`` held, NaN included, is not read unless accumulating."""
+    """out = a @ b (with ``accumulate``, out += a @ b) for float32 or float64 operands and an ``out`` of their dtype,
+    batch axes broadcasting as in NumPy's matmul: whatever ``out`` held, NaN included, is not read unless
+    accumulating."""
     if accumulate:
         np.add(out, np.matmul(a, b), out=out)
     else:
         np.matmul(a, b, out=out)
-
-
-def batched_gemm_into(a, b, out):
-    """out[idx] = a[idx] @ b[idx] over the batch indices, a and b broadcasting against out's batch shape."""
-    np.matmul(a, b, out=out)

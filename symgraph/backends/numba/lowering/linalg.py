@@ -32,14 +32,10 @@ def _emit(node, args, out, ctx):
         out2 = f"np.expand_dims({out}, {node.ndim})"
     else:
         out2 = out
-    rank = max(x.ndim, y.ndim, 2)
-    integer = dtype.kind != "f"
-    if rank == 2:
-        if integer:
-            return [f"{ctx.helper('linalg', 'int_matmul')}({a2}, {b2}, {out2})"]
+    if dtype.kind == "f":
         return [f"{ctx.python_helper('blas', 'gemm_into')}({a2}, {b2}, {out2})"]
-    if not integer:
-        return [f"{ctx.python_helper('blas', 'batched_gemm_into')}({a2}, {b2}, {out2})"]
+    if max(x.ndim, y.ndim) <= 2:
+        return [f"{ctx.helper('linalg', 'int_matmul')}({a2}, {b2}, {out2})"]
     out_name = ctx.local("product")
     lines = [f"{out_name} = {out2}"]
     batch = f"{out_name}.shape[:-2]"
