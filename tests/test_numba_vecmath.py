@@ -11,6 +11,7 @@ floats' positions in the ordered set of floats.
 import ast
 import importlib.util
 import re
+import types
 import warnings
 
 import llvmlite.binding as llvm
@@ -72,34 +73,25 @@ def kernel_name(name, dtype):
     return f"{name}_f{np.dtype(dtype).itemsize * 8}"
 
 
-def _generated_source():
-    """Every function of vecmath.py decorated as generated modules decorate the helpers they copy, and one
-    ``loop_<kernel>(x, out)`` per kernel, decorated as generated loops are; the module imports only what generated
-    modules import."""
-    source = open(vecmath.__file__).read()
-    tree = ast.parse(source)
-    pieces = ["import numba\nimport numpy as np\n", f"FASTMATH = {codegen.FASTMATH}\n",
-              f"LOOP_FASTMATH = {codegen.LOOP_FASTMATH}\n"]
-    for function in tree.body:
-        if isinstance(function, ast.FunctionDef):
-            pieces.append(f"@{codegen.NJIT}\n{ast.get_source_segment(source, function)}\n")
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """Each kernel and a ``loop_<kernel>(x, out)`` over it, decorated as generated loops are, in a module holding
+    the kernel file that generated modules load (the kernel flattened, decorated as they decorate helpers), loaded
+    from a file (Numba's cache=True needs one)."""
+    folder = tmp_path_factory.mktemp("vecmath")
+    loops = {}
     for name in FUNCTIONS:
         for dtype in DTYPES:
             kernel = kernel_name(name, dtype)
-            pieces.append(f"@{codegen.LOOP_NJIT}\ndef loop_{kernel}(x, out):\n"
-                          f"    for i in range(x.size):\n        out[i] = {kernel}(x[i])\n")
-    return "\n\n".join(pieces)
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    """The generated module, loaded from a file (Numba's cache=True needs one)."""
-    path = tmp_path_factory.mktemp("vecmath") / "generated_vecmath.py"
-    path.write_text(_generated_source())
-    spec = importlib.util.spec_from_file_location("generated_vecmath", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+            path = folder / f"loop_{kernel}.py"
+            path.write_text(codegen.kernel_file("vecmath", kernel)[1].source
+                            + f"\n\nLOOP_FASTMATH = {codegen.LOOP_FASTMATH}\n\n\n@{codegen.LOOP_NJIT}\n"
+                            + f"def loop_{kernel}(x, out):\n    for i in range(x.size):\n        out[i] = {kernel}(x[i])\n")
+            spec = importlib.util.spec_from_file_location(f"loop_{kernel}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loops[f"loop_{kernel}"], loops[kernel] = getattr(module, f"loop_{kernel}"), getattr(module, kernel)
+    return types.SimpleNamespace(**loops)
 
 
 def run(generated, name, x):
@@ -289,7 +281,8 @@ def test_loops_are_vectorized(generated, name, dtype):
 
 
 def test_kernel_module_is_only_undecorated_functions():
-    """Generated modules copy functions by name and import only numpy: the kernel module can hold nothing else."""
+    """Generated modules copy functions by name and import only numpy: the kernel module can hold nothing else, and
+    calls no builtins (Python's min and max would each compile as a function of their own)."""
     tree = ast.parse(open(vecmath.__file__).read())
     docstring, imports, functions = tree.body[0], tree.body[1:2], tree.body[2:]
     assert isinstance(docstring, ast.Expr) and isinstance(docstring.value, ast.Constant)
@@ -297,10 +290,41 @@ def test_kernel_module_is_only_undecorated_functions():
     assert functions and all(isinstance(f, ast.FunctionDef) and not f.decorator_list for f in functions)
     names = {f.name for f in functions}
     assert {kernel_name(n, d) for n in FUNCTIONS for d in DTYPES} <= names
-    builtins = {"min", "max"}
     for function in functions:
         local = {a.arg for a in function.args.args} | {
             t.id for node in ast.walk(function) if isinstance(node, ast.Assign)
             for t in ast.walk(node) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
         used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        assert used <= local | names | builtins | {"np"}, (function.name, used - local - names - builtins)
+        assert used <= local | names | {"np"}, (function.name, used - local - names)
+
+
+def test_each_kernel_compiles_as_one_function(tmp_path):
+    """Kernel files hold flat kernels: compiling a loop over one, in a module of its own, compiles the loop and the
+    kernel alone (its helpers written out in it, selects and bit casts as instructions), nothing of the chain of
+    helpers it is written as."""
+    path = tmp_path / "flat_softplus.py"
+    path.write_text(codegen.kernel_file("vecmath", "softplus_f32")[1].source
+                    + f"\n\nLOOP_FASTMATH = {codegen.LOOP_FASTMATH}\n\n\n@{codegen.LOOP_NJIT}\n"
+                    + "def loop(x, out):\n    for i in range(x.size):\n        out[i] = softplus_f32(x[i])\n")
+    spec = importlib.util.spec_from_file_location("flat_softplus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    compiled = []
+
+    class Listener(numba.core.event.Listener):
+        def on_start(self, event):
+            compiled.append(event.data["dispatcher"].py_func.__name__)
+
+        def on_end(self, event):
+            pass
+
+    listener = Listener()
+    numba.core.event.register("numba:compile", listener)
+    try:
+        x = np.linspace(-3, 3, 7, dtype=np.float32)
+        out = np.empty_like(x)
+        module.loop(x, out)
+    finally:
+        numba.core.event.unregister("numba:compile", listener)
+    assert compiled == ["loop", "softplus_f32"], compiled
+    np.testing.assert_allclose(out, np.logaddexp(x, np.float32(0)), rtol=1e-6)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from symgraph.autodiff import gradient_of
-from symgraph.backends.numba import chunking
+from symgraph.backends.numba import chunking, flatten
 from symgraph.backends.numba import kernels as kernel_package
 from symgraph.backends.numba.kernels.reduce import COMBINE_BLOCKS
 from symgraph.backends.numba.fusion import (
@@ -50,6 +50,10 @@ LOOPS_PER_STAGE = 24
 # Modules of kernels/ whose helpers the Python stages run as plain Python (shapes.py and *_shapes.py are the plan's;
 # the others are compiled into kernel files).
 PYTHON_HELPER_MODULES = ("blas", "conv_gemm")
+# Modules of kernels/ whose functions are written into kernel files flattened, a file each (flatten.py: one compiled
+# function per kernel instead of a chain of helpers), their stand-ins for LLVM instructions replaced by
+# kernels/intrinsics.py's.
+FLATTENED_MODULES = ("vecmath",)
 # Loops over the user's ops may only contract a*b+c into one FMA: reassociation would fold y - (x - x) into y and
 # turn NaN/inf into numbers, "arcp" would turn x/y into x*(1/y), infinite for subnormal y, "nsz" flips the sign of
 # 1/(-0). The kernels (copied helpers, written and tested against these flags) also reassociate, for vectorized
@@ -688,7 +692,8 @@ class LoopWriter:
             blocks = "range(block_start, block_stop)" if stage.chunked else "range(blocks)"
             stage.lines.append(f"    for block in {blocks}:")
             stage.lines.append("        lo = block * rows")
-            stage.lines.append("        hi = min(lo + rows, n0)")
+            # not min(): Numba compiles the builtin as a function of its own (0.06 s of a cold start)
+            stage.lines.append("        hi = lo + rows if lo + rows < n0 else n0")
             for array, view in self.block_views.items():
                 stage.lines.append(f"        {view} = {array}[lo:hi]")
         for level in range(self.rank + 1):
@@ -954,30 +959,47 @@ class KernelFile:
         return f"symgraph_kernel_{self.stem}_{self.digest}"
 
 
-def _kernel_source(title: str, functions, inlined=()) -> tuple[str, str]:
-    """A kernel file's source, each function @njit (those named in ``inlined`` inlined into their callers), and its
-    digest."""
+def _kernel_source(title: str, functions, inlined=(), preamble="") -> tuple[str, str]:
+    """A kernel file's source, each function @njit (those named in ``inlined`` inlined into their callers) after
+    ``preamble`` (definitions they call), and its digest."""
 
     def decorator(text):
         name = re.match(r"def (\w+)", text).group(1)
         return INLINED_NJIT if name in inlined else NJIT
 
     source = (f'"""{title}: loaded by generated modules."""\n\nimport numba\nimport numpy as np\n\n'
-              f"FASTMATH = {FASTMATH}\n\n\n" + "\n\n".join(f"@{decorator(text)}\n{text}\n" for text in functions))
+              f"FASTMATH = {FASTMATH}\n\n\n" + preamble
+              + "\n\n".join(f"@{decorator(text)}\n{text}\n" for text in functions))
     return source, hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def _intrinsics() -> tuple[str, frozenset]:
+    """kernels/intrinsics.py below its docstring (its imports and decorated definitions) and the names it defines."""
+    source = _helper_module_source("intrinsics")
+    tree = ast.parse(source)
+    body = source.splitlines(keepends=True)[tree.body[0].end_lineno:]
+    names = frozenset(f.name for f in tree.body if isinstance(f, ast.FunctionDef))
+    return "".join(body).strip() + "\n\n\n", names
 
 
 @functools.lru_cache(maxsize=None)
 def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, KernelFile]:
     """Where helper ``name`` of ``kernels/<module>.py`` comes from: its name and kernel file. Without ``constants``
-    the file is the whole module, each function @njit, so that the module's helpers share the helpers they call;
-    with ``constants`` ((parameter, int) pairs), a copy of it and of the helpers it calls with those parameters
-    replaced by their values (_specialized), in a file of its own."""
+    the file is the whole module, each function @njit, so that the module's helpers share the helpers they call
+    (for FLATTENED_MODULES, the helper alone, flattened); with ``constants`` ((parameter, int) pairs), a copy of it
+    and of the helpers it calls with those parameters replaced by their values (_specialized), in a file of its
+    own."""
     if not constants:
         source = _helper_module_source(module)
         functions = [f for f in ast.parse(source).body if isinstance(f, ast.FunctionDef)]
         if name not in {f.name for f in functions}:
             raise KeyError(f"kernels/{module}.py has no function {name!r}")
+        if module in FLATTENED_MODULES:  # flat kernels call none of the others: a file each, compiled if used
+            preamble, provided = _intrinsics()
+            text, digest = _kernel_source(f"symgraph's helper kernel {name} of kernels/{module}.py, flattened",
+                                          [flatten.flattened_function(source, name, provided)], preamble=preamble)
+            return name, KernelFile(f"{module}_{name}", text, digest)
         texts = [ast.get_source_segment(source, f) for f in functions]
         text, digest = _kernel_source(f"symgraph's helper kernels of kernels/{module}.py", texts, _inlined(module))
         return name, KernelFile(module, text, digest)

@@ -14,11 +14,16 @@ scipy.special.expit computes it, so it is 0 where exp(-x) overflows (x < -88.72 
 as expit and torch.sigmoid return there.
 
 How the code is written, and why:
-- Every choice is a select: ``branchless`` for conditions, Python's min/max for clamps (``max(bound, x)`` is the
-  bound when x is NaN, since max keeps its first argument unless the second is larger; ``max(x, bound)`` keeps NaN).
-  A ternary written inline can stay a branch. Each function must stay one basic block and small: LLVM inlines a
-  call into the loop only below a cost of 375 for such a callee (softplus_f64, the largest, costs about 360), and
-  a call that is not inlined is made per element, which keeps the loop from being vectorized.
+- Every choice is a select: ``branchless`` for conditions, ``larger``/``smaller`` for clamps (Python's max/min:
+  ``larger(bound, x)`` is the bound when x is NaN, since it keeps its first argument unless the second is larger;
+  ``larger(x, bound)`` keeps NaN). A ternary written inline can stay a branch. Each function must stay one basic
+  block and small: LLVM inlines a call into the loop only below a cost of 375 for such a callee (softplus_f64, the
+  largest, costs about 360), and a call that is not inlined is made per element, which keeps the loop from being
+  vectorized.
+- Kernel files hold these functions flattened (backends/numba/flatten.py: each with its helpers' statements written
+  out in place, so that Numba compiles one function per kernel rather than a chain of them), with ``branchless``
+  and ``reinterpret`` replaced by the LLVM instructions they stand for (kernels/intrinsics.py). Every helper is
+  therefore straight-line: assignments, then one return.
 - Fastmath's "reassoc" rewrites (x - n*ln2_hi) - n*ln2_lo into x - n*(ln2_hi + ln2_lo), undoing the two-constant
   (Cody-Waite) reduction, y * 2^a * 2^b into y * 2^(a+b), which overflows, and x - ((1 + x) - 1) into 0. Sums whose
   order matters are split by ``unless_nan``, a select that reassociation does not cross, or done on integer bits,
@@ -40,14 +45,29 @@ def unless_nan(value, x):
     return branchless(x == x, value, x)
 
 
+def larger(a, b):
+    """Python's max(a, b) as a select: ``a`` unless ``b`` is larger."""
+    return branchless(b > a, b, a)
+
+
+def smaller(a, b):
+    """Python's min(a, b) as a select: ``a`` unless ``b`` is smaller."""
+    return branchless(b < a, b, a)
+
+
+def reinterpret(value, dtype):
+    """The bits of a NumPy scalar read as another type of the same width."""
+    return value.view(dtype)
+
+
 def pow2_f32(n):
     """2.0**n as float32 for an integer n in [-126, 127]: the exponent field built from n."""
-    return np.int32((n + np.int32(127)) << np.int32(23)).view(np.float32)
+    return reinterpret(np.int32((n + np.int32(127)) << np.int32(23)), np.float32)
 
 
 def pow2_f64(n):
     """2.0**n as float64 for an integer n in [-1022, 1023]."""
-    return np.int64((np.int64(n) + np.int64(1023)) << np.int64(52)).view(np.float64)
+    return reinterpret(np.int64((np.int64(n) + np.int64(1023)) << np.int64(52)), np.float64)
 
 
 def ldexp_f32(y, n):
@@ -55,7 +75,7 @@ def ldexp_f32(y, n):
     come out as a single multiplication gives them): half of n goes into y's exponent bits, then one multiply."""
     low = n >> np.int32(1)
     high = n - low
-    shifted = np.int32(np.float32(y).view(np.int32) + (high << np.int32(23))).view(np.float32)
+    shifted = reinterpret(np.int32(reinterpret(np.float32(y), np.int32) + (high << np.int32(23))), np.float32)
     return shifted * pow2_f32(low)
 
 
@@ -63,7 +83,7 @@ def ldexp_f64(y, n):
     """y * 2**n for a normal float64 y in [0.5, 2] and n in [-1077, 1025], rounded once."""
     low = n >> np.int32(1)
     high = np.int64(n - low)
-    shifted = np.int64(np.float64(y).view(np.int64) + (high << np.int64(52))).view(np.float64)
+    shifted = reinterpret(np.int64(reinterpret(np.float64(y), np.int64) + (high << np.int64(52))), np.float64)
     return shifted * pow2_f64(low)
 
 
@@ -107,7 +127,7 @@ def reduce_ln2_f64(clamped, x):
 
 def exp_f32(x):
     """e**x in float32: 0 below -103.98, inf above 88.72, denormal results in between as np.exp."""
-    clamped = min(max(np.float32(-104.0), x), np.float32(89.0))
+    clamped = smaller(larger(np.float32(-104.0), x), np.float32(89.0))
     n, r = reduce_ln2_f32(clamped, x)
     y = (expm1_poly_f32(r) * r + np.float32(1.0)) * r + np.float32(1.0)
     return unless_nan(ldexp_f32(y, np.int32(n)), x)  # NaN bits do not survive ldexp's integer add
@@ -115,7 +135,7 @@ def exp_f32(x):
 
 def exp_f64(x):
     """e**x in float64: 0 below -745.13, inf above 709.78, denormal results in between as np.exp."""
-    clamped = min(max(np.float64(-746.0), x), np.float64(710.0))
+    clamped = smaller(larger(np.float64(-746.0), x), np.float64(710.0))
     n, r = reduce_ln2_f64(clamped, x)
     y = (expm1_poly_f64(r) * r + np.float64(1.0)) * r + np.float64(1.0)
     return unless_nan(ldexp_f64(y, np.int32(n)), x)  # NaN bits do not survive ldexp's integer add
@@ -166,9 +186,9 @@ def log_f32(x):
     """Natural logarithm in float32 (denormal inputs scaled by 2**25 first)."""
     tiny = x < np.float32(1.17549435e-38)
     scaled = branchless(tiny, x * np.float32(33554432.0), x)
-    bits = np.int32(np.float32(scaled).view(np.int32) + np.int32(0x3f800000 - 0x3f3504f3))
+    bits = np.int32(reinterpret(np.float32(scaled), np.int32) + np.int32(0x3f800000 - 0x3f3504f3))
     k = np.int32((bits >> np.int32(23)) - branchless(tiny, np.int32(152), np.int32(127)))
-    m = np.int32((bits & np.int32(0x7fffff)) + np.int32(0x3f3504f3)).view(np.float32)
+    m = reinterpret(np.int32((bits & np.int32(0x7fffff)) + np.int32(0x3f3504f3)), np.float32)
     scale = np.float32(k)
     value = log1p_reduced_f32(m - np.float32(1.0), scale * np.float32(9.0580006145e-06), x)
     return scale * np.float32(6.9313812256e-01) + log_specials_f32(value, x, np.float32(0.0))
@@ -178,9 +198,9 @@ def log_f64(x):
     """Natural logarithm in float64 (denormal inputs scaled by 2**54 first)."""
     tiny = x < np.float64(2.2250738585072014e-308)
     scaled = branchless(tiny, x * np.float64(18014398509481984.0), x)
-    bits = np.int64(np.float64(scaled).view(np.int64) + np.int64(0x3ff0000000000000 - 0x3fe6a09e00000000))
+    bits = np.int64(reinterpret(np.float64(scaled), np.int64) + np.int64(0x3ff0000000000000 - 0x3fe6a09e00000000))
     k = np.int32((bits >> np.int64(52)) - branchless(tiny, np.int64(1077), np.int64(1023)))
-    m = np.int64((bits & np.int64(0xfffffffffffff)) + np.int64(0x3fe6a09e00000000)).view(np.float64)
+    m = reinterpret(np.int64((bits & np.int64(0xfffffffffffff)) + np.int64(0x3fe6a09e00000000)), np.float64)
     scale = np.float64(k)
     value = log1p_reduced_f64(m - np.float64(1.0), scale * np.float64(1.90821492927058770002e-10), x)
     return scale * np.float64(6.93147180369123816490e-01) + log_specials_f64(value, x, np.float64(0.0))
@@ -191,12 +211,12 @@ def log1p_f32(x):
     significand of u = 1 + x with the rounding error of u added back (fdlibm's s_log1pf.c). log1p(x) has x's sign,
     which copysign gives -0 at -0."""
     u = np.float32(1.0) + x
-    bits = np.int32(np.float32(u).view(np.int32) + np.int32(0x3f800000 - 0x3f3504f3))
+    bits = np.int32(reinterpret(np.float32(u), np.int32) + np.int32(0x3f800000 - 0x3f3504f3))
     k = np.int32((bits >> np.int32(23)) - np.int32(127))
-    m = np.int32((bits & np.int32(0x7fffff)) + np.int32(0x3f3504f3)).view(np.float32)
+    m = reinterpret(np.int32((bits & np.int32(0x7fffff)) + np.int32(0x3f3504f3)), np.float32)
     # u - 1 (exact while u < 2**24, where the correction matters) rebuilt from the significand m = u / 2**k:
     # written as u - 1, reassociation folds the rounding error x - ((1 + x) - 1) to 0
-    limited = min(k, np.int32(24))
+    limited = smaller(k, np.int32(24))
     error = x - (m - pow2_f32(-limited)) * pow2_f32(limited)
     near_zero = k == np.int32(0)
     f = branchless(near_zero, x, m - np.float32(1.0))
@@ -210,11 +230,11 @@ def log1p_f32(x):
 def log1p_f64(x):
     """log(1 + x) in float64, as log1p_f32."""
     u = np.float64(1.0) + x
-    bits = np.int64(np.float64(u).view(np.int64) + np.int64(0x3ff0000000000000 - 0x3fe6a09e00000000))
+    bits = np.int64(reinterpret(np.float64(u), np.int64) + np.int64(0x3ff0000000000000 - 0x3fe6a09e00000000))
     k = np.int32((bits >> np.int64(52)) - np.int64(1023))
-    m = np.int64((bits & np.int64(0xfffffffffffff)) + np.int64(0x3fe6a09e00000000)).view(np.float64)
+    m = reinterpret(np.int64((bits & np.int64(0xfffffffffffff)) + np.int64(0x3fe6a09e00000000)), np.float64)
     # u - 1 (exact while u < 2**53) rebuilt from the significand m = u / 2**k, as in log1p_f32
-    limited = min(k, np.int32(53))
+    limited = smaller(k, np.int32(53))
     error = x - (m - pow2_f64(-limited)) * pow2_f64(limited)
     near_zero = k == np.int32(0)
     f = branchless(near_zero, x, m - np.float64(1.0))
@@ -229,11 +249,11 @@ def expm1_f32(x):
     """e**x - 1 in float32, accurate near 0: 2**n expm1(r) + (2**n - 1) with x = n ln2 + r; -1 below -87 and inf
     above 88.72. Above n = 100 the factor 2**(n - 100) is applied last, so that 2**n stays a float32. expm1(x) has
     x's sign, which copysign gives -0 at -0."""
-    clamped = min(max(np.float32(-87.0), x), np.float32(89.0))
+    clamped = smaller(larger(np.float32(-87.0), x), np.float32(89.0))
     n, r = reduce_ln2_f32(clamped, x)
     reduced = r + r * r * expm1_poly_f32(r)
     ni = np.int32(n)
-    late = max(ni - np.int32(100), np.int32(0))
+    late = larger(ni - np.int32(100), np.int32(0))
     power = pow2_f32(ni - late)
     power_minus_one = unless_nan(power - pow2_f32(-late), x)
     return np.copysign((power * reduced + power_minus_one) * pow2_f32(late), x)
@@ -241,11 +261,11 @@ def expm1_f32(x):
 
 def expm1_f64(x):
     """e**x - 1 in float64, as expm1_f32: -1 below -708, inf above 709.78, 2**(n - 1000) applied last."""
-    clamped = min(max(np.float64(-708.0), x), np.float64(710.0))
+    clamped = smaller(larger(np.float64(-708.0), x), np.float64(710.0))
     n, r = reduce_ln2_f64(clamped, x)
     reduced = r + r * r * expm1_poly_f64(r)
     ni = np.int32(n)
-    late = max(ni - np.int32(1000), np.int32(0))
+    late = larger(ni - np.int32(1000), np.int32(0))
     power = pow2_f64(ni - late)
     power_minus_one = unless_nan(power - pow2_f64(-late), x)
     return np.copysign((power * reduced + power_minus_one) * pow2_f64(late), x)
@@ -263,7 +283,7 @@ def tanh_f32(x):
     p = p * square + np.float32(1.33314422036e-1)
     p = p * square + np.float32(-3.33332819422e-1)
     near_zero = magnitude + magnitude * square * p
-    n, r = reduce_ln2_f32(min(np.float32(20.0), magnitude + magnitude), x)
+    n, r = reduce_ln2_f32(smaller(np.float32(20.0), magnitude + magnitude), x)
     growth = ((expm1_poly_f32(r) * r + np.float32(1.0)) * r + np.float32(1.0)) * pow2_f32(np.int32(n))
     far = np.float32(1.0) - np.float32(2.0) / (growth + np.float32(1.0))
     return np.copysign(branchless(magnitude < np.float32(0.625), near_zero, far), x)
@@ -286,7 +306,7 @@ def tanh_f64(x):
     p = p * square + np.float64(1.3333333333261976e-01)
     p = p * square + np.float64(-3.3333333333332854e-01)
     near_zero = magnitude + magnitude * square * p
-    n, r = reduce_ln2_f64(min(np.float64(40.0), magnitude + magnitude), x)
+    n, r = reduce_ln2_f64(smaller(np.float64(40.0), magnitude + magnitude), x)
     growth = ((expm1_poly_f64(r) * r + np.float64(1.0)) * r + np.float64(1.0)) * pow2_f64(np.int32(n))
     far = np.float64(1.0) - np.float64(2.0) / (growth + np.float64(1.0))
     return np.copysign(branchless(magnitude < np.float64(0.625), near_zero, far), x)
@@ -322,9 +342,9 @@ def log1p_unit_f64(t):
 
 def softplus_f32(x):
     """log(1 + e^x) in float32 as np.logaddexp(x, 0) computes it: max(x, 0) + log1p(e^-|x|), never overflowing."""
-    return max(x, np.float32(0.0)) + log1p_unit_f32(exp_f32(-np.abs(x)))
+    return larger(x, np.float32(0.0)) + log1p_unit_f32(exp_f32(-np.abs(x)))
 
 
 def softplus_f64(x):
     """log(1 + e^x) in float64, as softplus_f32."""
-    return max(x, np.float64(0.0)) + log1p_unit_f64(exp_f64(-np.abs(x)))
+    return larger(x, np.float64(0.0)) + log1p_unit_f64(exp_f64(-np.abs(x)))
