@@ -105,6 +105,37 @@ def symgraph_step(workload, backend):
     return lambda: f(*data)
 
 
+def symgraph_steps(workload, backend):
+    """The step, and for the MLP and CNN (whose batch size is free) a step on the first example alone, which
+    compiles everything the step runs while allocating next to nothing (None for the elementwise graph)."""
+    f, data = symgraph_function(workload, backend)
+    one_example = (lambda: f(*(d[:1] for d in data))) if workload != "elementwise" else None
+    return (lambda: f(*data)), one_example
+
+
+def _memory_kb(field: str) -> int | None:
+    """A field of /proc/self/status in kB (VmRSS: resident now, VmHWM: its peak), None where there is none."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> int | None:
+    """Reset the process's peak RSS to its current RSS (Linux: /proc/self/clear_refs) and return that RSS in kB, or
+    None where the peak cannot be reset."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return None
+    return _memory_kb("VmRSS")
+
+
 def symgraph_function(workload, backend):
     """The compiled training step (for elementwise: the value and gradient) and the arrays it takes."""
     import symgraph as sg
@@ -347,13 +378,14 @@ def gemm_peak_step():
 def worker(system: str, workload: str, threads: int, steps: int) -> dict:
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:threads]))
     started = time.perf_counter()
+    one_example = None
     if system == "gemm-peak":
         step = gemm_peak_step()
     elif system.startswith("symgraph"):
         import symgraph as sg
 
         sg.set_num_threads(threads)
-        step = symgraph_step(workload, system.split("-")[1])
+        step, one_example = symgraph_steps(workload, system.split("-")[1])
     elif system == "numpy":
         step = numpy_step(workload)
     elif system == "torch":
@@ -362,6 +394,13 @@ def worker(system: str, workload: str, threads: int, steps: int) -> dict:
         step = jax_step(workload)
     else:
         step = pytensor_step(workload)
+    # The step's own memory (buffers, temporaries, outputs): the peak RSS of its calls above the RSS before the first
+    # of them, once a step on one example has compiled and loaded all the code (Numba's and LLVM's ~120 MB are the
+    # same whatever the step allocates, and are in the peak RSS column).
+    baseline_kb = None
+    if one_example is not None:
+        one_example()
+        baseline_kb = _reset_peak_rss()
     step()
     first_call = time.perf_counter() - started
     times = []
@@ -378,8 +417,10 @@ def worker(system: str, workload: str, threads: int, steps: int) -> dict:
 
     kernels = sorted({f"{os.path.basename(i['filepath'])}: {i.get('architecture')} x{i['num_threads']}"
                       for i in threadpool_info() if i["user_api"] == "blas"})
+    peak_kb = _memory_kb("VmHWM") if baseline_kb is not None else None
     return {"median_ms": 1e3 * statistics.median(times), "first_call_s": first_call,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "blas": kernels}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "blas": kernels,
+            "step_mb": (peak_kb - baseline_kb) / 1024 if peak_kb is not None else None}
 
 
 def run_worker(system, workload, threads, steps, cache_dir):
@@ -466,9 +507,10 @@ def run(args):
 
 def print_table(results, workloads, systems, peak_gflops):
     print(f"\nms per step (median of process medians), ratio to symgraph-numba, GFLOP/s (% of GEMM peak), first call "
-          f"with an empty / a warm cache (s), peak RSS (MB)")
+          f"with an empty / a warm cache (s), peak RSS of the process (MB), and the steps' own memory (MB: peak RSS "
+          f"during the steps above the RSS before them, code compiled; symgraph's MLP and CNN)")
     header = f"{'workload':<12} {'system':<15} {'ms/step':>9} {'ratio':>7} {'GFLOP/s':>14} {'cold s':>7} " \
-             f"{'warm s':>7} {'RSS MB':>7}"
+             f"{'warm s':>7} {'RSS MB':>7} {'step MB':>7}"
     print(header)
     print("-" * len(header))
     for workload in workloads:
@@ -487,7 +529,9 @@ def print_table(results, workloads, systems, peak_gflops):
             rate = f"{work / ms / 1e6:6.0f} ({100 * work / ms / 1e6 / peak_gflops:3.0f}%)" \
                 if work and peak_gflops else f"{'':>14}"
             cold = f"{entry['cold']:7.2f}" if entry["cold"] is not None else f"{'':>7}"
-            print(f"{workload:<12} {system:<15} {ms:9.2f} {ratio} {rate:>14} {cold} {warm:7.2f} {rss:7.0f}")
+            steps = [r["step_mb"] for r in entry["runs"] if r.get("step_mb") is not None]
+            step_mb = f"{max(steps):7.0f}" if steps else f"{'':>7}"
+            print(f"{workload:<12} {system:<15} {ms:9.2f} {ratio} {rate:>14} {cold} {warm:7.2f} {rss:7.0f} {step_mb}")
 
 
 if __name__ == "__main__":

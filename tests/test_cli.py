@@ -406,4 +406,7 @@ def test_bench_runs_one_tiny_measurement(tmp_path):
     assert lines[0].startswith("float32 GEMM peak (1024^3, NumPy's BLAS, 1 threads): ")
     row = next(line for line in lines if line.startswith("mlp32"))
     assert row.split()[1] == "symgraph-numpy" and float(row.split()[2]) > 0  # ms per step
+    header = next(line for line in lines if line.startswith("workload"))
+    assert header.split()[-2:] == ["step", "MB"]
+    assert 0 < float(row.split()[-1]) < float(row.split()[-2])  # the steps' own memory, within the process's peak
     assert "round 1 of 1 done" in result.stderr
