@@ -21,6 +21,14 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import symgraph as sg
     dtype = sys.argv[1] if len(sys.argv) > 1 else "float64"
+    stale = sys.argv[2] if len(sys.argv) > 2 else ""
+    if stale == "older-symgraph":  # what an entry left by another release of symgraph holds
+        sg.__version__ = "0.0.1"
+    elif stale == "older-lowering":  # ... or by a backend whose generated code differs
+        from symgraph.backends.numba import cache, codegen
+        cache.lowering_sources_hash = lambda: "0" * 16
+        write = codegen.ModuleWriter.write
+        codegen.ModuleWriter.write = lambda self: write(self) + "\\n# written by an older lowering\\n"
     x = sg.placeholder((None, 3), dtype, name="x")
     w = sg.variable(np.arange(6.0, dtype=dtype).reshape(3, 2), name="w")
     y = sg.sum(sg.tanh(x @ w) * sg.nn.softmax(x @ w, axis=1), axis=1)  # softmax: a helper called from Python
@@ -152,13 +160,27 @@ def test_graphs_share_their_helper_kernels(tmp_path):
     assert "softmax_middle = _kernels('nn', " in report["source"]
 
 
-def test_a_damaged_module_file_is_written_again(run):
+def test_a_damaged_module_file_is_written_again_with_one_warning(run):
     first = run()
     with open(first["path"], "a") as file:
         file.write("\nraise SystemExit('damaged')\n")
     again = run()
-    assert not again["hit"]
+    assert not again["hit"] and again["reason"].startswith("entry corrupted")
     assert "raise SystemExit('damaged')" not in open(again["path"]).read()
+    assert len([w for w in again["warnings"] if "written again" in w]) == 1, again["warnings"]
+
+
+@pytest.mark.parametrize("stale, reason", [
+    ("older-symgraph", "the symgraph version changed (0.0.1 -> "),
+    ("older-lowering", "a lowering or helper kernel of symgraph's Numba backend changed"),
+])
+def test_a_stale_entry_is_compiled_again_and_says_why(run, stale, reason):
+    old = run("float64", stale)
+    assert not old["hit"] and old["reason"].startswith("no entry")
+    again = run()
+    assert not again["hit"] and again["reason"].startswith(reason), again["reason"]
+    assert again["compiled"] and again["key"] != old["key"]
+    assert run()["hit"]
 
 
 def test_a_read_only_cache_directory_runs_uncached_with_one_warning(run, tmp_path):

@@ -147,3 +147,48 @@ def check_row_gradients(row, every_case):
     for k, (a, b) in enumerate(zip(got, want)):
         rtol = max(1e-9, 32 * np.finfo(b.dtype).eps) if b.dtype.kind == "f" else 1e-9  # sums may run in another order
         np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-10, err_msg=f"{name}: output {k}")
+
+
+# -- the lowering contract ------------------------------------------------------------------------------------------
+
+# Op classes that reach no Numba lowering, and why.
+NOT_LOWERED = {
+    "Leaf": "constants, variables and placeholders are arguments of the generated module, not statements",
+    "GraphOp": "op_from_graph ops are inlined into the graph before the backend sees it (ops/custom.py)",
+    "AllReduce": "collectives run between the compiled segments of a program (backends/segments.py)",
+}
+
+
+def test_every_op_class_has_a_lowering():
+    """The day an op is added without a Numba lowering, this fails (a graph using it would be refused at compile
+    time, below)."""
+    from symgraph.backends.numba.lowering import LOWERINGS
+    from test_op_values import _concrete_op_classes
+
+    classes = {cls.__name__: cls for cls in _concrete_op_classes()}
+    missing = sorted(name for name, cls in classes.items() if cls not in LOWERINGS and name not in NOT_LOWERED)
+    assert not missing, f"op classes without a Numba lowering: {missing}"
+    assert not {name for name in NOT_LOWERED if classes.get(name) in LOWERINGS}, "a listed op has a lowering now"
+
+
+def test_a_graph_with_ops_lacking_lowerings_is_refused_with_every_one_listed(monkeypatch):
+    """One error names every op class the backend cannot lower (each once, with a node of it and the user's line),
+    before anything is generated, and says which backend runs the graph: never a silent fallback."""
+    from symgraph.backends.numba.lowering import LOWERINGS
+    from symgraph.backends.numba.program import LoweringError
+    from symgraph.ops.elementwise import Exp
+    from symgraph.ops.linalg import Matmul
+
+    monkeypatch.delitem(LOWERINGS, Exp)
+    monkeypatch.delitem(LOWERINGS, Matmul)
+    x = sg.placeholder((2, 2), name="x")
+    y = sg.exp(x) @ sg.exp(x + 1) @ x  # two Exp nodes, two Matmul nodes
+    with pytest.raises(LoweringError) as error:
+        sg.function([x], sg.sum(y), backend="numba")
+    message = str(error.value)
+    assert "has no lowering for 2 op(s)" in message and "use backend='numpy'" in message
+    assert message.count("Exp (e.g.") == 1 and message.count("Matmul (e.g.") == 1
+    assert "test_numba_ops.py" in message
+    monkeypatch.undo()
+    f = sg.function([x], sg.sum(y), backend="numpy")
+    assert np.isfinite(f(np.eye(2, dtype=np.float32)))

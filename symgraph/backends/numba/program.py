@@ -142,6 +142,7 @@ class NumbaProgram:
             reason = None if found else "no entry of Numba's compiled code"
         elif status == "repaired":
             reason = "entry corrupted: the cached module did not match its key; written again"
+            _warn_once(f"symgraph: the cached module {path} did not match its key; it was written again")
         else:
             reason = store.explain_miss(fingerprint, components)
         module = _import(path, key)

@@ -167,7 +167,7 @@ def conv_col2im_images(cols, image, out, first, count, pixels, out_w, k_h, k_w, 
     """out[first + b] = col2im of rows b * pixels .. (b + 1) * pixels - 1 of cols (channels-last), for b < count,
     through ``image``, an HWC buffer: the adjoint of conv_im2col_images."""
     for b in range(count):
-        image.fill(0)
+        image[...] = 0
         conv_im2col(image, cols[b * pixels:(b + 1) * pixels], out_w, k_h, k_w, stride_h, stride_w, top, left,
                     dilation_h, dilation_w, True)
         conv_channels_first_image(image, out, first + b)
@@ -257,7 +257,7 @@ def max_pool2d_backward(x, g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, l
     """Without ``gather``: out (shaped like x) = g[n, c, i, j] added at each window's first maximum of x
     (max_pool2d_grad). With ``gather``: out (pooled) = g (shaped like x) read there (max_pool2d_gather)."""
     if not gather:
-        out.fill(0)
+        out[...] = 0
     if pad_h or pad_w:
         buffer = np.full((x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), lowest, x.dtype)
         for n in range(x.shape[0]):
@@ -310,12 +310,12 @@ def avg_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, count
 
 def avg_pool2d_backward(g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, count):
     """out (shaped like x) = g[n, c, i, j] / count added over each window, the padding cropped."""
-    out.fill(0)
+    out[...] = 0
     if pad_h or pad_w:
         buffer = np.empty((out.shape[2] + 2 * pad_h, out.shape[3] + 2 * pad_w), out.dtype)
         for n in range(out.shape[0]):
             for c in range(out.shape[1]):
-                buffer.fill(0)
+                buffer[...] = 0
                 avg_pool2d_plane_scatter(g[n, c], buffer, k_h, k_w, stride_h, stride_w, count)
                 pool_crop_plane(buffer, out[n, c], pad_h, pad_w)
     else:

@@ -114,8 +114,9 @@ def broadcast_index(shape: tuple, index: tuple) -> tuple:
 
 
 def fill(array: str, node, value: str) -> str:
-    """A statement setting every element of ``array`` (Numba's ndarray.fill does not take 0-d arrays)."""
-    return f"{array}[()] = {value}" if node.ndim == 0 else f"{array}.fill({value})"
+    """A statement setting every element of ``array``: an assignment to all of it, which Numba compiles in the
+    calling function (ndarray.fill is a function of its own, compiled per signature: 0.1 s of a cold start each)."""
+    return f"{array}[()] = {value}" if node.ndim == 0 else f"{array}[...] = {value}"
 
 
 def lowering_of(op) -> Lowering | None:
