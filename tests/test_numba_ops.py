@@ -6,12 +6,15 @@ function (inputs through placeholders with every dimension unknown, so that NumP
 exercised too), compared case by case with NumPy's outcome; all of its gradient cases become outputs of one more
 function, compared with the NumPy backend's gradient values. Cases NumPy refuses at build time are the per-case
 suites' business (they never reach a backend); cases that must fail at run time are run one function each.
+Each value function is also fed NaN, inf and -inf among its float inputs and compared with the NumPy backend.
 The default run checks up to 8 samples per row, evenly spread: at the first, its single-dtype combinations among
 float64, float32, int64 and bool (every combination for a few rows), and one combination at the others, and one
 run-time failure per row; the slow test (``pytest -m slow tests/test_numba_ops.py``) checks every case.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
@@ -82,7 +85,20 @@ def test_every_value_case_on_numba(row):
     check_row_values(row, every_case=True)
 
 
+def with_specials(array):
+    """A copy of a float array with NaN, inf and -inf in its first elements (in turn, over the whole array when it is
+    small); other arrays unchanged."""
+    if array.dtype.kind != "f" or array.size == 0:
+        return array
+    special = array.copy()
+    flat = special.reshape(-1)
+    flat[:3] = np.array([np.nan, np.inf, -np.inf], array.dtype)[:flat.size]
+    return special
+
+
 def check_row_values(row, every_case):
+    """The row's value cases, compiled into one function (a node per input signature) fed in turn, against NumPy;
+    then that function fed NaN, inf and -inf among its float inputs, against the NumPy backend (check_special_values)."""
     groups, failing = {}, []  # signature -> (inputs, node, [(case name, arrays, expected)])
     for k, (name, s, arrays) in enumerate(row_cases(row, every_case)):
         outcome = numpy_outcome(row, arrays, s.kwargs)
@@ -109,10 +125,35 @@ def check_row_values(row, every_case):
                     assert_values(got, expected, row)
                 except AssertionError as error:
                     raise AssertionError(f"{row.name} case {name}: {error}") from None
+        check_special_values(row, list(groups.values()), function)
     for name, s, arrays, k in failing if every_case else failing[:1]:  # each its own compile
         inputs, node = build_case(row, s, arrays, k)
         with pytest.raises(sg.EvaluationError):
             sg.function(inputs, node, backend="numba", optimize=False)(*arrays)
+
+
+def check_special_values(row, groups, function):
+    """NaN, inf and -inf in the float inputs of each node's first case, through the compiled function and the NumPy
+    backend: float and bool results agree, NaN where NaN and infinities of the same sign (a NaN cast to an integer
+    is undefined in both). Inputs the NumPy backend refuses there (a NaN index) are the run-time failure cases'."""
+    arrays = [with_specials(a) for _, node, cases in groups for a in cases[0][1]]
+    if not any(a.dtype.kind == "f" for a in arrays):
+        return
+    inputs = [p for group in groups for p in group[0]]
+    reference = sg.function(inputs, [group[1] for group in groups], backend="numpy", optimize=False)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            want = reference(*arrays)
+        except sg.EvaluationError:
+            return
+        got = function(*arrays)
+    for (_, _, cases), a, b in zip(groups, got, want):
+        if b.dtype.kind in "fcb":
+            try:
+                assert_values(a, b, row)
+            except AssertionError as error:
+                raise AssertionError(f"{row.name} case {cases[0][0]} with NaN, inf and -inf: {error}") from None
 
 
 GRAD_ROWS = sorted({row.name for row, _, _ in grad_cases()})
