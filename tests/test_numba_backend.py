@@ -309,6 +309,10 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     # gradient statements say whose gradient they compute; forward statements do not
     assert re.search(r"# matmul \(8, 16\) float32 at .*, grad of h1_W$", source, re.M)
     assert re.search(r"# sum\(axes=\(0,\), keepdims=False\) \(16,\) float32 at .*, grad of h1_b$", source, re.M)
+    # the gradient of each parameter is named after it, and the update reads it under that name
+    assert re.search(r"gemm_into\(\w+, \w+, g_h1_W\)$", source, re.M)
+    assert re.search(r"^\s+g_h1_b\[i1\] = accumulate\(g_h1_b\[i1\], ", source, re.M)
+    assert re.search(r"\bg_h1_W\[i0, i1\]", source)
     forward_lines = [line for line in source.splitlines() if "= np.maximum(" in line]  # the forward relu
     assert forward_lines and not any("grad of" in line for line in forward_lines)
     with open(f.source_path) as file:
@@ -506,22 +510,27 @@ x = sg.placeholder((None, 3), "float32", name="x")
 f = sg.function([x], x @ np.ones((3, 2), np.float32), backend="numba")
 f(np.ones((4, 3), np.float32))
 from threadpoolctl import threadpool_info
+import numba
 print(json.dumps({"blas": [[info["filepath"], info["num_threads"]] for info in threadpool_info()
-                           if info["user_api"] == "blas"]}))
+                           if info["user_api"] == "blas"], "numba": numba.get_num_threads()}))
 """
 
 
-def test_a_compiled_function_limits_every_blas_to_the_default_thread_count(tmp_path):
+@pytest.mark.parametrize("variables, expected", [({}, 1), ({"SYMGRAPH_NUM_THREADS": "2"}, 2),
+                                                  ({"NUMBA_NUM_THREADS": "2"}, 2)], ids=["default", "symgraph", "numba"])
+def test_a_compiled_function_limits_every_blas_to_the_default_thread_count(tmp_path, variables, expected):
     """Its matmuls run on NumPy's OpenBLAS, which must keep to symgraph's default of one thread (two busy threads on
-    a shared 2-core machine made a CNN step 30-50x slower), as must SciPy's, which Numba loads."""
+    a shared 2-core machine made a CNN step 30-50x slower), as must SciPy's, which Numba loads; SYMGRAPH_NUM_THREADS
+    or NUMBA_NUM_THREADS set another count for both."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("SYMGRAPH_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    env["SYMGRAPH_CACHE_DIR"] = str(tmp_path)
+    env.update(variables, SYMGRAPH_CACHE_DIR=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", DEFAULT_THREADS_SCRIPT], capture_output=True, text=True, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(report["blas"]) == 2 and all(threads == 1 for _, threads in report["blas"]), report["blas"]
+    assert len(report["blas"]) == 2 and all(threads == expected for _, threads in report["blas"]), report["blas"]
+    assert report["numba"] == expected
 
 
 def test_set_num_threads_limits_every_blas_and_refuses_nonsense():

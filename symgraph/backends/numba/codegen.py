@@ -44,7 +44,7 @@ from symgraph.backends.numba.fusion import (
 )
 from symgraph.backends.numba.lowering import fill, lowering_of
 from symgraph.backends.numba.memory import assign_slabs
-from symgraph.graph import Node, Placeholder, format_shape
+from symgraph.graph import Node, Placeholder, format_shape, provenance
 
 LOOPS_PER_STAGE = 24
 # Modules of kernels/ whose helpers the Python stages run as plain Python (shapes.py and *_shapes.py are the plan's;
@@ -125,6 +125,21 @@ class Names:
             candidate = f"{base}_{self.counters[base]}"
         self.taken.add(candidate)
         return candidate
+
+    def name_gradients(self, order) -> None:
+        """Name the gradient of each named node ``g_<its name>``: of the nodes a reverse pass built for it with its
+        shape, the sum of its contributions if there is one, else the last (the others keep their op's name)."""
+        chosen = {}
+        for node in order:
+            origin = provenance(node)
+            if origin is None or not origin.wrt.name or node.shape != origin.wrt.shape or node.name:
+                continue
+            best = chosen.get(id(origin.wrt))
+            if best is None or provenance(best).through is not None:
+                chosen[id(origin.wrt)] = node
+        for node in chosen.values():
+            if id(node) not in self.by_id:
+                self.by_id[id(node)] = self.local("g_" + self(provenance(node).wrt))
 
     def local(self, base: str) -> str:
         """A fresh identifier: ``base`` itself when free, else ``base_2``, ``base_3``, ..."""
@@ -297,6 +312,7 @@ class ModuleWriter:
         self.parts_dtype: dict = {}  # block partials' buffer -> its dtype
         for node in signature.inputs + signature.variables + signature.constants:
             self.names(node)
+        self.names.name_gradients(schedule.order)
 
     # -- naming ---------------------------------------------------------------------------------------------------
     def describe(self, node: Node) -> str:
