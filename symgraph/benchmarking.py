@@ -113,29 +113,6 @@ def symgraph_steps(workload, backend):
     return (lambda: f(*data)), one_example
 
 
-def _memory_kb(field: str) -> int | None:
-    """A field of /proc/self/status in kB (VmRSS: resident now, VmHWM: its peak), None where there is none."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> int | None:
-    """Reset the process's peak RSS to its current RSS (Linux: /proc/self/clear_refs) and return that RSS in kB, or
-    None where the peak cannot be reset."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        return None
-    return _memory_kb("VmRSS")
-
-
 def symgraph_function(workload, backend):
     """The compiled training step (for elementwise: the value and gradient) and the arrays it takes."""
     import symgraph as sg
@@ -394,14 +371,23 @@ def worker(system: str, workload: str, threads: int, steps: int) -> dict:
         step = jax_step(workload)
     else:
         step = pytensor_step(workload)
-    # The step's own memory (buffers, temporaries, outputs): the peak RSS of its calls above the RSS before the first
-    # of them, once a step on one example has compiled and loaded all the code (Numba's and LLVM's ~120 MB are the
-    # same whatever the step allocates, and are in the peak RSS column).
-    baseline_kb = None
+    # The step's own memory (buffers, temporaries, outputs): the peak of what NumPy arrays hold during the first step,
+    # above what they held before it, once a step on one example has compiled and loaded all the code (tracemalloc
+    # counts NumPy's data allocations, the Numba backend's buffers included: its driver allocates them with NumPy;
+    # tracing a step's few hundred allocations costs microseconds). Numba's and LLVM's ~120 MB, the same whatever
+    # the step allocates, are in the process's peak RSS.
+    step_mb = None
     if one_example is not None:
+        import tracemalloc
+
         one_example()
-        baseline_kb = _reset_peak_rss()
-    step()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        step()
+        step_mb = (tracemalloc.get_traced_memory()[1] - before) / 2 ** 20
+        tracemalloc.stop()
+    else:
+        step()
     first_call = time.perf_counter() - started
     times = []
     deadline = time.perf_counter() + 20.0
@@ -417,10 +403,9 @@ def worker(system: str, workload: str, threads: int, steps: int) -> dict:
 
     kernels = sorted({f"{os.path.basename(i['filepath'])}: {i.get('architecture')} x{i['num_threads']}"
                       for i in threadpool_info() if i["user_api"] == "blas"})
-    peak_kb = _memory_kb("VmHWM") if baseline_kb is not None else None
     return {"median_ms": 1e3 * statistics.median(times), "first_call_s": first_call,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "blas": kernels,
-            "step_mb": (peak_kb - baseline_kb) / 1024 if peak_kb is not None else None}
+            "step_mb": step_mb}
 
 
 def run_worker(system, workload, threads, steps, cache_dir):
@@ -507,8 +492,8 @@ def run(args):
 
 def print_table(results, workloads, systems, peak_gflops):
     print(f"\nms per step (median of process medians), ratio to symgraph-numba, GFLOP/s (% of GEMM peak), first call "
-          f"with an empty / a warm cache (s), peak RSS of the process (MB), and the steps' own memory (MB: peak RSS "
-          f"during the steps above the RSS before them, code compiled; symgraph's MLP and CNN)")
+          f"with an empty / a warm cache (s), peak RSS of the process (MB), and the step's own memory (MB: the peak "
+          f"of its NumPy-allocated arrays, buffers included, code compiled before; symgraph's MLP and CNN)")
     header = f"{'workload':<12} {'system':<15} {'ms/step':>9} {'ratio':>7} {'GFLOP/s':>14} {'cold s':>7} " \
              f"{'warm s':>7} {'RSS MB':>7} {'step MB':>7}"
     print(header)
