@@ -319,6 +319,23 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
         assert file.read() == source
 
 
+def test_a_thread_keeps_the_plans_of_its_latest_input_shapes_only():
+    """Each input-shape signature gets its plan and buffers; a thread keeps those of the last PLANS_KEPT signatures
+    (the oldest goes first), so that feeding many batch sizes does not keep as many sets of buffers alive; a shape
+    whose plan went is planned again."""
+    x = sg.placeholder((None, 3), name="x")
+    w = sg.constant(np.arange(6.0, dtype=np.float32).reshape(3, 2))
+    f = sg.function([x], [sg.sum(sg.tanh(x @ w), axis=0)], backend="numba")
+    module = f._program._module
+    sizes = [1, 2, 3, 4, 5, 6, 2]
+    for rows in sizes:
+        X = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3) / 10
+        (got,) = f(X)
+        np.testing.assert_allclose(got, np.tanh(X @ np.arange(6.0).reshape(3, 2)).sum(axis=0), rtol=1e-5)
+    assert module.PLANS_KEPT == 4
+    assert [key[0][0] for key in module._local.plans] == [4, 5, 6, 2]
+
+
 def test_generated_module_runs_without_symgraph(mlp_step, tmp_path):
     x, labels, loss, updates, params = mlp_step
     f = sg.function([x, labels], loss, updates=updates, backend="numba")

@@ -68,7 +68,7 @@ RESERVED = {"np", "numba", "math", "threading", "run", "range", "len", "min", "m
             "buffers", "plan", "plans", "key", "error", "k", "time", "times", "started", "PROFILE_LABELS", "queue",
             "num_threads", "block", "blocks", "rows", "lo", "hi", "block_start", "block_stop", "combine", "step",
             "BLOCK_ITERATIONS", "PARALLEL_WORK", "RANGES_PER_THREAD",
-            "PROBE_EVERY", "SAMPLES", "collections"}
+            "PROBE_EVERY", "SAMPLES", "collections", "PLANS_KEPT"}
 
 
 @dataclass(frozen=True)
@@ -598,6 +598,8 @@ class ModuleWriter:
                  f"            shapes = _plan({', '.join(inputs + self.plan_callbacks)})",
                  "        except ValueError as error:",
                  "            raise ShapeMismatch(str(error)) from None",
+                 "        if len(plans) >= PLANS_KEPT:",
+                 "            del plans[next(iter(plans))]  # the oldest signature's plan, and its buffers",
                  "        plan = plans[key] = (shapes, _buffers(shapes))",
                  "    shapes, buffers = plan"]
         for name, output in zip(self.output_params, signature.outputs):
@@ -632,7 +634,9 @@ class ModuleWriter:
         lines += [indent + line for line in calls]
         outputs = ", ".join(self.output_params)
         lines.append(f"    return ({outputs}{',' if len(signature.outputs) == 1 else ''})")
-        text = "_local = threading.local()  # plans and buffers per thread and input shapes\n"
+        text = ("_local = threading.local()  # plans and buffers per thread and input shapes\n"
+                "PLANS_KEPT = 4  # input-shape signatures a thread keeps the plan and buffers of (each may hold a "
+                "parameter-sized gradient)\n")
         if self.profile:
             labels = "\n".join(f"    {stage.label!r}," for stage in stages)
             text += f"PROFILE_LABELS = (  # what each stage computes\n{labels}\n)\n"
