@@ -101,8 +101,7 @@ def flops(workload: str) -> float | None:
 # -- the systems: each builds ``step()`` running one training step on the workload ----------------------------------
 
 def symgraph_step(workload, backend):
-    f, data = symgraph_function(workload, backend)
-    return lambda: f(*data)
+    return symgraph_steps(workload, backend)[0]
 
 
 def symgraph_steps(workload, backend):

@@ -28,7 +28,7 @@ def flattened_function(source: str, name: str, provided: set[str]) -> str:
 class _Flattener:
     def __init__(self, functions: dict):
         self.functions = functions
-        self.taken: set[str] = set()
+        self.taken: set[str] = set()  # the names of the function being flattened, its helpers' renamed ones added
         self.count = 0
 
     def flatten(self, function: ast.FunctionDef) -> ast.FunctionDef:
