@@ -23,13 +23,13 @@ import scipy.special
 from symgraph.backends.numba import codegen
 from symgraph.backends.numba.kernels import vecmath
 
-FUNCTIONS = ("exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus")
+FUNCTIONS = ("exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "cbrt")
 DTYPES = (np.float32, np.float64)
 MAX_ULPS = {np.float32: 2, np.float64: 2}  # against the correctly rounded value: the module docstring's claim
 LIBRARY_ULPS = 4  # against a library computing in the same dtype: our error plus the library's own
 # The active range sampled uniformly, besides random bit patterns over every float.
 RANGES = {"exp": (-110, 100), "log": (0, 100), "log1p": (-1, 10), "expm1": (-20, 20), "tanh": (-12, 12),
-          "sigmoid": (-40, 40), "softplus": (-40, 40)}
+          "sigmoid": (-40, 40), "softplus": (-40, 40), "cbrt": (-10, 10)}
 # Intervals where every float32 is checked: thresholds, denormal results, switches between formulas.
 INTERVALS = {
     "exp": [(-104.0, -87.0), (88.0, 89.0), (0.3, 0.4)],
@@ -39,11 +39,13 @@ INTERVALS = {
     "tanh": [(0.6, 0.65), (8.0, 9.5), (0.001, 0.002)],
     "sigmoid": [(-89.0, -86.0), (-1.0, -0.5)],
     "softplus": [(-104.0, -86.0), (-1.5, -0.5)],
+    "cbrt": [(0.9, 1.9), (-1e-39, -1e-45), (2e38, 3.4028235e38)],
 }
 
 
 REFERENCES = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "tanh": np.tanh,
-              "sigmoid": scipy.special.expit, "softplus": lambda x: np.logaddexp(x, x.dtype.type(0))}
+              "sigmoid": scipy.special.expit, "softplus": lambda x: np.logaddexp(x, x.dtype.type(0)),
+              "cbrt": np.cbrt}
 
 
 def reference(name, x):
@@ -191,6 +193,8 @@ SPECIALS = [  # (function, input, expected): NumPy/SciPy give the same in both d
     ("sigmoid", 1000.0, 1.0), ("sigmoid", -1000.0, 0.0),
     ("softplus", np.nan, np.nan), ("softplus", np.inf, np.inf), ("softplus", -np.inf, 0.0),
     ("softplus", 1000.0, 1000.0), ("softplus", -1000.0, 0.0), ("softplus", 0.0, np.log(2.0)),
+    ("cbrt", np.nan, np.nan), ("cbrt", np.inf, np.inf), ("cbrt", -np.inf, -np.inf), ("cbrt", 0.0, 0.0),
+    ("cbrt", -0.0, -0.0), ("cbrt", 8.0, 2.0), ("cbrt", -0.125, -0.5), ("cbrt", 1.0, 1.0),
 ]
 
 
@@ -208,7 +212,7 @@ def test_special_values_exactly(generated, name, value, expected, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name", ["log", "log1p", "expm1", "tanh", "exp"])
+@pytest.mark.parametrize("name", ["log", "log1p", "expm1", "tanh", "exp", "cbrt"])
 def test_denormal_inputs(generated, name, dtype):
     require_correctly_rounded_reference(dtype)
     tiny = np.finfo(dtype).smallest_subnormal
@@ -217,7 +221,7 @@ def test_denormal_inputs(generated, name, dtype):
         x = np.abs(x)
     got, expected = run(generated, name, x), reference(name, x)
     assert_within_ulps(name, x, got, expected, MAX_ULPS[dtype])
-    if name != "exp" and name != "log":  # f(x) = x for tiny x: exactly, with its sign
+    if name not in ("exp", "log", "cbrt"):  # f(x) = x for tiny x: exactly, with its sign
         np.testing.assert_array_equal(got, x)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(x))
 

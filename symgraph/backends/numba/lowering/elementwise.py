@@ -26,7 +26,7 @@ def broadcast_shape(node, shapes, ctx):
 # a scalar libm call (math.*, and the np.* functions Numba lowers to one: LLVM does not vectorize them).
 VECTOR_MATH_COST = 8
 LIBM_CALL_COST = 30
-_LIBM_CALL = re.compile(r"\bmath\.|np\.(sin|cos|power|logaddexp|cbrt|exp|log1p|expm1|tanh)\(")
+_LIBM_CALL = re.compile(r"\bmath\.|np\.(sin|cos|power|logaddexp|exp|log1p|expm1|tanh)\(")
 
 
 def _arithmetic(template, closed=True):
@@ -86,11 +86,11 @@ register(_arithmetic("math.asinh({0})"), ew.Arcsinh)
 register(_arithmetic("math.acosh({0})"), ew.Arccosh)
 register(_arithmetic("math.atanh({0})"), ew.Arctanh)
 # Numba's np.exp2 declares one llvm.exp2 for float32 and float64 alike (a module using both fails to compile);
-# glibc's pow(2, x) gives np.exp2's values bitwise. (math.exp2 and math.cbrt would need Python 3.11.)
+# glibc's pow(2, x) gives np.exp2's values bitwise. (math.exp2 would need Python 3.11.)
 register(_arithmetic("math.pow({two}, {0})"), ew.Exp2)
 register(_arithmetic("math.log2({0})"), ew.Log2)
 register(_arithmetic("math.log10({0})"), ew.Log10)
-register(_arithmetic("np.cbrt({0})"), ew.Cbrt)
+register(_vector_math("cbrt", "np.cbrt({0})"), ew.Cbrt)  # Numba's np.cbrt is pow(x, 1/3) before 0.66
 register(_arithmetic("({one} / math.sqrt({0}))"), ew.Rsqrt)
 register(_arithmetic("math.erf({0})"), ew.Erf)
 register(_arithmetic("math.erfc({0})"), ew.Erfc)
