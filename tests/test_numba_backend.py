@@ -413,6 +413,58 @@ def test_index_out_of_bounds_is_an_evaluation_error_naming_the_node():
         f(np.arange(4.0), np.array([4]))
 
 
+def _labelled_loss(line_note):
+    """A small loss with a label check (raised by a stage run in Python) and a shape check (raised by the plan),
+    built at a line of its own for each ``line_note``."""
+    x = sg.placeholder((None, 3), name="x")
+    labels = sg.placeholder((None,), "int64", name="labels")
+    w = sg.variable(np.arange(6.0, dtype=np.float32).reshape(3, 2), name="w")
+    if line_note == "first":
+        loss = sg.nn.softmax_cross_entropy(sg.tanh(x @ w), labels)
+    else:
+        loss = sg.nn.softmax_cross_entropy(sg.tanh(x @ w), labels)
+    return sg.function([x, labels], loss, backend="numba"), loss.site.lineno
+
+
+def test_a_graph_built_at_other_lines_shares_the_compiled_code_and_names_its_own_lines():
+    """Functions differing in their nodes' creation sites alone share a cache entry and the compiled code (the
+    second compiles nothing), while each one's source and errors name its own lines."""
+    X, Y = np.ones((2, 3), np.float32), np.array([0, 1])
+    first, first_line = _labelled_loss("first")
+    assert float(first(X, Y)) == pytest.approx(np.log(2.0), rel=1e-6)
+    second, second_line = _labelled_loss("second")
+    assert first_line != second_line
+    assert second.cache_info.key == first.cache_info.key and second.source_path == first.source_path
+    assert float(second(X, Y)) == float(first(X, Y))
+    assert second.cache_info.hit and second.cache_info.compiled == []
+    here = __file__.rsplit("/", 1)[-1]
+    for f, line, other in ((first, first_line, second_line), (second, second_line, first_line)):
+        assert f"{here}:{line}" in f.source and f"{here}:{other}" not in f.source
+        with pytest.raises(sg.EvaluationError, match=rf"sparse_softmax_cross_entropy node.*{here}:{line}: a label"):
+            f(X, np.array([0, 5]))
+        with pytest.raises(sg.EvaluationError, match=rf"created at .*{here}:{line}: labels of shape \(3,\)"):
+            f(X, np.array([0, 1, 1]))
+    assert f"{here}:{second_line}" in open(second.source_path).read()  # the file shows the latest
+
+
+def test_compiled_stages_hold_no_strings_that_a_site_free_key_would_hide(mlp_step):
+    """The cache key ignores comments and creation sites in strings (backends/numba/cache.py: site_free): sound
+    because compiled functions hold no strings but their docstrings (messages are raised by Python code)."""
+    import ast
+
+    x, labels, loss, updates, _ = mlp_step
+    picked = sg.index(x, sg.placeholder((None,), "int64", name="i"))
+    for f in (sg.function([x, labels], loss, updates=updates, backend="numba"),
+              sg.function([x, labels, picked.inputs[1]], [loss, sg.sum(picked)], backend="numba")):
+        compiled = [node for node in ast.parse(f.source).body if isinstance(node, ast.FunctionDef)
+                    and any("njit" in ast.unparse(d) for d in node.decorator_list)]
+        assert compiled
+        for function in compiled:
+            strings = [c.value for statement in function.body for c in ast.walk(statement)
+                       if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+            assert strings == [ast.get_docstring(function, clean=False)], (function.name, strings)
+
+
 def test_unknown_dimensions_broadcasting_at_run_time_fall_back_to_guarded_loops():
     a = sg.placeholder((None, 3), "float64", name="a")
     b = sg.placeholder((None, 3), "float64", name="b")

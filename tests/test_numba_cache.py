@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -38,7 +39,7 @@ SCRIPT = textwrap.dedent("""
         value = f(np.arange(6.0, dtype=dtype).reshape(2, 3))
     info = f.cache_info
     print(json.dumps({"hit": info.hit, "reason": info.reason, "key": info.key, "compiled": info.compiled,
-                      "value": value.tolist(), "path": f.source_path,
+                      "value": value.tolist(), "path": f.source_path, "source": f.source,
                       "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]}))
 """)
 PRODUCT = np.arange(6.0).reshape(2, 3) @ np.arange(6.0).reshape(3, 2)
@@ -64,6 +65,7 @@ def run(tmp_path):
         return result
 
     run_script.cache = cache
+    run_script.script = script
     return run_script
 
 
@@ -75,6 +77,19 @@ def test_a_second_process_compiles_nothing(run):
     assert second["hit"] and second["reason"] is None and second["compiled"] == []
     assert second["key"] == first["key"]
     assert oct(os.stat(run.cache).st_mode & 0o777) == oct(0o700)  # private to the user
+
+
+def test_a_script_edited_above_its_graph_compiles_nothing(run):
+    """The key leaves out creation sites: the graph built two lines lower is the same entry, its compiled code is
+    loaded, and the module (source and file) names the new lines."""
+    first = run()
+    run.script.write_text("# edited\n\n" + SCRIPT)
+    moved = run()
+    assert moved["hit"] and moved["compiled"] == [] and moved["key"] == first["key"]
+    lines = {k + 1 for k, text in enumerate(SCRIPT.splitlines()) if text.startswith(("x = ", "y = "))}
+    sites = lambda source: {int(n) for n in re.findall(r"graph\.py:(\d+)\b", source)}  # noqa: E731
+    assert sites(first["source"]) == lines and sites(moved["source"]) == {n + 2 for n in lines}
+    assert open(moved["path"]).read() == moved["source"]
 
 
 def test_misses_say_why(run):

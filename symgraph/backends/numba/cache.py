@@ -1,13 +1,17 @@
 """The disk cache of generated modules and of Numba's compiled code for them.
 
 Each module lives at ``<cache>/numba/<key>/module.py``; Numba keeps its compiled code beside it (``__pycache__``), so
-a second process importing the same path compiles nothing. The helper kernels that modules call live in
+a second process importing the same path compiles nothing. The key hashes the module's source without what only
+names where the user created the graph's nodes (comments, and the "created at file:line" of node descriptions in
+strings: ``site_free``), so a graph built from other lines of a script (the script edited above it, the same graph
+built by another script) shares the entry: its module is written over the entry's, and Numba's compiled code, which
+holds no such text, is kept (``SiteFreeLocator`` stamps it with the key rather than with the file's time and size). The helper kernels that modules call live in
 ``<cache>/numba/kernels/<stem>_<digest>.py`` (a module of kernels/, or a wrapper binding constants), shared by every
 module (the digest hashes the file, and modules name the digest: a changed helper is a new file). The key hashes the
 generated source (so a changed lowering or helper changes it) with the symgraph, Numba, llvmlite and NumPy versions
 and the CPU.
-A module file is created once, exclusively (a temporary file hard-linked into place), and never rewritten, so that
-processes compiling the same graph at once cannot interleave their writes.
+A module file is created exclusively (a temporary file hard-linked into place) and only ever replaced whole (by
+rename), so that processes compiling the same graph at once cannot interleave their writes.
 
 To explain a miss, ``<cache>/numba/explain/<fingerprint>.json`` records the components of the last key compiled for a
 graph fingerprint (the graph's structure without its inputs' dtypes and shapes).
@@ -19,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -67,8 +72,21 @@ def _cpu_identity() -> str:
     return f"{llvm.get_host_cpu_name()}:{hashlib.sha256(llvm.get_host_cpu_features().flatten().encode()).hexdigest()[:12]}"
 
 
+_COMMENT = re.compile(r"#[^\n]*")
+_SITE = re.compile(r"\b(created|built|defined) at .+?:\d+")
+
+
+def site_free(source: str) -> str:
+    """The module's source without comments and with the creation sites of its strings masked, lines kept (Numba
+    knows functions by line). What it drops cannot change compiled code: the compiled stages are loops without
+    strings, and every module runs its own source (``program._import``), so only Python code, never shared, can
+    differ between modules of one key; a '#' inside a string cuts its line here alone."""
+    return _SITE.sub(r"\1 at <site>", _COMMENT.sub("", source))
+
+
 def module_key(source: str, env: dict) -> str:
-    digest = hashlib.sha256(source.encode())
+    """The key of a generated module: its site-free source, with the environment."""
+    digest = hashlib.sha256(site_free(source).encode())
     digest.update(json.dumps(env, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -107,10 +125,15 @@ class ModuleCache:
         return os.path.join(self.root, key)
 
     def store(self, key: str, source: str) -> tuple[str, str]:
-        """The module's path, and "found" (already there), "written" or "repaired" (it was there, damaged)."""
+        """The module's path, and "found" (already there, perhaps with other creation sites: then replaced by
+        ``source``), "written" or "repaired" (it was there, damaged)."""
         directory = self.entry(key)
         path = os.path.join(directory, "module.py")
-        if os.path.exists(path) and _reads_back(path, source):
+        found = read_text(path)
+        if found == source:
+            return path, "found"
+        if found is not None and site_free(found) == site_free(source):
+            _replace(directory, path, source)
             return path, "found"
         status = "repaired" if os.path.exists(path) else "written"
         if status == "repaired":  # start the entry again: its compiled code belongs to the damaged file
@@ -174,7 +197,7 @@ class ModuleCache:
             return f"the number of inputs changed ({len(old_inputs)} -> {len(new_inputs)})"
         if record.get("variables") != components.get("variables"):
             return "the dtype/shape of a variable or constant changed"
-        return "the generated source changed (names, creation sites or options of the graph)"
+        return "the generated source changed (names or options of the graph)"
 
     def record(self, fingerprint: str, components: dict) -> None:
         if not self.writable:
@@ -230,12 +253,27 @@ def _write_once(directory: str, path: str, source: str) -> None:
         os.unlink(temporary)
 
 
-def _reads_back(path: str, source: str) -> bool:
+def _replace(directory: str, path: str, source: str) -> None:
+    """Replace ``path`` whole (a complete temporary file renamed over it): readers see the old file or the new one."""
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".write-", suffix=".py")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(source)
+        os.replace(temporary, path)
+    except OSError:
+        _quietly(os.unlink, temporary)
+
+
+def read_text(path: str) -> str | None:
     try:
         with open(path) as file:
-            return file.read() == source
+            return file.read()
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
+
+
+def _reads_back(path: str, source: str) -> bool:
+    return read_text(path) == source
 
 
 def _quietly(function, *args) -> None:
@@ -263,3 +301,49 @@ def discard_compiled(module_path: str) -> None:
     if os.path.isdir(directory):
         for name in os.listdir(directory):
             _quietly(os.unlink, os.path.join(directory, name))
+
+
+def install_site_free_locator() -> None:
+    """Put ``SiteFreeLocator`` first among the places Numba looks for a function's cache (it takes generated modules
+    alone: their functions' globals hold ``__symgraph_key__``)."""
+    from numba.core import caching
+
+    locators = caching.CacheImpl._locator_classes
+    if not any(getattr(c, "__name__", "") == "SiteFreeLocator" for c in locators):
+        locators.insert(0, _site_free_locator_class(caching._CacheLocator))
+
+
+def _site_free_locator_class(base):
+    class SiteFreeLocator(base):
+        """Numba's cache of a generated module's functions: ``__pycache__`` beside the module, stamped with the
+        module's key instead of the file's modification time and size, so a module written over with other
+        creation sites (``ModuleCache.store``) keeps its compiled code; a module run by hand, without symgraph,
+        falls back to Numba's own stamp."""
+
+        def __init__(self, py_func, py_file, key):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._key = key
+
+        def get_cache_path(self):
+            return os.path.join(os.path.dirname(self._py_file), "__pycache__")
+
+        def get_source_stamp(self):
+            return self._key
+
+        def get_disambiguator(self):
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            key = py_func.__globals__.get("__symgraph_key__")
+            if not isinstance(key, str) or not os.path.exists(py_file):
+                return None
+            locator = cls(py_func, py_file, key)
+            try:
+                locator.ensure_cache_path()
+            except OSError:
+                return None
+            return locator
+
+    return SiteFreeLocator

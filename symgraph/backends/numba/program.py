@@ -31,6 +31,7 @@ from symgraph.graph import Constant, Placeholder, Variable, format_shape, toposo
 from symgraph.ops.custom import CustomOp
 from symgraph.ops.source import site_of
 
+disk.install_site_free_locator()
 
 
 class LoweringError(SymgraphError, TypeError):
@@ -145,13 +146,12 @@ class NumbaProgram:
             _warn_once(f"symgraph: the cached module {path} did not match its key; it was written again")
         else:
             reason = store.explain_miss(fingerprint, components)
-        module = _import(path, key)
+        module = _import(path, key, source)
         info = disk.CacheInfo(hit=reason is None, key=key, reason=reason, path=path, python_ops=self.python_ops)
         if not guards:
             self.cache_info = info
         self._entry = (store, key, path, kernels)
         store.record(fingerprint, components)
-        module.__symgraph_source__ = source
         module.__symgraph_callbacks__ = tuple(c.function for c in callbacks)
         return module
 
@@ -216,8 +216,7 @@ class NumbaProgram:
             store.discard_kernel(kernel.file_name)
             sys.modules.pop(kernel.module_name, None)
         stale = module
-        module = _import(path, key, fresh=True)
-        module.__symgraph_source__ = stale.__symgraph_source__
+        module = _import(path, key, stale.__symgraph_source__, fresh=True)
         module.__symgraph_callbacks__ = stale.__symgraph_callbacks__
         if module.__file__ == self._module.__file__:
             self._module = module
@@ -291,17 +290,31 @@ def module_name(path: str) -> str:
     return "symgraph_generated_" + os.path.basename(os.path.dirname(path))[:24]
 
 
-def _import(path: str, key: str, fresh: bool = False):
-    """Import the module at ``path`` under a name derived from its key (registered before executing it, which Numba's
-    cache needs for functions that call other compiled functions)."""
+def _import(path: str, key: str, source: str, fresh: bool = False):
+    """The module of ``source``, whose file is ``path``, under a name derived from its key (registered before it
+    runs, which Numba's cache needs for functions that call other compiled functions). Modules of one key differ
+    in their creation sites alone: each runs its own source (its messages name its sites), and all find the same
+    compiled code (``__symgraph_key__``, set before the module runs, is what disk.SiteFreeLocator stamps it by)."""
     name = module_name(path)
     existing = sys.modules.get(name)
     if existing is not None and getattr(existing, "__file__", None) == path and not fresh:
-        return existing
+        if getattr(existing, "__symgraph_source__", None) == source:
+            return existing
+        variants = existing.__dict__.setdefault("__symgraph_variants__", {})
+        if source in variants:
+            return variants[source]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module.__symgraph_key__ = key
+    module.__symgraph_source__ = source
+    if existing is None or fresh or getattr(existing, "__file__", None) != path:
+        sys.modules[name] = module
+    else:
+        variants[source] = module
+    if disk.read_text(path) == source:
+        spec.loader.exec_module(module)  # through Python's bytecode cache
+    else:  # the file holds another variant, written since
+        exec(compile(source, path, "exec"), module.__dict__)
     return module
 
 
