@@ -1089,7 +1089,8 @@ CONVOLVE2D_ROW = OpInfo(
 
 POOLS = [((2, 3, 6, 6), dict(kernel=2)), ((1, 2, 5, 5), dict(kernel=3, stride=2, padding=1)),
          ((2, 1, 4, 6), dict(kernel=(2, 3), stride=(1, 2))), ((1, 1, 5, 5), dict(kernel=3, stride=1, padding=1)),
-         ((1, 2, 7, 5), dict(kernel=(3, 2), stride=(2, 1), padding=(1, 1))), ((0, 2, 4, 4), dict(kernel=2))]
+         ((1, 2, 7, 5), dict(kernel=(3, 2), stride=(2, 1), padding=(1, 1))), ((0, 2, 4, 4), dict(kernel=2)),
+         ((1, 2, 5, 7), dict(kernel=2)), ((2, 1, 7, 5), dict(kernel=(3, 2)))]  # windows tiling all but a margin
 POOL_GRADS = [((1, 2, 4, 4), dict(kernel=2)), ((1, 1, 5, 5), dict(kernel=3, stride=2, padding=1))]
 POOL_ERRORS = (E(sg.ShapeError, "must have rank 4", spec((2, 4, 4)), kernel=2),
                E(sg.ShapeError, "more than half the kernel size", spec((1, 1, 4, 4)), kernel=2, padding=2),

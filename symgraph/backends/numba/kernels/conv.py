@@ -239,6 +239,29 @@ def max_pool2d_plane_scatter(plane, source, target, k_h, k_w, stride_h, stride_w
                 target[row, col] += source[i, j]
 
 
+def max_pool2d_plane_route(plane, source, target, taps, k_h, k_w):
+    """max_pool2d_grad's plane for windows that tile it (stride = kernel size, no padding): each pixel lies in one
+    window at most, so each is written once, with source[i, j] at the first maximum of its window (i, j) and 0 at
+    the window's other pixels and at the pixels no window covers, instead of a zero fill and a scatter. ``taps``
+    holds a row of windows' winners (pooled_w entries)."""
+    pooled_h, pooled_w = source.shape
+    height, width = target.shape
+    for i in range(pooled_h):
+        for j in range(pooled_w):
+            taps[j] = max_pool2d_first_tap(plane, i * k_h, j * k_w, k_h, k_w)
+        for p in range(k_h):
+            line = target[i * k_h + p]
+            for j in range(pooled_w):
+                value = source[i, j]
+                for q in range(k_w):
+                    line[j * k_w + q] = value if taps[j] == p * k_w + q else 0
+            for col in range(pooled_w * k_w, width):
+                line[col] = 0
+    for row in range(pooled_h * k_h, height):
+        for col in range(width):
+            target[row, col] = 0
+
+
 def max_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest):
     """The max over each window of x padded with ``lowest`` (-inf)."""
     if pad_h or pad_w:
@@ -256,6 +279,12 @@ def max_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowes
 def max_pool2d_backward(x, g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest, gather):
     """Without ``gather``: out (shaped like x) = g[n, c, i, j] added at each window's first maximum of x
     (max_pool2d_grad). With ``gather``: out (pooled) = g (shaped like x) read there (max_pool2d_gather)."""
+    if not gather and not pad_h and not pad_w and stride_h == k_h and stride_w == k_w:
+        taps = np.empty(g.shape[3], np.int64)
+        for n in range(x.shape[0]):
+            for c in range(x.shape[1]):
+                max_pool2d_plane_route(x[n, c], g[n, c], out[n, c], taps, k_h, k_w)
+        return
     if not gather:
         out[...] = 0
     if pad_h or pad_w:
