@@ -46,7 +46,7 @@ from symgraph.backends.numba.lowering import fill, lowering_of
 from symgraph.backends.numba.memory import assign_slabs
 from symgraph.graph import Node, Placeholder, format_shape, provenance
 
-LOOPS_PER_STAGE = 24
+LOOPS_PER_STAGE = 24  # loops (each level of a nest counts) per compiled stage: compile time grows faster past ~30
 # Modules of kernels/ whose helpers the Python stages run as plain Python (shapes.py and *_shapes.py are the plan's;
 # the others are compiled into kernel files).
 PYTHON_HELPER_MODULES = ("blas", "conv_gemm")
@@ -565,10 +565,13 @@ class ModuleWriter:
                    'combine=True."""')
         elif stage.compiled:
             header = f"@{LOOP_NJIT}\ndef stage_{stage.index}"
-            doc = f'    """Kernels {stage.index}: {stage.loops} loops."""'
+            plural = "s" if stage.kernels > 1 else ""
+            doc = f'    """Kernels {stage.index}: {stage.kernels} fused kernel{plural}, {stage.loops} loop levels."""'
         else:
             header = f"def stage_{stage.index}"
-            doc = f'    """Kernels {stage.index}: {stage.kernels} calls, run by Python (each a compiled helper)."""'
+            plural = "s" if stage.kernels > 1 else ""
+            doc = (f'    """Kernels {stage.index}: {stage.kernels} call{plural}, run by Python (each a compiled '
+                   'helper)."""')
         return f"{header}({', '.join(params)}):\n{doc}\n" + "\n".join(stage.lines) + "\n"
 
     def _stage_params(self, stage: Stage) -> list:
