@@ -381,6 +381,54 @@ def test_training_steps_agree_with_the_numpy_backend(mlp_step):
                                    atol=1e-6, err_msg=variable.name)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_a_gradient_read_by_its_update_alone_is_computed_into_the_update_output(optimizer):
+    """A parameter's gradient has no buffer of its own: it is computed into the array of the update that alone reads
+    it, which overwrites it element by element (Adam's two moments both read it: it goes to the second). The steps
+    agree with the NumPy backend."""
+    x = sg.placeholder((None, 6), name="x")
+    labels = sg.placeholder((None,), "int64", name="labels")
+    w = sg.variable(RNG.standard_normal((6, 4)).astype(np.float32), name="w")
+    loss = sg.nn.softmax_cross_entropy(x @ w, labels)
+    rule = {"sgd": sg.optim.SGD(0.1), "momentum": sg.optim.SGD(0.1, momentum=0.9), "adam": sg.optim.Adam(0.01)}
+    updates = rule[optimizer].updates(loss, [w])
+    start = {v: v.value.copy() for v in sg.toposort(list(updates.values())) if isinstance(v, sg.graph.Variable)}
+    X, Y = RNG.standard_normal((5, 6)).astype(np.float32), RNG.integers(0, 4, 5)
+    results = {}
+    for backend in ("numpy", "numba"):
+        for variable, value in start.items():
+            variable.assign(value)
+        step = sg.function([x, labels], loss, updates=updates, backend=backend)
+        results[backend] = [float(step(X, Y)) for _ in range(3)], {v: v.value.copy() for v in start}
+        if backend == "numba":
+            assert "buffers['g_w']" not in step.source
+            assert re.search(r"^    g_w = np\.empty\(shapes\['s_\w+'\], np\.float32\)  # g_w first; ", step.source, re.M)
+            assert re.search(r"gemm_into\(\w+, \w+, g_w\)$", step.source, re.M)
+    np.testing.assert_allclose(results["numba"][0], results["numpy"][0], rtol=1e-5)
+    for variable in start:
+        np.testing.assert_allclose(results["numba"][1][variable], results["numpy"][1][variable], rtol=1e-5,
+                                   atol=1e-6, err_msg=variable.name)
+
+
+def test_a_value_read_after_an_output_keeps_its_own_array():
+    """Where the output's loop reads the value after computing the output, or a later kernel or an output reads
+    it, the value is not computed into the output's array (that would overwrite it before those reads)."""
+    x = sg.placeholder((3, 3), "float64", name="x")
+    w = sg.variable(RNG.standard_normal((3, 3)), name="w")
+    g = sg.matmul(x, w, name="g")  # stored: a BLAS product of the outputs' shape, read by the loops below
+    shifted = w[:, ::-1] - g  # reads g at its own index, w flipped
+    update = w - g
+    cases = {"read later in the loop": [update, g * g + w], "read after a product of the output": [
+        update, sg.sum((update @ w) * g)],
+             "an output itself": [w - g, g], "read flipped": [g[::-1, :] - w * 2.0, shifted]}
+    X = RNG.standard_normal((3, 3))
+    for what, outputs in cases.items():
+        got = sg.function([x], outputs, backend="numba")(X)
+        expected = sg.function([x], outputs, backend="numpy")(X)
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, rtol=1e-12, err_msg=what)
+
+
 def test_outputs_never_alias_buffers_or_each_other():
     x = sg.placeholder((3,), "float64", name="x")
     y = sg.exp(x)
