@@ -400,13 +400,7 @@ class ModuleWriter:
         its last read. Without it each such value has a buffer of its own for the whole step: a parameter-sized one
         per parameter."""
         schedule = self.schedule
-        last_read: dict[int, int] = {}
-        for at, kernel in enumerate(schedule.kernels):
-            readers = [(kernel.node, None)] if kernel.kind == "call" else [
-                (m, loop_index(len(kernel.space))) for m in kernel.members]
-            for reader, index in readers:
-                for producer, _ in reads_of(reader, index):
-                    last_read[id(producer)] = at
+        last_read = last_reads(schedule)
         unavailable = {id(array_source(o)) for o in self.signature.outputs}
         for output in self.signature.outputs:
             at = schedule.kernel_of.get(id(output))
@@ -511,13 +505,7 @@ class ModuleWriter:
     def _memory_plan(self):
         """Buffers for stored values that are not outputs, assigned to slabs by lifetime."""
         schedule = self.schedule
-        last_use: dict[int, int] = {}
-        for at, kernel in enumerate(schedule.kernels):
-            readers = [(kernel.node, None)] if kernel.kind == "call" else [
-                (m, loop_index(len(kernel.space))) for m in kernel.members]
-            for reader, index in readers:
-                for producer, _ in reads_of(reader, index):
-                    last_use[id(producer)] = at
+        last_use = last_reads(schedule)
         end = len(schedule.kernels)
         for output in self.signature.outputs:
             last_use[id(array_source(output))] = end
@@ -691,6 +679,18 @@ class ModuleWriter:
             labels = "\n".join(f"    {stage.label!r}," for stage in stages)
             text += f"PROFILE_LABELS = (  # what each stage computes\n{labels}\n)\n"
         return text + "\n\n" + "\n".join(lines)
+
+
+def last_reads(schedule: Schedule) -> dict[int, int]:
+    """id(array node) -> the index of the last kernel that reads it."""
+    last: dict[int, int] = {}
+    for at, kernel in enumerate(schedule.kernels):
+        readers = [(kernel.node, None)] if kernel.kind == "call" else [
+            (m, loop_index(len(kernel.space))) for m in kernel.members]
+        for reader, index in readers:
+            for producer, _ in reads_of(reader, index):
+                last[id(producer)] = at
+    return last
 
 
 class LoopWriter:
