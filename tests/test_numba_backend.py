@@ -402,7 +402,8 @@ def test_a_gradient_read_by_its_update_alone_is_computed_into_the_update_output(
         results[backend] = [float(step(X, Y)) for _ in range(3)], {v: v.value.copy() for v in start}
         if backend == "numba":
             assert "buffers['g_w']" not in step.source
-            assert re.search(r"^    g_w = np\.empty\(shapes\['s_\w+'\], np\.float32\)  # g_w first; ", step.source, re.M)
+            allocation = r"^    g_w = np\.empty\(shapes\['s_\w+'\], np\.float32\)  # g_w first; "
+            assert re.search(allocation, step.source, re.M)
             assert re.search(r"gemm_into\(\w+, \w+, g_w\)$", step.source, re.M)
     np.testing.assert_allclose(results["numba"][0], results["numpy"][0], rtol=1e-5)
     for variable in start:

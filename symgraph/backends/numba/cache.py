@@ -5,11 +5,11 @@ a second process importing the same path compiles nothing. The key hashes the mo
 names where the user created the graph's nodes (comments, and the "created at file:line" of node descriptions in
 strings: ``site_free``), so a graph built from other lines of a script (the script edited above it, the same graph
 built by another script) shares the entry: its module is written over the entry's, and Numba's compiled code, which
-holds no such text, is kept (``SiteFreeLocator`` stamps it with the key rather than with the file's time and size). The helper kernels that modules call live in
-``<cache>/numba/kernels/<stem>_<digest>.py`` (a module of kernels/, or a wrapper binding constants), shared by every
-module (the digest hashes the file, and modules name the digest: a changed helper is a new file). The key hashes the
-generated source (so a changed lowering or helper changes it) with the symgraph, Numba, llvmlite and NumPy versions
-and the CPU.
+holds no such text, is kept (``SiteFreeLocator`` stamps it with the key rather than with the file's time and size).
+The helper kernels that modules call live in ``<cache>/numba/kernels/<stem>_<digest>.py`` (a module of kernels/,
+or a wrapper binding constants), shared by every module (the digest hashes the file, and modules name the digest: a
+changed helper is a new file). The key hashes the generated source (so a changed lowering or helper changes it) with
+the symgraph, Numba, llvmlite and NumPy versions and the CPU.
 A module file is created exclusively (a temporary file hard-linked into place) and only ever replaced whole (by
 rename), so that processes compiling the same graph at once cannot interleave their writes.
 
