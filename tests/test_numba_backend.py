@@ -313,6 +313,9 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     assert re.search(r"gemm_into\(\w+, \w+, g_h1_W\)$", source, re.M)
     assert re.search(r"^\s+g_h1_b\[i1\] = accumulate\(g_h1_b\[i1\], ", source, re.M)
     assert re.search(r"\bg_h1_W\[i0, i1\]", source)
+    # a layer's unnamed nodes are named after the layer (the scope of its variables, h1/W)
+    assert re.search(r"^\s+e_h1_relu = np\.maximum\(e_h1_add, ", source, re.M)
+    assert "gemm_into(x, h1_W, h1_matmul)" in source
     forward_lines = [line for line in source.splitlines() if "= np.maximum(" in line]  # the forward relu
     assert forward_lines and not any("grad of" in line for line in forward_lines)
     with open(f.source_path) as file:

@@ -44,7 +44,7 @@ from symgraph.backends.numba.fusion import (
 )
 from symgraph.backends.numba.lowering import fill, lowering_of
 from symgraph.backends.numba.memory import assign_slabs
-from symgraph.graph import Node, Placeholder, format_shape, provenance
+from symgraph.graph import Constant, Node, Placeholder, Variable, format_shape, provenance
 
 LOOPS_PER_STAGE = 24  # loops (each level of a nest counts) per compiled stage: compile time grows faster past ~30
 # Modules of kernels/ whose helpers the Python stages run as plain Python (shapes.py and *_shapes.py are the plan's;
@@ -93,12 +93,14 @@ class Signature:
 
 
 class Names:
-    """A unique, readable Python identifier per node: its name when it has one, else its op and a number."""
+    """A unique, readable Python identifier per node: its name when it has one, else its op, after the layer it
+    belongs to when it has one (``h1_relu``), else with a number (``relu_1``)."""
 
     def __init__(self):
         self.by_id: dict[int, str] = {}
         self.taken: set[str] = set(RESERVED)
         self.counters: dict[str, int] = {}
+        self.layers: dict[int, str] = {}  # id(unnamed node) -> the layer (variable scope) it belongs to
 
     def __call__(self, node: Node) -> str:
         name = self.by_id.get(id(node))
@@ -112,11 +114,13 @@ class Names:
             base = re.sub(r"\W", "_", node.name).strip("_") or node.op.name
             if base[0].isdigit():
                 base = "_" + base
+        elif id(node) in self.layers:
+            base = re.sub(r"\W", "_", self.layers[id(node)]).strip("_") + "_" + node.op.name
         else:
             base = node.op.name
         if keyword.iskeyword(base):
             base += "_"
-        if node.name:
+        if node.name or id(node) in self.layers:
             return self.local(base)
         self.counters[base] = self.counters.get(base, 0) + 1
         candidate = f"{base}_{self.counters[base]}"
@@ -125,6 +129,21 @@ class Names:
             candidate = f"{base}_{self.counters[base]}"
         self.taken.add(candidate)
         return candidate
+
+    def find_layers(self, order) -> None:
+        """The layer of each unnamed computed node: the scope of a variable it reads ("h1" of "h1/W", as the layers
+        of symgraph.layers name theirs), else that of its one computed input when its other inputs are constants
+        (the bias add and activation after a layer's product)."""
+        for node in order:
+            if node.name or not node.inputs:
+                continue
+            scopes = [i.name.rsplit("/", 1)[0] for i in node.inputs
+                      if isinstance(i, Variable) and i.name and "/" in i.name]
+            computed = [i for i in node.inputs if not isinstance(i, Constant)]
+            if scopes:
+                self.layers[id(node)] = scopes[0]
+            elif len(computed) == 1 and id(computed[0]) in self.layers:
+                self.layers[id(node)] = self.layers[id(computed[0])]
 
     def name_gradients(self, order) -> None:
         """Name the gradient of each named node ``g_<its name>``: of the nodes a reverse pass built for it with its
@@ -313,6 +332,7 @@ class ModuleWriter:
         self.parts_dtype: dict = {}  # block partials' buffer -> its dtype
         for node in signature.inputs + signature.variables + signature.constants:
             self.names(node)
+        self.names.find_layers(schedule.order)
         self.names.name_gradients(schedule.order)
 
     # -- naming ---------------------------------------------------------------------------------------------------
