@@ -414,7 +414,8 @@ def run_worker(system, workload, threads, steps, cache_dir):
     env["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} " \
                        f"intra_op_parallelism_threads={threads}"
     env["SYMGRAPH_CACHE_DIR"] = cache_dir
-    env["PYTENSOR_FLAGS"] = f"compiledir={os.path.join(cache_dir, 'pytensor')}"
+    # base_compiledir, not compiledir: PyTensor keeps its Numba cache in base_compiledir/numba (~/.pytensor/numba)
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={os.path.join(cache_dir, 'pytensor')}"
     env["JAX_PLATFORMS"] = "cpu"
     command = [sys.executable, "-c", WORKER_CODE.format(root=PACKAGE_ROOT, here=HERE), "--worker", system, workload,
                "--threads", str(threads), "--steps", str(steps)]
