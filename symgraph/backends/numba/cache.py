@@ -147,7 +147,7 @@ class ModuleCache:
         path = os.path.join(directory, file_name)
         if path in self._checked_kernels:
             return path
-        if not (os.path.exists(path) and _reads_back(path, source)):
+        if read_text(path) != source:
             if os.path.exists(path):
                 self.discard_kernel(file_name)
                 _quietly(os.unlink, path)
@@ -236,15 +236,21 @@ def _private_directories(path: str) -> None:
             pass
 
 
-def _write_once(directory: str, path: str, source: str) -> None:
-    """Write ``path`` exclusively (a temporary file hard-linked into place): processes writing the same file at once
-    never interleave, and the first one's complete file wins."""
+def _temporary_copy(directory: str, source: str) -> str:
+    """A complete, synced temporary file holding ``source`` in ``directory``, to be linked or renamed into place."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".write-", suffix=".py")
     with os.fdopen(handle, "w") as file:
         file.write(source)
         file.flush()
         os.fsync(file.fileno())
+    return temporary
+
+
+def _write_once(directory: str, path: str, source: str) -> None:
+    """Write ``path`` exclusively (a temporary file hard-linked into place): processes writing the same file at once
+    never interleave, and the first one's complete file wins."""
+    temporary = _temporary_copy(directory, source)
     try:
         os.link(temporary, path)  # exclusive: another process may have created it meanwhile
     except FileExistsError:
@@ -255,10 +261,11 @@ def _write_once(directory: str, path: str, source: str) -> None:
 
 def _replace(directory: str, path: str, source: str) -> None:
     """Replace ``path`` whole (a complete temporary file renamed over it): readers see the old file or the new one."""
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".write-", suffix=".py")
     try:
-        with os.fdopen(handle, "w") as file:
-            file.write(source)
+        temporary = _temporary_copy(directory, source)
+    except OSError:
+        return
+    try:
         os.replace(temporary, path)
     except OSError:
         _quietly(os.unlink, temporary)
@@ -270,10 +277,6 @@ def read_text(path: str) -> str | None:
             return file.read()
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _reads_back(path: str, source: str) -> bool:
-    return read_text(path) == source
 
 
 def _quietly(function, *args) -> None:

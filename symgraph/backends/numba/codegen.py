@@ -325,7 +325,7 @@ class ModuleWriter:
         self.output_names: dict[int, str] = {}  # id(computed output) -> the output array it is computed into
         self.output_params: list[str] = []      # per output, the array the driver allocates and returns
         self.copied_outputs: set[int] = set()   # positions of outputs copied at the end (leaves, views, repeats)
-        self.shared_outputs: dict[str, Node] = {}  # output array -> output computed into it after a dead value
+        self.shared_outputs: set[str] = set()   # output arrays that first hold a value the output's loop reads
         self.callbacks: dict = {}               # key -> Callback, in the order of run's last arguments
         self.plan_callbacks: list[str] = []     # names of the callbacks the plan calls
         self.blockings: list = []  # (parameter, space node, cost per iteration, block partials) per blocked loop
@@ -405,22 +405,22 @@ class ModuleWriter:
             else:
                 self.output_params.append(self.names.local(f"out{k}"))
                 self.copied_outputs.add(k)
-        self._outputs_in_place_of_dead_values()
+        last_read = last_reads(schedule)
+        self._outputs_in_place_of_dead_values(last_read)
         stages = self._stages()
-        buffers, slabs = self._memory_plan()
+        buffers, slabs = self._memory_plan(last_read)
         plan = self._plan(buffers, slabs)
         parts = [self._header(), self._kernel_imports(), plan, *(self._stage_source(s, buffers) for s in stages),
                  self._driver(stages, buffers)]
         return "\n\n".join(part.rstrip() for part in parts) + "\n"
 
-    def _outputs_in_place_of_dead_values(self) -> None:
+    def _outputs_in_place_of_dead_values(self, last_read: dict) -> None:
         """An output computed by a loop that reads, at the loop's own index, a stored value of its shape and dtype
         that nothing reads after that loop (a parameter's gradient, read by its update alone) is computed into that
         value's array: the value is written into the output's array, and the loop overwrites each element after
         its last read. Without it each such value has a buffer of its own for the whole step: a parameter-sized one
         per parameter."""
         schedule = self.schedule
-        last_read = last_reads(schedule)
         unavailable = {id(array_source(o)) for o in self.signature.outputs}
         for output in self.signature.outputs:
             at = schedule.kernel_of.get(id(output))
@@ -430,22 +430,23 @@ class ModuleWriter:
             if loop.kind != "loop" or lowering_of(output.op).kind == "reduction" or tuple(loop.space) != output.shape:
                 continue
             index = loop_index(len(loop.space))
+            values: dict[int, Node] = {}  # id -> each value the loop reads
             reads: dict[int, list] = {}  # id(value) -> (member position, index read at) of its reads in the loop
             for position, member in enumerate(loop.members):
                 for producer, read_at in reads_of(member, index):
-                    reads.setdefault(id(producer), []).append((position, read_at, producer))
+                    values[id(producer)] = producer
+                    reads.setdefault(id(producer), []).append((position, read_at))
             written_at = next(k for k, m in enumerate(loop.members) if m is output)
-            for value_reads in reads.values():
-                value = value_reads[0][2]
+            for value in values.values():
                 if (id(value) in unavailable or is_leaf(value) or id(value) not in schedule.stored
                         or value.shape != output.shape or value.dtype != output.dtype
                         or schedule.kernel_of.get(id(value), at) >= at or last_read.get(id(value)) != at
-                        or any(k > written_at or read_at != index for k, read_at, _ in value_reads)):
+                        or any(k > written_at or read_at != index for k, read_at in reads[id(value)])):
                     continue
                 shared = self.names(value)  # the array is named after the value, which it holds first
                 self.output_params[self.output_params.index(self.output_names[id(output)])] = shared
                 self.output_names[id(value)] = self.output_names[id(output)] = shared
-                self.shared_outputs[shared] = output
+                self.shared_outputs.add(shared)
                 unavailable.add(id(value))
                 break
 
@@ -522,10 +523,10 @@ class ModuleWriter:
             stage.arrays[param] = signature.outputs[k]
 
     # -- plan -------------------------------------------------------------------------------------------------------
-    def _memory_plan(self):
+    def _memory_plan(self, last_read: dict):
         """Buffers for stored values that are not outputs, assigned to slabs by lifetime."""
         schedule = self.schedule
-        last_use = last_reads(schedule)
+        last_use = dict(last_read)
         end = len(schedule.kernels)
         for output in self.signature.outputs:
             last_use[id(array_source(output))] = end

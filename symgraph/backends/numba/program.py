@@ -297,6 +297,7 @@ def _import(path: str, key: str, source: str, fresh: bool = False):
     compiled code (``__symgraph_key__``, set before the module runs, is what disk.SiteFreeLocator stamps it by)."""
     name = module_name(path)
     existing = sys.modules.get(name)
+    variants = None  # the other sources of the module registered under this name, when it is one of ours
     if existing is not None and getattr(existing, "__file__", None) == path and not fresh:
         if getattr(existing, "__symgraph_source__", None) == source:
             return existing
@@ -307,7 +308,7 @@ def _import(path: str, key: str, source: str, fresh: bool = False):
     module = importlib.util.module_from_spec(spec)
     module.__symgraph_key__ = key
     module.__symgraph_source__ = source
-    if existing is None or fresh or getattr(existing, "__file__", None) != path:
+    if variants is None:
         sys.modules[name] = module
     else:
         variants[source] = module

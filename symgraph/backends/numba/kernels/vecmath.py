@@ -351,7 +351,6 @@ def softplus_f64(x):
     return larger(x, np.float64(0.0)) + log1p_unit_f64(exp_f64(-np.abs(x)))
 
 
-
 def cbrt_f32(x):
     """Cube root in float32: |x| = m * 2**(3q) with m in [1, 8) (denormal inputs scaled by 2**24 first), a first
     guess for cbrt(m) from its bits divided by 3 (fdlibm's s_cbrtf.c), a Halley step (cubic convergence), then a
