@@ -6,9 +6,11 @@ Runs are short (the bundled digits, one to three epochs, BLAS on one thread). Mo
 subprocesses.
 """
 
+import fcntl
 import io
 import os
 import pathlib
+import re
 import shlex
 import shutil
 import signal
@@ -169,17 +171,17 @@ def test_epoch_checkpoints_hold_every_updated_variable_and_the_position(tmp_path
 REFERENCES = {}
 
 
-def resume_reference(tmp_path_factory, optimizer):
-    """A 3-epoch run on 480 digits, batch 16 (30 steps an epoch): its graph file's and final checkpoint's tensors
-    (made once per optimizer)."""
-    if optimizer not in REFERENCES:
-        REFERENCES[optimizer] = _reference_run(tmp_path_factory, optimizer)
-    return REFERENCES[optimizer]
+def resume_reference(tmp_path_factory, optimizer, epochs=3):
+    """An ``epochs``-epoch run on 480 digits, batch 16 (30 steps an epoch): its graph file's and final checkpoint's
+    tensors (made once per optimizer and epoch count)."""
+    if (optimizer, epochs) not in REFERENCES:
+        REFERENCES[optimizer, epochs] = _reference_run(tmp_path_factory, optimizer, epochs)
+    return REFERENCES[optimizer, epochs]
 
 
-def _reference_run(tmp_path_factory, optimizer):
-    directory = tmp_path_factory.mktemp(f"reference-{optimizer}")
-    assert main(["train", "mlp", *QUICK, "--optimizer", optimizer, "--seed", "7", "--epochs", "3",
+def _reference_run(tmp_path_factory, optimizer, epochs):
+    directory = tmp_path_factory.mktemp(f"reference-{optimizer}-{epochs}")
+    assert main(["train", "mlp", *QUICK, "--optimizer", optimizer, "--seed", "7", "--epochs", str(epochs),
                  "--batch-size", "16", "--train-limit", "480", "--checkpoint", str(directory / "checkpoints"),
                  "--save", str(directory / "model.sg")]) == 0
     return saved_variables(directory / "model.sg"), saved_variables(directory / "checkpoints/checkpoint.safetensors")
@@ -203,32 +205,53 @@ def test_resume_after_a_finished_run_equals_a_longer_run(optimizer, tmp_path, tm
     assert_bitwise_equal(saved_variables(tmp_path / "checkpoints/checkpoint.safetensors"), reference_checkpoint)
 
 
+def bounded_pipe(capacity: int) -> tuple[int, int]:
+    """(read end, write end) of a pipe whose writer blocks once ``capacity`` bytes are unread (Linux's F_SETPIPE_SZ;
+    the system's default size elsewhere): a child printing into it runs at most that far ahead of its reader."""
+    reader, writer = os.pipe()
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, capacity)
+    return reader, writer
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_sigint_saves_a_checkpoint_and_resume_gives_the_uninterrupted_parameters(optimizer, tmp_path,
                                                                                  tmp_path_factory, monkeypatch):
-    """A real SIGINT in the middle of epoch 2 (its data order is not the first one), then --resume with the command
-    the message prints: bitwise the parameters and optimizer state of the uninterrupted run."""
-    arguments = ["train", "mlp", *QUICK, "--optimizer", optimizer, *RUN, "--epochs", "3", "--log-every", "3",
+    """A real SIGINT once the run is in epoch 2 (its data order is not the first one), then --resume with the command
+    the message prints: bitwise the parameters and optimizer state of the uninterrupted run. The run logs every step
+    into a pipe of one page, so it is at most ~130 steps past the line that triggers the signal (on a loaded machine
+    a 64 KiB pipe let it run 48 steps on, into epoch 3): 8 epochs leave it room to stop before the end."""
+    epochs = 8
+    arguments = ["train", "mlp", *QUICK, "--optimizer", optimizer, *RUN, "--epochs", str(epochs), "--log-every", "1",
                  "--save", "model.sg"]
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "symgraph", *arguments], cwd=tmp_path, stdout=subprocess.PIPE,
+    reader, writer = bounded_pipe(4096)
+    process = subprocess.Popen([sys.executable, "-m", "symgraph", *arguments], cwd=tmp_path, stdout=writer,
                                stderr=subprocess.PIPE, text=True, env=env)
-    for line in process.stdout:
-        if line.startswith("epoch 2 step 3/30"):
-            process.send_signal(signal.SIGINT)
-            break
-    out, err = process.communicate(timeout=60)
+    os.close(writer)
+    with open(reader) as stdout:
+        for line in stdout:
+            if line.startswith("epoch 2 step 3/30"):
+                process.send_signal(signal.SIGINT)
+                break
+        out = stdout.read()
+    err = process.stderr.read()
+    process.wait(timeout=60)
+    process.stderr.close()
     assert process.returncode == 130, (out, err)
     assert err == ""  # no traceback, nothing else
     message = out.strip().splitlines()[-1]
-    assert message.startswith("interrupted in epoch 2 after step ") and " of 30: checkpoint saved to " \
-        "checkpoints/mlp/checkpoint.safetensors; resume with: symgraph train mlp " in message
+    stopped = re.fullmatch(r"interrupted in epoch (\d+) after step (\d+) of 30: checkpoint saved to "
+                           r"checkpoints/mlp/checkpoint\.safetensors; resume with: (symgraph train mlp .*)", message)
+    assert stopped, message
+    epoch, step = int(stopped[1]), int(stopped[2])
+    assert (epoch, step) >= (2, 3) and epoch <= epochs and step < 30
     metadata = sg.read_metadata(tmp_path / "checkpoints/mlp/checkpoint.safetensors")
-    assert metadata["position"]["epoch"] == 2 and 3 <= metadata["position"]["step"] < 30
-    assert len(metadata["position"]["losses"]) == metadata["position"]["step"]
+    assert (metadata["position"]["epoch"], metadata["position"]["step"]) == (epoch, step)
+    assert len(metadata["position"]["losses"]) == step
     command = shlex.split(message.split("resume with: ")[1])
     assert command[:2] == ["symgraph", "train"] and command[-1] == "--resume"
-    reference_graph, reference_checkpoint = resume_reference(tmp_path_factory, optimizer)
+    reference_graph, reference_checkpoint = resume_reference(tmp_path_factory, optimizer, epochs)
     monkeypatch.chdir(tmp_path)  # the printed command's paths are relative to where the run started
     assert main(command[1:]) == 0
     assert_bitwise_equal(saved_variables(tmp_path / "model.sg"), reference_graph)
