@@ -7,6 +7,7 @@ import scipy.special
 
 import symgraph as sg
 from symgraph.graph import toposort
+from symgraph.ops.conv import max_pool2d_grad
 from symgraph.passes import RewriteCheckError
 from symgraph.passes.report import op_histogram
 
@@ -308,3 +309,50 @@ def test_zero_identities_keep_the_sign_of_zero(build):
     assert not {"add_zero", "sub_zero", "mul_zero"} & set(report.rule_counts), report
     np.testing.assert_array_equal(np.signbit(sg.evaluate(after, values)), np.signbit(sg.evaluate(y, values)))
     np.testing.assert_array_equal(sg.evaluate(sg.reciprocal(after), values), sg.evaluate(sg.reciprocal(y), values))
+
+
+POOLINGS = [((2, 2), None, 0), ((3, 3), (2, 2), 1), ((2, 2), (1, 1), 0), ((3, 2), (2, 1), (1, 0))]
+
+
+@pytest.mark.parametrize("kernel,stride,padding", POOLINGS, ids=["2x2", "3x3s2p1", "2x2s1", "3x2s21p10"])
+def test_relu_mask_moves_to_the_pooled_grid_with_the_same_bits(kernel, stride, padding):
+    """The gradient of a max-pool over relu(h): the relu mask of h's size is gone (the where runs on the pooled grid)
+    and the gradient is bitwise the unoptimized graph's, on windows that tile, overlap and pad, with ties (small
+    integers: equal maxima, windows of zeros) and negative windows."""
+    x = sg.placeholder((2, 3, 7, 6), "float64", name="x")
+    a = sg.placeholder((2, 3, 7, 6), "float64", name="a")
+    h = x * a - 1.0
+    pooled = sg.nn.max_pool2d(sg.relu(h), kernel, stride, padding)
+    weights = sg.placeholder(pooled.shape, "float64", name="w")
+    gradient = sg.grad(sg.sum(pooled * weights), x)
+    after, report = sg.optimize(gradient)
+    assert report.rule_counts.get("relu_mask_of_max_pool2d_grad") == 1, report
+    masks = [n for n in toposort([after]) if n.op.name in ("greater", "where")]
+    assert masks and all(n.shape == pooled.shape for n in masks), describe([after])
+    feeds = {x: rng.integers(-2, 3, x.shape).astype(float), a: rng.integers(-1, 3, a.shape).astype(float),
+             weights: rng.standard_normal(pooled.shape)}
+    expected = sg.evaluate(gradient, feeds)
+    assert (expected == 0).mean() > 0.5 and (expected != 0).any()  # masked and routed entries both
+    got = sg.evaluate(after, feeds)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+def test_relu_mask_stays_where_h_may_be_nan_or_the_zero_is_negative():
+    """A window holding a NaN of h would lose its gradient on the pooled grid (the pooled NaN is not > 0), so h must
+    be finite; and where(mask, g, -0.0) puts -0.0 where the pooled form writes +0.0."""
+    x = sg.placeholder((1, 1, 4, 4), "float64", name="x")
+    values = {x: np.array([[[[1.0, -1.0, 2.0, 0.5], [-3.0, 4.0, 0.0, 1.0], [2.0, 2.0, -1.0, -2.0],
+                             [0.5, 3.0, -0.5, 0.25]]]])}
+    maybe_nan = sg.log(x) + 1.0
+    gradient = sg.grad(sg.sum(sg.nn.max_pool2d(sg.relu(maybe_nan), 2) * 3.0), x)
+    after, report = sg.optimize(gradient)
+    assert "relu_mask_of_max_pool2d_grad" not in report.rule_counts
+    np.testing.assert_array_equal(sg.evaluate(after, values), sg.evaluate(gradient, values))
+    h = x * 2.0
+    routed = max_pool2d_grad(sg.relu(h), sg.constant(np.full((1, 1, 2, 2), 3.0)), 2)
+    negative_zero = sg.where(h > 0, routed, -0.0)
+    after, report = sg.optimize(negative_zero)
+    assert "relu_mask_of_max_pool2d_grad" not in report.rule_counts
+    np.testing.assert_array_equal(np.signbit(sg.evaluate(after, values)),
+                                  np.signbit(sg.evaluate(negative_zero, values)))

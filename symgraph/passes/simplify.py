@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.graph import Constant, Node, apply
-from symgraph.ops import add, div, neg, reciprocal, reshape, sqrt, square, sub, transpose, zeros_like
+from symgraph.ops import add, div, greater, neg, reciprocal, reshape, sqrt, square, sub, transpose, where, zeros_like
 from symgraph.ops import sum as reduce_sum
 from symgraph.ops.base import known_size
+from symgraph.ops.conv import max_pool2d, max_pool2d_grad
 from symgraph.passes.constant_fold import FOLD_LIMIT
 from symgraph.passes.patterns import (
     always_finite, constant_equal_to, is_op, is_positive, matches, other_operand, same_type,
@@ -199,6 +200,29 @@ def where_same_branches(node):  # where(c, x, x) = x
         return node.inputs[1]
 
 
+def _positive_zero(node: Node) -> bool:
+    return constant_equal_to(node, 0) and not np.any(np.signbit(node.value))
+
+
+@matches("where")
+def relu_mask_of_max_pool2d_grad(node):  # where(h > 0, max_pool2d_grad(relu(h), g), 0) =
+    #                                      max_pool2d_grad(relu(h), where(max_pool2d(relu(h)) > 0, g, 0)) (finite h)
+    """Each window's g lands on its first maximum of relu(h), which the relu mask keeps iff that maximum, the pooled
+    value, is > 0: the mask moves to the pooled grid (a quarter of the pixels for 2x2 windows, and no mask of h's
+    size left to compute and store). Where h holds a NaN its window's g would be dropped, hence finite h only."""
+    if not is_op(node, "where") or not _positive_zero(node.inputs[2]):
+        return None
+    mask, routed = node.inputs[0], node.inputs[1]
+    if not (is_op(mask, "greater") and _positive_zero(mask.inputs[1]) and is_op(routed, "max_pool2d_grad")):
+        return None
+    rectified, g = routed.inputs
+    h = mask.inputs[0]
+    if not (is_op(rectified, "relu") and rectified.inputs[0] is h and same_type(routed, node) and always_finite(h)):
+        return None
+    kept = greater(max_pool2d(rectified, *routed.op.attrs()), 0)
+    return max_pool2d_grad(rectified, where(kept, g, node.inputs[2]), *routed.op.attrs())
+
+
 @matches("squeeze")
 def squeeze_expand_dims(node):  # squeeze(expand_dims(x, a), a) = x
     if is_op(node, "squeeze") and is_op(node.inputs[0], "expand_dims") and node.op.axes == node.inputs[0].op.axes:
@@ -223,6 +247,6 @@ def broadcast_to_same_shape(node):  # broadcast_to(x, x.shape) = x
 RULES = [
     add_zero, sub_zero, sub_self, mul_one, mul_zero, div_one, neg_neg, power_special_cases, transpose_transpose,
     transpose_identity, reshape_reshape, reshape_identity, exp_log, log_exp, sum_of_broadcast, mul_reciprocal,
-    add_neg, sub_neg, neg_of_linear_reduction_of_neg, where_same_branches, squeeze_expand_dims, cast_round_trip,
-    broadcast_to_same_shape,
+    add_neg, sub_neg, neg_of_linear_reduction_of_neg, where_same_branches, relu_mask_of_max_pool2d_grad,
+    squeeze_expand_dims, cast_round_trip, broadcast_to_same_shape,
 ]
