@@ -60,6 +60,86 @@ def test_inner_reduced_axes_accumulate_in_a_register_before_joining_the_output()
         assert got.shape == want.shape
 
 
+def _merged_loops(source: str) -> list:
+    """The extents of the merged loops of a generated module: ["n2 * n3", ...]."""
+    return re.findall(r"n_merged\w* = ([n\d *]+)  # the contiguous inner dimensions", source)
+
+
+def _loop_of(source: str, op: str) -> str:
+    """The lines of the generated loop that computes an ``op`` node, from its comment to the next loop's."""
+    blocks = re.split(r"\n(?=    # loop over |\n)", source)
+    (block,) = [b for b in blocks if re.match(rf"    # loop over .*: .*\b{op} {op}_\d+", b)]
+    return block
+
+
+def test_contiguous_inner_dimensions_run_as_one_loop():
+    """An elementwise loop over (N, 3, 4, 5) whose arrays are all indexed by their own last dimensions, or not by
+    them (a bias broadcast along them), runs its inner dimensions as one loop; values as NumPy's, on a feed, a
+    variable (read-only), a reshape of a product (a view that is contiguous) and a lower-rank broadcast feed."""
+    x = sg.placeholder((None, 3, 4, 5), "float64", name="x")
+    y = sg.placeholder((None, 3, 4, 5), "float64", name="y")
+    plane = sg.placeholder((4, 5), "float64", name="plane")
+    bias = sg.variable(RNG.standard_normal((3, 1, 1)), name="bias")
+    flat = sg.placeholder((None, 60), "float64", name="flat")
+    product = sg.reshape(flat @ sg.constant(RNG.standard_normal((60, 60))), (-1, 3, 4, 5))
+    whole = sg.relu(x * y + product)  # every array indexed by all four indices
+    by_plane = sg.tanh(x) * plane + bias  # plane[i2, i3], bias[i1]: the planes of 20 values run as one loop
+    f = sg.function([x, y, plane, flat], [whole, by_plane], backend="numba", optimize=False)
+    assert sorted(_merged_loops(f.source)) == ["n0 * n1 * n2 * n3", "n2 * n3"], f.source
+    (X, Y), P = RNG.standard_normal((2, 2, 3, 4, 5)), RNG.standard_normal((4, 5))
+    F = RNG.standard_normal((2, 60))
+    want_product = (F @ product.inputs[0].inputs[1].value).reshape(2, 3, 4, 5)
+    got_whole, got_by_plane = f(X, Y, P, F)
+    np.testing.assert_allclose(got_whole, np.maximum(X * Y + want_product, 0), rtol=1e-12)
+    np.testing.assert_allclose(got_by_plane, np.tanh(X) * P + bias.value, rtol=1e-12)
+
+
+@pytest.mark.parametrize("other", ["transposed", "folded transpose", "strided slice", "concatenated part"])
+def test_inner_dimensions_stay_a_nest_where_an_array_is_not_read_in_their_order(other):
+    """A transposed read, a constant that folding left transposed (not C-ordered), a strided slice and a part of a
+    concatenation's gradient (a view of it) are not contiguous in the loop's inner dimensions: those loops keep
+    their levels (merging would read the wrong elements)."""
+    x = sg.placeholder((2, 3, 4, 4), "float64", name="x")
+    values = RNG.standard_normal((2, 3, 4, 4))
+    if other == "transposed":
+        operand, expected = sg.transpose(x, (0, 1, 3, 2)), np.transpose(values, (0, 1, 3, 2))
+    elif other == "folded transpose":  # constant folding keeps the transpose's strides
+        array = RNG.standard_normal((2, 3, 4, 4))
+        operand, expected = sg.transpose(sg.constant(array), (0, 1, 3, 2)), np.transpose(array, (0, 1, 3, 2))
+    elif other == "strided slice":
+        wide = sg.placeholder((2, 3, 4, 8), "float64", name="wide")
+        wide_values = RNG.standard_normal((2, 3, 4, 8))
+        operand, expected = wide[:, :, :, ::2], wide_values[:, :, :, ::2]
+    else:  # the gradient of a concatenation: a part of the output's gradient, an array view of it
+        wide = sg.placeholder((2, 3, 4, 8), "float64", name="wide")
+        wide_values = RNG.standard_normal((2, 3, 4, 8))
+        joined = sg.concatenate([x, sg.placeholder((2, 3, 4, 4), "float64", name="rest")], axis=3)
+        operand, expected = sg.grad(sg.sum(joined * sg.sin(wide)), x), np.sin(wide_values)[:, :, :, :4]
+    inputs = [x] + ([wide] if other in ("strided slice", "concatenated part") else [])
+    f = sg.function(inputs, sg.exp(x) * operand, backend="numba")
+    if other == "folded transpose":
+        assert [n.value.flags.c_contiguous for n in f._program.constants] == [False]
+    product_loop = _loop_of(f.source, "mul")
+    assert "n_merged" not in product_loop and "for i3 in range(n3):" in product_loop, product_loop
+    feeds = [values] + ([wide_values] if other in ("strided slice", "concatenated part") else [])
+    np.testing.assert_allclose(f(*feeds), np.exp(values) * expected, rtol=1e-12)
+
+
+def test_nodes_named_like_loop_indices_or_generated_names_compile():
+    """Names the generated code derives (loop indices i0, extents n1, shapes s_x, loop elements e_x) given to nodes
+    by the user are renamed apart rather than shadowing them."""
+    i1 = sg.placeholder((3, 4), "float64", name="i1")
+    n0 = sg.placeholder((3, 4), "float64", name="n0")
+    s_x = sg.placeholder((3, 4), "float64", name="s_i1")
+    e_i1 = sg.exp(i1, name="e_i1")
+    f = sg.function([i1, n0, s_x], [sg.sum(e_i1 * n0 + s_x, axis=1), e_i1], backend="numba", optimize=False)
+    A, B, C = RNG.standard_normal((3, 3, 4))
+    total, exponential = f(A, B, C)
+    np.testing.assert_allclose(total, np.sum(np.exp(A) * B + C, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(exponential, np.exp(A), rtol=1e-12)
+    assert "def run(v_i1, v_n0, v_s_i1" in f.source
+
+
 def test_values_read_elsewhere_or_at_another_index_are_stored():
     x = sg.placeholder((4, 3), "float64", name="x")
     e = sg.exp(x)
@@ -312,7 +392,9 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     # the gradient of each parameter is named after it, and the update reads it under that name
     assert re.search(r"gemm_into\(\w+, \w+, g_h1_W\)$", source, re.M)
     assert re.search(r"^\s+g_h1_b\[i1\] = accumulate\(g_h1_b\[i1\], ", source, re.M)
-    assert re.search(r"\bg_h1_W\[i0, i1\]", source)
+    # (8, 16) arrays, contiguous: the update runs one loop over both dimensions, through views named after them
+    assert re.search(r"^\s+g_h1_W_merged = g_h1_W\.reshape\(\(n_merged\w*,\)\)$", source, re.M)
+    assert re.search(r"\bg_h1_W_merged\[i0\]", source)
     # a layer's unnamed nodes are named after the layer (the scope of its variables, h1/W)
     assert re.search(r"^\s+e_h1_relu = np\.maximum\(e_h1_add, ", source, re.M)
     assert "gemm_into(x, h1_W, h1_matmul)" in source

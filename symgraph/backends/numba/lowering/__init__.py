@@ -37,17 +37,19 @@ class ScalarLowering(Lowering):
 
     ``input_maps(node, index) -> one index map per input`` says where each input is read for the output element at
     ``index`` (by default NumPy broadcasting); ``closed`` ops keep their inputs' dtype in Numba's scalar typing, so
-    no cast is wrapped around them when the inputs already have the node's dtype.
+    no cast is wrapped around them when the inputs already have the node's dtype; ``reads_index`` ops use the loop
+    index in their expression (arange), so their loops keep every level (codegen.collapsible_dims).
     """
 
     kind = "scalar"
 
-    def __init__(self, expr, shape, input_maps=None, closed=False, cost=1):
+    def __init__(self, expr, shape, input_maps=None, closed=False, cost=1, reads_index=False):
         super().__init__(shape)
         self.expr = expr
         self.input_maps = input_maps
         self.closed = closed
         self.cost = cost
+        self.reads_index = reads_index
 
 
 class ReductionLowering(Lowering):
@@ -70,14 +72,16 @@ class ReductionLowering(Lowering):
 
 class ViewLowering(Lowering):
     """``input_map(node, index)`` is the input's index read for output index ``index`` (None when the view cannot be
-    absorbed into a loop, e.g. a general reshape); ``array(node, arg, ctx)`` is the view as an array expression."""
+    absorbed into a loop, e.g. a general reshape); ``array(node, arg, ctx)`` is the view as an array expression,
+    C-contiguous whatever its input's layout when ``contiguous``."""
 
     kind = "view"
 
-    def __init__(self, shape, input_map, array):
+    def __init__(self, shape, input_map, array, contiguous=False):
         super().__init__(shape)
         self.input_map = input_map
         self.array = array
+        self.contiguous = contiguous
 
 
 class CallLowering(Lowering):

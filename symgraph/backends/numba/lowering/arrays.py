@@ -18,7 +18,7 @@ register(ScalarLowering(lambda node, args, ctx, index: ctx.literal(node.op.value
 
 register(ScalarLowering(lambda node, args, ctx, index: ctx.cast(index[0], node.dtype),
                         lambda node, shapes, ctx: f"({shapes[0]}[{node.op.axis}],)",
-                        input_maps=lambda node, index: [None]), ar.ArangeLike)
+                        input_maps=lambda node, index: [None], reads_index=True), ar.ArangeLike)
 
 
 def _diagonal_map(node, index):

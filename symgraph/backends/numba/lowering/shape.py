@@ -67,9 +67,9 @@ def _reshape_target(node, x_shape):
 register(ViewLowering(lambda node, shapes, ctx: f"_reshape_shape({ctx.what(node)}, {shapes[0]}, "
                                                 f"{_reshape_target(node, shapes[0])})",
                       lambda node, index: _unit_axes_map(node.inputs[0].shape, node.shape, index),
-                      _reshape_array), sh.Reshape)
+                      _reshape_array, contiguous=True), sh.Reshape)
 register(ViewLowering(lambda node, shapes, ctx: f"_reshape_shape({ctx.what(node)}, {shapes[0]}, {shapes[1]})",
-                      lambda node, index: None, _reshape_array), sh.ReshapeLike)
+                      lambda node, index: None, _reshape_array, contiguous=True), sh.ReshapeLike)
 
 
 def _expand_dims_map(node, index):
