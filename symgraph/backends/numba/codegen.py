@@ -1072,9 +1072,30 @@ def _short_site(node: Node) -> str:
     return f"{site.filename.rsplit('/', 1)[-1]}:{site.lineno}"
 
 
+def source_segments(source: str, nodes) -> list[str]:
+    """``ast.get_source_segment(source, node)`` of each node, the source split into lines once: the ast function
+    splits the whole source at every call (0.6 s of the lecture CNN's first build, for its kernel modules)."""
+    lines = source.splitlines(keepends=True)
+    segments = []
+    for node in nodes:
+        first, last = lines[node.lineno - 1].encode(), lines[node.end_lineno - 1].encode()  # offsets count UTF-8 bytes
+        if node.lineno == node.end_lineno:
+            segments.append(first[node.col_offset:node.end_col_offset].decode())
+        else:
+            segments.append(first[node.col_offset:].decode() + "".join(lines[node.lineno:node.end_lineno - 1])
+                            + last[:node.end_col_offset].decode())
+    return segments
+
+
 @functools.lru_cache(maxsize=None)
 def _helper_module_source(module: str) -> str:
     return inspect.getsource(importlib.import_module(f"{kernel_package.__name__}.{module}"))
+
+
+@functools.lru_cache(maxsize=None)
+def _helper_module_tree(module: str) -> ast.Module:
+    """The parsed ``kernels/<module>.py``, shared by the readers below (which never change it)."""
+    return ast.parse(_helper_module_source(module))
 
 
 @functools.lru_cache(maxsize=None)
@@ -1084,13 +1105,13 @@ def _module_imports(module: str) -> tuple:
     pairs it imports from ``kernels/``."""
     source = _helper_module_source(module)
     statements, helpers = [], []
-    for statement in ast.parse(source).body:
+    for statement in _helper_module_tree(module).body:
         if isinstance(statement, ast.ImportFrom) and statement.module.startswith(kernel_package.__name__ + "."):
             helpers += [(statement.module.rsplit(".", 1)[1], alias.name) for alias in statement.names]
         elif isinstance(statement, (ast.Import, ast.ImportFrom)):
             names = [statement.module] if isinstance(statement, ast.ImportFrom) else [a.name for a in statement.names]
             if not any(n in ("numpy", "numba", "__future__") for n in names):
-                statements.append(ast.get_source_segment(source, statement))
+                statements.append(source_segments(source, [statement])[0])
     return tuple(statements), tuple(helpers)
 
 
@@ -1098,12 +1119,11 @@ def _module_imports(module: str) -> tuple:
 def _function_source(module: str, name: str):
     """The source of function ``name`` of ``kernels/<module>.py`` and the names of the module's functions it calls."""
     source = _helper_module_source(module)
-    tree = ast.parse(source)
-    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    functions = {f.name: f for f in _helper_module_tree(module).body if isinstance(f, ast.FunctionDef)}
     if name not in functions:
         raise KeyError(f"kernels/{module}.py has no function {name!r}")
     function = functions[name]
-    text = ast.get_source_segment(source, function)
+    (text,) = source_segments(source, [function])
     calls = sorted({n.id for n in ast.walk(function) if isinstance(n, ast.Name) and n.id in functions and n.id != name})
     return text, tuple(calls)
 
@@ -1177,7 +1197,7 @@ def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, Ker
     own."""
     if not constants:
         source = _helper_module_source(module)
-        functions = [f for f in ast.parse(source).body if isinstance(f, ast.FunctionDef)]
+        functions = [f for f in _helper_module_tree(module).body if isinstance(f, ast.FunctionDef)]
         if name not in {f.name for f in functions}:
             raise KeyError(f"kernels/{module}.py has no function {name!r}")
         if module in FLATTENED_MODULES:  # flat kernels call none of the others: a file each, compiled if used
@@ -1185,7 +1205,7 @@ def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, Ker
             text, digest = _kernel_source(f"symgraph's helper kernel {name} of kernels/{module}.py, flattened",
                                           [flatten.flattened_function(source, name, provided)], preamble=preamble)
             return name, KernelFile(f"{module}_{name}", text, digest)
-        texts = [ast.get_source_segment(source, f) for f in functions]
+        texts = source_segments(source, functions)
         text, digest = _kernel_source(f"symgraph's helper kernels of kernels/{module}.py", texts, _inlined(module))
         return name, KernelFile(module, text, digest)
     order, pending = [], [name]
@@ -1213,7 +1233,7 @@ def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, Ker
 def _inlined(module: str) -> tuple:
     """The helpers that ``kernels/<module>.py`` lists in its INLINED: small functions its kernels call, inlined by
     Numba into each caller rather than compiled as functions of their own (each compiled function costs ~0.1 s)."""
-    for statement in ast.parse(_helper_module_source(module)).body:
+    for statement in _helper_module_tree(module).body:
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and getattr(statement.targets[0], "id", None) == "INLINED"):
             return tuple(ast.literal_eval(statement.value))
@@ -1286,10 +1306,7 @@ def _python_helpers() -> str:
     """The plan's shape rules (kernels/shapes.py), renamed with a leading underscore."""
     source = _helper_module_source("shapes")
     tree = ast.parse(source)
-    pieces = []
-    for function in tree.body:
-        if isinstance(function, ast.FunctionDef):
-            pieces.append(ast.get_source_segment(source, function))
+    pieces = source_segments(source, [f for f in tree.body if isinstance(f, ast.FunctionDef)])
     text = "\n\n\n".join(pieces)
     for function in tree.body:
         if isinstance(function, ast.FunctionDef):
