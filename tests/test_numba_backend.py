@@ -94,6 +94,21 @@ def test_contiguous_inner_dimensions_run_as_one_loop():
     np.testing.assert_allclose(got_by_plane, np.tanh(X) * P + bias.value, rtol=1e-12)
 
 
+@pytest.mark.parametrize("reduce,merged", [
+    (lambda v: sg.sum(v, axis=(0, 2, 3)), "n2 * n3"),  # the bias gradient of a conv layer: the planes reduced
+    (lambda v: sg.sum(v, axis=0), "n1 * n2 * n3"),  # the reduced axis outside: the output indexed by the merged ones
+    (lambda v: sg.mean(v), "n1 * n2 * n3"),  # a whole-loop reduction: blocks of i0 keep their level
+    (lambda v: sg.max(v, axis=(1, 2, 3), keepdims=True), "n1 * n2 * n3"),
+    (lambda v: sg.max(v, axis=(0, 3), keepdims=True), None),  # reduces one of the inner dimensions, not both
+], ids=["sum023", "sum0", "mean", "max123", "max03"])
+def test_reductions_merge_the_inner_dimensions_they_reduce_all_or_none_of(reduce, merged):
+    x = sg.placeholder((None, 3, 4, 5), "float64", name="x")
+    f = sg.function([x], reduce(sg.tanh(x)), backend="numba", optimize=False)
+    assert _merged_loops(f.source) == ([merged] if merged else []), f.source
+    X = RNG.standard_normal((6, 3, 4, 5))
+    np.testing.assert_allclose(f(X), sg.evaluate(reduce(sg.tanh(x)), {x: X}), rtol=1e-12)
+
+
 @pytest.mark.parametrize("other", ["transposed", "folded transpose", "strided slice", "concatenated part"])
 def test_inner_dimensions_stay_a_nest_where_an_array_is_not_read_in_their_order(other):
     """A transposed read, a constant that folding left transposed (not C-ordered), a strided slice and a part of a

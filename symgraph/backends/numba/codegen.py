@@ -770,7 +770,7 @@ class LoopWriter:
         body = [line for member in loop.members for line in self._member_lines(member, scalar_levels)]
         parts = {id(r): self._parts(r) for r in whole}
         closing = []
-        for level in reversed(range(self.rank + 1)):
+        for level in reversed(range(self.levels + 1)):
             indent = "    " * (1 + shift + level)
             for r in reductions:
                 if id(r) in parts and level == 0:
@@ -873,7 +873,14 @@ class LoopWriter:
                          f"{lowering_of(r.op).blocks}")
 
     def _accumulator_level(self, reduction: Node):
-        return accumulator_level(reduction, self.rank)
+        return accumulator_level(reduction, self.rank, self._reduced_levels(reduction), self.levels)
+
+    def _reduced_levels(self, reduction: Node) -> tuple:
+        """The loop levels a reduction reduces: its axes, the merged ones counted as one level (collapsible_dims
+        merges only dimensions that a reduction reduces all of or none of)."""
+        axes = lowering_of(reduction.op).axes(reduction)
+        axes = range(self.rank) if axes is None else axes
+        return tuple(sorted({min(a, self.levels - 1) for a in axes}))
 
     def _partial_level(self, reduction: Node):
         """For a reduction accumulating into its output array whose innermost axes are reduced too: the level at
@@ -882,12 +889,11 @@ class LoopWriter:
         lowering = lowering_of(reduction.op)
         if lowering.output_map is not None or not self.rank:
             return None
-        axes = lowering.axes(reduction)
-        axes = set(range(self.rank) if axes is None else axes)
-        level = self.rank
+        axes = set(self._reduced_levels(reduction))
+        level = self.levels
         while level - 1 in axes:
             level -= 1
-        return level if level < self.rank else None
+        return level if level < self.levels else None
 
     def _accumulator(self, reduction: Node) -> str:
         return "acc_" + self.writer.names(reduction)
@@ -960,16 +966,19 @@ class LoopWriter:
                      for j, (d, e) in enumerate(zip(node.shape, index)))
 
 
-def accumulator_level(reduction: Node, rank: int):
+def accumulator_level(reduction: Node, rank: int, axes: tuple | None = None, levels: int | None = None):
     """The loop level at which a reduction's scalar accumulator starts (reduced axes must be the innermost ones), or
-    None when the reduction accumulates into its output array."""
+    None when the reduction accumulates into its output array. ``axes`` and ``levels``: the reduced levels and the
+    level count of a nest whose inner dimensions run as one loop (the reduction's axes and ``rank`` by default)."""
     lowering = lowering_of(reduction.op)
     if lowering.output_map is not None:
         return None
-    axes = lowering.axes(reduction)
-    axes = tuple(range(rank)) if axes is None else tuple(axes)
-    if axes == tuple(range(rank - len(axes), rank)):
-        return rank - len(axes)
+    if axes is None:
+        axes = lowering.axes(reduction)
+        axes = tuple(range(rank)) if axes is None else tuple(axes)
+    levels = rank if levels is None else levels
+    if tuple(axes) == tuple(range(levels - len(axes), levels)):
+        return levels - len(axes)
     return None
 
 
@@ -992,17 +1001,30 @@ def collapsible_dims(loop, schedule: Schedule, guards: bool, blocked: bool) -> i
     that every array the loop reads or writes is indexed by as its own last dimensions, in order, of the same extents,
     or not at all, each such array C-contiguous (computed values, feeds, variables, C-ordered constants and
     reshapes; no other views). A 4-level nest over (N, 32, 14, 14) then runs one vectorizable loop of N * 6272
-    instead of LLVM's 14-element inner loops, and compiles as one level. Loops with reductions or with ops that read
-    the index (arange), the guarded variant and a blocked outer index keep their nest."""
+    instead of LLVM's 14-element inner loops, and compiles as one level. A reduction must reduce all of the merged
+    dimensions or none (its output array, indexed by those it keeps, follows the same rule); loops with ops that
+    read the index (arange) or reductions that map their output (sum_to), the guarded variant keep their nest, and a
+    blocked outer index (a chunked loop, a whole-loop reduction) keeps its level."""
     rank = len(loop.space)
-    if guards or rank < 2 or loop.reductions:
+    if guards or rank < 2:
         return 0
     index = loop_index(rank)
     members = {id(m) for m in loop.members}
     accesses = []  # (array node, its index, whether it is read with no view between)
+    reduced = []   # the axes of each reduction
     for member in loop.members:
         lowering = lowering_of(member.op)
-        if lowering.kind != "scalar" or lowering.reads_index:
+        if lowering.kind == "reduction":
+            if lowering.output_map is not None:
+                return 0
+            axes = lowering.axes(member)
+            reduced.append(set(range(rank) if axes is None else axes))
+            blocked = blocked or accumulator_level(member, rank) == 0  # a whole-loop reduction runs in blocks of i0
+            keepdims = getattr(member.op, "keepdims", False)
+            output_index = tuple("0" if k in reduced[-1] else index[k] for k in range(rank)
+                                 if keepdims or k not in reduced[-1])
+            accesses.append((member, output_index, True))
+        elif lowering.kind != "scalar" or lowering.reads_index:
             return 0
         for producer_index, x in zip(_member_input_indices(member, index), member.inputs):
             if producer_index is None:
@@ -1011,11 +1033,13 @@ def collapsible_dims(loop, schedule: Schedule, guards: bool, blocked: bool) -> i
             if is_scalar_constant(producer) or (id(producer) in members and resolved == index):
                 continue
             accesses.append((producer, resolved, producer is x))
-        if id(member) in schedule.stored:
+        if id(member) in schedule.stored and lowering.kind == "scalar":
             accesses.append((member, index, True))
     for merged in range(rank - int(blocked), 1, -1):
         inner = index[rank - merged:]
-        if all(_merge_keeps(producer, at, direct, loop.space, inner) for producer, at, direct in accesses):
+        dims = set(range(rank - merged, rank))
+        if all(dims <= axes or not dims & axes for axes in reduced) and all(
+                _merge_keeps(producer, at, direct, loop.space, inner) for producer, at, direct in accesses):
             return merged
     return 0
 
