@@ -340,7 +340,8 @@ def test_relu_mask_moves_to_the_pooled_grid_with_the_same_bits(kernel, stride, p
 
 def test_relu_mask_stays_where_h_may_be_nan_or_the_zero_is_negative():
     """A window holding a NaN of h would lose its gradient on the pooled grid (the pooled NaN is not > 0), so h must
-    be finite; and where(mask, g, -0.0) puts -0.0 where the pooled form writes +0.0."""
+    be finite; and where(mask, g, -0.0) puts -0.0 where the pooled form writes +0.0. (A +0.0 array of h's shape is
+    rewritten like a scalar zero.)"""
     x = sg.placeholder((1, 1, 4, 4), "float64", name="x")
     values = {x: np.array([[[[1.0, -1.0, 2.0, 0.5], [-3.0, 4.0, 0.0, 1.0], [2.0, 2.0, -1.0, -2.0],
                              [0.5, 3.0, -0.5, 0.25]]]])}
@@ -350,6 +351,10 @@ def test_relu_mask_stays_where_h_may_be_nan_or_the_zero_is_negative():
     assert "relu_mask_of_max_pool2d_grad" not in report.rule_counts
     np.testing.assert_array_equal(sg.evaluate(after, values), sg.evaluate(gradient, values))
     h = x * 2.0
+    zeros = sg.where(h > 0, max_pool2d_grad(sg.relu(h), sg.constant(np.full((1, 1, 2, 2), 3.0)), 2), np.zeros((4, 4)))
+    after, report = sg.optimize(zeros)  # a zero array of h's shape as the else-branch: the same rewrite
+    assert report.rule_counts.get("relu_mask_of_max_pool2d_grad") == 1
+    np.testing.assert_array_equal(sg.evaluate(after, values), sg.evaluate(zeros, values))
     routed = max_pool2d_grad(sg.relu(h), sg.constant(np.full((1, 1, 2, 2), 3.0)), 2)
     negative_zero = sg.where(h > 0, routed, -0.0)
     after, report = sg.optimize(negative_zero)

@@ -220,7 +220,7 @@ def relu_mask_of_max_pool2d_grad(node):  # where(h > 0, max_pool2d_grad(relu(h),
     if not (is_op(rectified, "relu") and rectified.inputs[0] is h and same_type(routed, node) and always_finite(h)):
         return None
     kept = greater(max_pool2d(rectified, *routed.op.attrs()), 0)
-    return max_pool2d_grad(rectified, where(kept, g, node.inputs[2]), *routed.op.attrs())
+    return max_pool2d_grad(rectified, where(kept, g, 0), *routed.op.attrs())  # +0.0 of g's dtype, any zero's shape
 
 
 @matches("squeeze")
