@@ -1003,10 +1003,11 @@ def collapsible_dims(loop, schedule: Schedule, guards: bool, blocked: bool) -> i
     reshapes; no other views). A 4-level nest over (N, 32, 14, 14) then runs one vectorizable loop of N * 6272
     instead of LLVM's 14-element inner loops, and compiles as one level. A reduction must reduce all of the merged
     dimensions or none (its output array, indexed by those it keeps, follows the same rule); loops with ops that
-    read the index (arange) or reductions that map their output (sum_to), the guarded variant keep their nest, and a
-    blocked outer index (a chunked loop, a whole-loop reduction) keeps its level."""
+    read the index (arange) or reductions that map their output (sum_to), the guarded variant and loops where it
+    does not pay (_merge_pays) keep their nest, and a blocked outer index (a chunked loop, a whole-loop reduction)
+    keeps its level."""
     rank = len(loop.space)
-    if guards or rank < 2:
+    if guards or rank < 2 or not _merge_pays(loop.space):
         return 0
     index = loop_index(rank)
     members = {id(m) for m in loop.members}
@@ -1045,6 +1046,16 @@ def collapsible_dims(loop, schedule: Schedule, guards: bool, blocked: bool) -> i
 
 
 _INDEX_NAME = re.compile(r"\bi(\d+)\b")
+# Merging pays for inner rows shorter than this (64 float32 are four AVX-512 vectors: longer rows vectorize as they
+# are), in loops of at least MERGE_WORK iterations or over a batch of unknown size: each kind of reshaped view costs
+# its stage ~0.1 s of compiling, which a few thousand elements never win back.
+MERGE_ROWS_BELOW = 64
+MERGE_WORK = 1 << 15
+
+
+def _merge_pays(space: tuple) -> bool:
+    short_rows = space[-1] is not None and space[-1] < MERGE_ROWS_BELOW
+    return short_rows and (None in space or int(np.prod(space)) >= MERGE_WORK)
 
 
 def _merge_keeps(node: Node, at: tuple, direct: bool, space: tuple, inner: tuple) -> bool:
