@@ -200,8 +200,8 @@ def where_same_branches(node):  # where(c, x, x) = x
         return node.inputs[1]
 
 
-def _positive_zero(node: Node) -> bool:
-    return constant_equal_to(node, 0) and not np.any(np.signbit(node.value))
+def _plus_zero(node: Node) -> bool:
+    return constant_equal_to(node, 0) and _zero_is(node, node.dtype, False)
 
 
 @matches("where")
@@ -210,10 +210,10 @@ def relu_mask_of_max_pool2d_grad(node):  # where(h > 0, max_pool2d_grad(relu(h),
     """Each window's g lands on its first maximum of relu(h), which the relu mask keeps iff that maximum, the pooled
     value, is > 0: the mask moves to the pooled grid (a quarter of the pixels for 2x2 windows, and no mask of h's
     size left to compute and store). Where h holds a NaN its window's g would be dropped, hence finite h only."""
-    if not is_op(node, "where") or not _positive_zero(node.inputs[2]):
+    if not is_op(node, "where") or not _plus_zero(node.inputs[2]):
         return None
     mask, routed = node.inputs[0], node.inputs[1]
-    if not (is_op(mask, "greater") and _positive_zero(mask.inputs[1]) and is_op(routed, "max_pool2d_grad")):
+    if not (is_op(mask, "greater") and _plus_zero(mask.inputs[1]) and is_op(routed, "max_pool2d_grad")):
         return None
     rectified, g = routed.inputs
     h = mask.inputs[0]

@@ -914,10 +914,7 @@ class LoopWriter:
         lowering = lowering_of(reduction.op)
         if lowering.output_map is not None:
             return lowering.output_map(reduction, self.index, self.stage.array(reduction))
-        axes = lowering.axes(reduction)
-        axes = set(range(self.rank) if axes is None else axes)
-        keepdims = getattr(reduction.op, "keepdims", False)
-        return tuple("0" if k in axes else self.index[k] for k in range(self.rank) if keepdims or k not in axes)
+        return kept_index(reduction, self.index)
 
     def _store(self, reduction: Node, value: str) -> str:
         return f"{self._at(self.stage.array(reduction), self._output_index(reduction))} = {value}"
@@ -982,6 +979,15 @@ def accumulator_level(reduction: Node, rank: int, axes: tuple | None = None, lev
     return None
 
 
+def kept_index(reduction: Node, index: tuple) -> tuple:
+    """Where a reduction without an output map stores the element of loop ``index``: the kept axes' indices (and 0
+    for the reduced ones with keepdims)."""
+    axes = lowering_of(reduction.op).axes(reduction)
+    axes = set(range(len(index)) if axes is None else axes)
+    keepdims = getattr(reduction.op, "keepdims", False)
+    return tuple("0" if k in axes else index[k] for k in range(len(index)) if keepdims or k not in axes)
+
+
 def chunkable(loop) -> bool:
     """Whether a loop runs as a chunked stage: ranges of its outermost index may run on several threads at once.
 
@@ -1021,10 +1027,7 @@ def collapsible_dims(loop, schedule: Schedule, guards: bool, blocked: bool) -> i
             axes = lowering.axes(member)
             reduced.append(set(range(rank) if axes is None else axes))
             blocked = blocked or accumulator_level(member, rank) == 0  # a whole-loop reduction runs in blocks of i0
-            keepdims = getattr(member.op, "keepdims", False)
-            output_index = tuple("0" if k in reduced[-1] else index[k] for k in range(rank)
-                                 if keepdims or k not in reduced[-1])
-            accesses.append((member, output_index, True))
+            accesses.append((member, kept_index(member, index), True))
         elif lowering.kind != "scalar" or lowering.reads_index:
             return 0
         for producer_index, x in zip(_member_input_indices(member, index), member.inputs):
@@ -1138,7 +1141,6 @@ def _module_imports(module: str) -> tuple:
     """What the top-level imports of the plain-Python ``kernels/<module>.py`` bring: the import statements a module
     copying its helpers needs (NumPy and Numba's aside: every module has those), and the (kernel module, function)
     pairs it imports from ``kernels/``."""
-    source = _helper_module_source(module)
     statements, helpers = [], []
     for statement in _helper_module_tree(module).body:
         if isinstance(statement, ast.ImportFrom) and statement.module.startswith(kernel_package.__name__ + "."):
@@ -1146,8 +1148,8 @@ def _module_imports(module: str) -> tuple:
         elif isinstance(statement, (ast.Import, ast.ImportFrom)):
             names = [statement.module] if isinstance(statement, ast.ImportFrom) else [a.name for a in statement.names]
             if not any(n in ("numpy", "numba", "__future__") for n in names):
-                statements.append(source_segments(source, [statement])[0])
-    return tuple(statements), tuple(helpers)
+                statements.append(statement)
+    return tuple(source_segments(_helper_module_source(module), statements)), tuple(helpers)
 
 
 @functools.lru_cache(maxsize=None)
