@@ -48,7 +48,11 @@ BINARY_STEPS = {
     "matmul": lambda a, b: sg.tanh(a @ sg.transpose(b)) @ b,
     "expand_cancel": lambda a, b: (a + b) * (a - b) + sg.square(b),  # sympy regions
     "exp_product": lambda a, b: sg.exp(sg.tanh(a)) * sg.exp(sg.tanh(b)),
-    "hypot": sg.hypot, "logaddexp": sg.logaddexp, "arctan2": sg.arctan2, "clip": lambda a, b: sg.clip(a, b, 1.0),
+    "hypot": sg.hypot, "logaddexp": sg.logaddexp, "clip": lambda a, b: sg.clip(a, b, 1.0),
+    # arctan2's second argument kept positive: along its branch cut (a = 0, b < 0) the result jumps by 2 pi with the
+    # sign of a zero, and a term that is 0 only up to rounding (distributive_opaque) lands there: optimized to an
+    # exact zero of the other sign, a correct rewrite gave tanh(-pi) for tanh(pi)
+    "arctan2": lambda a, b: sg.arctan2(a, 2 + sg.square(b)),
     "distributive_opaque": lambda a, b: sg.tan(sg.tanh(a)) * b + sg.tan(sg.tanh(a)) * a - sg.tan(sg.tanh(a)) * (a + b),
 }
 
@@ -104,6 +108,7 @@ def test_optimized_graphs_agree_with_the_original(program, seed):
 
 @SETTINGS
 @given(program=steps, seed=st.integers(0, 2**32 - 1))
+@example(program=[(1, "add_zero", 0)] * 5 + [(2, "distributive_opaque", 0, 1), (2, "arctan2", 7, 0)], seed=0)
 def test_optimized_gradient_graphs_agree_with_the_original(program, seed):
     x, y, pool = build(program)
     cost = sg.sum(sg.tanh(pool[-1]))
