@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import os
 import tempfile
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -221,6 +219,8 @@ def _missing_directories(directory: Path) -> list[Path]:
 
 
 def _download_missing(split: str, mirrors, cache: Path) -> list[str]:
+    import http.client  # here, not at the top: it and urllib.request are a tenth of importing symgraph
+
     failures = []
     for base in MNIST_FILES[split]:
         if _locate(cache, base) is not None:
@@ -240,6 +240,8 @@ def _download_missing(split: str, mirrors, cache: Path) -> list[str]:
 
 def _download(url: str, target: Path, sha256: str) -> None:
     """Fetch ``url`` into a temporary file beside ``target``; rename it to ``target`` only if its SHA-256 matches."""
+    import urllib.request
+
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")

@@ -42,7 +42,7 @@ from symgraph.backends.numba.kernels.reduce import COMBINE_BLOCKS
 from symgraph.backends.numba.fusion import (
     Schedule, array_source, is_leaf, is_scalar_constant, loop_index, reads_of, resolve,
 )
-from symgraph.backends.numba.lowering import fill, lowering_of
+from symgraph.backends.numba.lowering import fill, known_c_contiguous, lowering_of
 from symgraph.backends.numba.memory import assign_slabs
 from symgraph.graph import Constant, Node, Placeholder, Variable, format_shape, provenance
 
@@ -1078,9 +1078,7 @@ def _merge_keeps(node: Node, at: tuple, direct: bool, space: tuple, inner: tuple
     extents = zip(node.shape[len(node.shape) - merged:], space[len(space) - merged:])
     if not all(a == b and (a is not None or direct) for a, b in extents):
         return False
-    if isinstance(node, Constant):
-        return node.value.flags.c_contiguous
-    return is_leaf(node) or lowering_of(node.op).kind != "view" or lowering_of(node.op).contiguous
+    return known_c_contiguous(node)
 
 
 def loop_cost(loop) -> int:

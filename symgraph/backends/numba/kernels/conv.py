@@ -9,7 +9,7 @@ convolutions and average pooling, -inf for max pooling).
 
 import numpy as np
 
-INLINED = ("conv_valid_range", "conv_filter_column", "conv_transfer", "max_pool2d_first_tap")
+INLINED = ("conv_valid_range", "conv_transfer", "max_pool2d_first_tap")
 
 # -- convolutions (Numba) -------------------------------------------------------------------------------------------
 
@@ -23,32 +23,8 @@ def conv_valid_range(count, offset, stride, size):
 # im2col comes in two layouts, chosen per call for the longer contiguous runs (measured several times faster than
 # element-wise copies): "rows" (C kh kw, Ho Wo), read straight from NCHW images in runs along the output width (few
 # channels: the CNN's first layer), and channels-last (Ho Wo, kh kw C), from an HWC copy of the image in runs of
-# kw * C values (many channels). The filters are laid out to match: OIHW's own order for rows, (O, kh, kw, C) else.
-
-def conv_filter_column(c, p, q, channels, k_h, k_w, rows):
-    """The column of filter tap (c, p, q) in the (O, C kh kw) filter matrix of a layout."""
-    return (c * k_h + p) * k_w + q if rows else (p * k_w + q) * channels + c
-
-
-def conv_filter_matrix(w, filters, rows):
-    """filters (O, C kh kw) = the OIHW filters w, in a layout's column order (w may be read-only)."""
-    out_channels, channels, k_h, k_w = w.shape
-    for o in range(out_channels):
-        for c in range(channels):
-            for p in range(k_h):
-                for q in range(k_w):
-                    filters[o, conv_filter_column(c, p, q, channels, k_h, k_w, rows)] = w[o, c, p, q]
-
-
-def conv_filters_from_matrix(filters, out, rows):
-    """out (OIHW) = the filter matrix of a layout: the inverse of conv_filter_matrix."""
-    out_channels, channels, k_h, k_w = out.shape
-    for o in range(out_channels):
-        for c in range(channels):
-            for p in range(k_h):
-                for q in range(k_w):
-                    out[o, c, p, q] = filters[o, conv_filter_column(c, p, q, channels, k_h, k_w, rows)]
-
+# kw * C values (many channels). The filters are laid out to match (conv_gemm.conv_filters): OIHW's own order for
+# rows, (O, kh, kw, C) else.
 
 def conv_channels_last_image(x, n, image):
     """image[h, w, c] = x[n, c, h, w]: one image channels-last (x may be read-only)."""
@@ -278,11 +254,12 @@ def max_pool2d_forward(x, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowes
                 max_pool2d_plane(x[n, c], out[n, c], k_h, k_w, stride_h, stride_w)
 
 
-def max_pool2d_backward(x, g, out, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest, gather):
+def max_pool2d_backward(x, g, out, taps, k_h, k_w, stride_h, stride_w, pad_h, pad_w, lowest, gather):
     """Without ``gather``: out (shaped like x) = g[n, c, i, j] added at each window's first maximum of x
-    (max_pool2d_grad). With ``gather``: out (pooled) = g (shaped like x) read there (max_pool2d_gather)."""
+    (max_pool2d_grad). With ``gather``: out (pooled) = g (shaped like x) read there (max_pool2d_gather).
+    ``taps``: int64 scratch of g.shape[3] entries for max_pool2d_plane_route, allocated by the caller (an array
+    allocated here cost the lecture CNN's cold start ~0.1 s of compiling np.empty)."""
     if not gather and not pad_h and not pad_w and stride_h == k_h and stride_w == k_w:
-        taps = np.empty(g.shape[3], np.int64)
         for n in range(x.shape[0]):
             for c in range(x.shape[1]):
                 max_pool2d_plane_route(x[n, c], g[n, c], out[n, c], taps, k_h, k_w)

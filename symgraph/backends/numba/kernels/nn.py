@@ -98,11 +98,12 @@ def logsumexp_middle(x, out):
             out[o, k] = logsumexp_row(x[o, :, k])
 
 
-def sparse_softmax_cross_entropy_rows(logits, labels, out):
+def sparse_softmax_cross_entropy_rows(logits, labels, out, shifted):
     """out[r] = -log_softmax(logits[r])[labels[r]] for logits (rows, classes); returns -1, or the first row whose
-    label is outside [0, classes) (the caller raises: a message naming the node cannot be formatted here)."""
+    label is outside [0, classes) (the caller raises: a message naming the node cannot be formatted here).
+    ``shifted`` (classes values of the logits' dtype) is shift_row's buffer: the caller allocates it, since an array
+    allocated in compiled code costs a cold start ~0.1 s of compiling np.empty."""
     rows, classes = logits.shape
-    shifted = np.empty(classes, logits.dtype)
     for r in range(rows):
         label = labels[r]
         if label < 0 or label >= classes:
@@ -112,12 +113,12 @@ def sparse_softmax_cross_entropy_rows(logits, labels, out):
     return -1
 
 
-def softmax_cross_entropy_rows(logits, targets, out):
+def softmax_cross_entropy_rows(logits, targets, out, shifted):
     """out[r] = -sum(targets[r] * log_softmax(logits[r])): log_softmax in the logits' dtype, the products and their
-    sum in out's (the promoted) dtype; 0 * -inf gives NaN, as in the reference."""
+    sum in out's (the promoted) dtype; 0 * -inf gives NaN, as in the reference. ``shifted``: as in
+    sparse_softmax_cross_entropy_rows."""
     rows, classes = logits.shape
     zero = out.dtype.type(0)
-    shifted = np.empty(classes, logits.dtype)
     for r in range(rows):
         total = zero
         if classes:

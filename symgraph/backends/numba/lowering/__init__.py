@@ -123,6 +123,19 @@ def fill(array: str, node, value: str) -> str:
     return f"{array}[()] = {value}" if node.ndim == 0 else f"{array}[...] = {value}"
 
 
+def known_c_contiguous(node) -> bool:
+    """Whether generated code always holds ``node``'s array C-contiguous: feeds (the program makes them so),
+    variables, constants stored so, computed values (their buffers), and views whose lowering makes them so."""
+    from symgraph.graph import Constant, Placeholder, Variable
+
+    if isinstance(node, Constant):
+        return node.value.flags.c_contiguous
+    if isinstance(node, (Variable, Placeholder)):
+        return True
+    lowering = lowering_of(node.op)
+    return lowering.kind != "view" or lowering.contiguous
+
+
 def lowering_of(op) -> Lowering | None:
     entry = LOWERINGS.get(type(op))
     return entry if entry is None or isinstance(entry, Lowering) else entry(op)

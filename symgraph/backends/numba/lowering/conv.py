@@ -90,9 +90,10 @@ def _pool_shape(shape_helper: str, order):
 
 
 def _pool_emit(kernel: str, arrays, extra, gather=None):
-    """Statements calling ``kernel`` with the inputs at positions ``arrays``, the output and ``extra(node, ctx)``.
-    The pooling kernels are compiled for the window's geometry (and ``gather``, when it takes it): with these
-    written into their code, loops over the window unroll and the padding's branches go."""
+    """Statements calling ``kernel`` with the inputs at positions ``arrays``, the output (max_pool2d_backward: and
+    its scratch row of window winners) and ``extra(node, ctx)``. The pooling kernels are compiled for the window's
+    geometry (and ``gather``, when it takes it): with these written into their code, loops over the window unroll
+    and the padding's branches go."""
 
     def emit(node, args, out, ctx):
         op = node.op
@@ -102,6 +103,8 @@ def _pool_emit(kernel: str, arrays, extra, gather=None):
             geometry["gather"] = int(gather)
         listed = ", ".join(_contiguous(args[k]) for k in arrays)
         helper = ctx.helper("conv", kernel, geometry)
+        if gather is not None:  # the winners of a row of windows of the pooled gradient g (input 1)
+            out = f"{out}, np.empty({0 if gather else f'{args[1]}.shape[3]'}, np.int64)"
         return [f"{helper}({listed}, {out}, {extra(node, ctx)})"]
 
     return emit

@@ -82,7 +82,9 @@ def _sparse_emit(node, args, out, ctx):
     classes = node.inputs[0].shape[-1]
     message = f"{node.describe()}: a label is outside [0, {'the number of classes' if classes is None else classes})"
     helper = ctx.helper("nn", "sparse_softmax_cross_entropy_rows")
-    return [f"if {helper}({view}, np.ascontiguousarray({labels}).reshape({rows}), {out}.reshape({rows})) >= 0:",
+    shifted = f"np.empty({logits}.shape[{node.inputs[0].ndim - 1}], {ctx.dtype(node.inputs[0].dtype)})"
+    return [f"if {helper}({view}, np.ascontiguousarray({labels}).reshape({rows}), {out}.reshape({rows}), "
+            f"{shifted}) >= 0:",
             f"    raise ValueError({message!r})"]
 
 
@@ -99,7 +101,9 @@ def _dense_emit(node, args, out, ctx):
     ndim = node.inputs[0].ndim
     logits_view, rows = _rows_view(logits, ndim)
     targets_view, _ = _rows_view(targets, ndim)
-    return [f"{ctx.helper('nn', 'softmax_cross_entropy_rows')}({logits_view}, {targets_view}, {out}.reshape({rows}))"]
+    shifted = f"np.empty({logits}.shape[{ndim - 1}], {ctx.dtype(node.inputs[0].dtype)})"
+    return [f"{ctx.helper('nn', 'softmax_cross_entropy_rows')}({logits_view}, {targets_view}, {out}.reshape({rows}), "
+            f"{shifted})"]
 
 
 register(CallLowering(_targets_shape, _dense_emit), nn.SoftmaxCrossEntropy)
