@@ -338,6 +338,35 @@ def pytensor_step(workload):
     return lambda: f(*data)
 
 
+NUMBA_FLOOR_MODULE = """import numba
+
+
+@numba.njit(cache=True)
+def doubled(x, out):
+    for i in range(x.shape[0]):
+        out[i] = 2 * x[i]
+"""
+
+
+def numba_floor_step(cache_dir):
+    """One cached Numba function, from a file in ``cache_dir``: what any Numba-based system's first call in a new
+    process costs at least (importing Numba, which imports SciPy's linear algebra, and its typing and lowering
+    registries, loaded with the first cached function)."""
+    import importlib.util
+
+    import numpy as np
+
+    path = os.path.join(cache_dir, "numba_floor.py")
+    if not os.path.exists(path):
+        with open(path, "w") as file:
+            file.write(NUMBA_FLOOR_MODULE)
+    spec = importlib.util.spec_from_file_location("numba_floor", path)
+    module = sys.modules["numba_floor"] = importlib.util.module_from_spec(spec)  # Numba's cache imports it by name
+    spec.loader.exec_module(module)
+    x, out = np.ones(8, np.float32), np.empty(8, np.float32)
+    return lambda: module.doubled(x, out)
+
+
 def gemm_peak_step():
     """A 1024^3 float32 GEMM through NumPy's BLAS (the library the Numba backend's matmuls call)."""
     import numpy as np
@@ -357,6 +386,8 @@ def worker(system: str, workload: str, threads: int, steps: int) -> dict:
     one_example = None
     if system == "gemm-peak":
         step = gemm_peak_step()
+    elif system == "numba-floor":
+        step = numba_floor_step(os.environ["SYMGRAPH_CACHE_DIR"])
     elif system.startswith("symgraph"):
         import symgraph as sg
 
@@ -408,7 +439,10 @@ def worker(system: str, workload: str, threads: int, steps: int) -> dict:
 
 
 def run_worker(system, workload, threads, steps, cache_dir):
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    # PYTHONDONTWRITEBYTECODE (set on these machines) would compile symgraph's sources at every import, ~0.2 s of each
+    # first call that a user's installation, with its bytecode, does not pay (the driver compiles it first).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONDONTWRITEBYTECODE")}
     env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                 "NUMBA_NUM_THREADS", "SYMGRAPH_NUM_THREADS")})
     env["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} " \
@@ -462,11 +496,20 @@ def run(args):
     missing = [s for s in args.systems if s not in systems]
     if missing:
         print(f"not installed (pip install -e '.[bench]'): {', '.join(missing)}")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(PACKAGE_ROOT, "symgraph")],
+                   capture_output=True, check=False)  # bytecode, as an installation has it
     warm_cache = tempfile.mkdtemp(prefix="bench-step-cache-")
     peak = run_worker("gemm-peak", "elementwise", args.threads, 20, warm_cache)
     peak_gflops = 2 * 1024 ** 3 / peak["median_ms"] / 1e6 if "median_ms" in peak else None
     print(f"float32 GEMM peak (1024^3, NumPy's BLAS, {args.threads} threads): {peak_gflops or 0:.0f} GFLOP/s; "
           f"BLAS: {'; '.join(peak.get('blas', []))}")
+    if "symgraph-numba" in systems:
+        run_worker("numba-floor", "elementwise", args.threads, 1, warm_cache)  # compiles and caches it
+        floors = [run_worker("numba-floor", "elementwise", args.threads, 1, warm_cache).get("first_call_s")
+                  for _ in range(3)]
+        if None not in floors:
+            print(f"Numba's floor for a warm first call (a new process importing Numba and calling one cached "
+                  f"function): {statistics.median(floors):.2f} s")
     results = {}
     for workload in args.workloads:
         for system in systems:  # first calls with an empty cache, one process each

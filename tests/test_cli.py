@@ -433,3 +433,17 @@ def test_bench_runs_one_tiny_measurement(tmp_path):
     assert header.split()[-2:] == ["step", "MB"]
     assert 0 < float(row.split()[-1]) < float(row.split()[-2])  # the steps' own memory, within the process's peak
     assert "round 1 of 1 done" in result.stderr
+
+
+def test_bench_measures_numbas_floor_for_a_warm_first_call(tmp_path):
+    """The floor the benchmark prints beside the warm first calls: a new process loading one cached Numba function
+    (the second process finds what the first compiled)."""
+    from symgraph.benchmarking import run_worker
+
+    compiled = run_worker("numba-floor", "elementwise", 1, 1, str(tmp_path))
+    assert "error" not in compiled, compiled
+    (entry,) = (tmp_path / "__pycache__").glob("numba_floor.doubled-*.nbc")  # Numba's cache of the function
+    written = entry.stat().st_mtime_ns
+    loaded = run_worker("numba-floor", "elementwise", 1, 1, str(tmp_path))
+    assert "error" not in loaded and loaded["first_call_s"] > 0, loaded
+    assert entry.stat().st_mtime_ns == written  # loaded, not compiled again
