@@ -756,3 +756,33 @@ def test_set_num_threads_limits_every_blas_and_refuses_nonsense():
     for bad in (0, -1, 1.5, "2", True):
         with pytest.raises(ValueError, match="whole number of threads"):
             sg.set_num_threads(bad)
+
+
+def test_helpers_that_only_compiled_code_calls_have_no_cpython_wrapper_and_python_never_calls_them():
+    """Kernels called by compiled code alone (the loops' accumulate, im2col inside the conv kernels, a specialized
+    pooling kernel's per-plane callees, vecmath's scalar kernels) are compiled without a CPython wrapper, a large
+    part of a small function's compile; a call from Python would crash, so the code generator refuses to emit one
+    in a Python stage or in the plan, and kernels/conv_gemm.py (plain Python) imports none of them."""
+    import types
+
+    from symgraph.backends.numba import codegen
+
+    def decorators(source):
+        return dict((name, "no_cpython_wrapper=True" in line)
+                    for line, name in re.findall(r"^@(numba\.njit\(.*\))\ndef (\w+)", source, flags=re.M))
+
+    reduce_file = decorators(codegen.kernel_file("reduce", "argmax_middle")[1].source)
+    assert reduce_file["accumulate"] and reduce_file["sum_blocks"] and not reduce_file["argmax_middle"]
+    entry, pooling = codegen.kernel_file("conv", "max_pool2d_forward", (("k_h", 2), ("k_w", 2), ("pad_h", 0),
+                                                                           ("pad_w", 0), ("stride_h", 2), ("stride_w", 2)))
+    pooling = decorators(pooling.source)
+    assert not pooling[entry] and all(nested for name, nested in pooling.items() if name != entry), pooling
+    assert decorators(codegen.kernel_file("vecmath", "exp_f32")[1].source) == {"exp_f32": True}
+    for stage in (None, types.SimpleNamespace(compiled=False)):
+        with pytest.raises(AssertionError, match="no CPython wrapper"):
+            codegen.Context(None, stage).helper("reduce", "accumulate")
+    x = sg.placeholder((None, 3), "float32", name="x")
+    f = sg.function([x], [sg.sum(sg.exp(x)), sg.nn.max_pool2d(sg.reshape(x, (-1, 1, 1, 3)), (1, 1))])
+    value, pooled = f(np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_allclose(value, np.exp(np.arange(6, dtype=np.float32)).sum(), rtol=1e-6)
+    np.testing.assert_array_equal(pooled.reshape(2, 3), np.arange(6, dtype=np.float32).reshape(2, 3))

@@ -63,6 +63,9 @@ LOOP_FASTMATH = '{"contract"}'
 NJIT = 'numba.njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy", fastmath=FASTMATH)'
 FASTMATH = '{"nsz", "contract", "reassoc", "arcp"}'  # no "nnan"/"ninf": NaN and inf propagate as in NumPy
 INLINED_NJIT = NJIT.replace("nogil=True, ", 'nogil=True, inline="always", ')
+# Helpers that only compiled code calls (other helpers, the loops) are compiled without a CPython wrapper, which took
+# more than half of a small function's compile (~0.06 of 0.11 s). Python must never call one: it would crash.
+NESTED_NJIT = NJIT.replace("no_cfunc_wrapper=True, ", "no_cfunc_wrapper=True, no_cpython_wrapper=True, ")
 RESERVED = {"np", "numba", "math", "threading", "run", "range", "len", "min", "max", "abs", "int", "float", "bool",
             "tuple", "slice", "print", "FASTMATH", "LOOP_FASTMATH", "NeedsGuards", "ShapeMismatch", "shapes",
             "buffers", "plan", "plans", "key", "error", "k", "time", "times", "started", "PROFILE_LABELS", "queue",
@@ -227,6 +230,8 @@ class Context:
         """The @njit helper ``name`` of ``kernels/<module>.py``, loaded by the module from its kernel file. With
         ``constants`` (parameter -> int), a copy of it compiled for those values, which it no longer takes (loops
         over a kernel size unroll)."""
+        if (self.stage is None or not self.stage.compiled) and compiled_callers_only(module, name):
+            raise AssertionError(f"kernels/{module}.py's {name} has no CPython wrapper: a Python stage cannot call it")
         return self.writer.include_helper(module, name, tuple(sorted((constants or {}).items())))
 
     def custom_kernel(self, entry: str, kernel: "KernelFile") -> str:
@@ -398,6 +403,8 @@ class ModuleWriter:
         for helper_module, helper in helpers:
             if helper_module in PYTHON_HELPER_MODULES:
                 self.include_python_helper(helper_module, helper)
+            elif compiled_callers_only(helper_module, helper):
+                raise AssertionError(f"kernels/{module}.py imports {helper}, which has no CPython wrapper")
             else:
                 self.include_helper(helper_module, helper)
         return self.include_plan_helper(module, name)
@@ -1199,13 +1206,13 @@ class KernelFile:
         return f"symgraph_kernel_{self.stem}_{self.digest}"
 
 
-def _kernel_source(title: str, functions, inlined=(), preamble="") -> tuple[str, str]:
-    """A kernel file's source, each function @njit (those named in ``inlined`` inlined into their callers) after
-    ``preamble`` (definitions they call), and its digest."""
+def _kernel_source(title: str, functions, inlined=(), nested=(), preamble="") -> tuple[str, str]:
+    """A kernel file's source, each function @njit (those named in ``inlined`` inlined into their callers, those in
+    ``nested`` without a CPython wrapper) after ``preamble`` (definitions they call), and its digest."""
 
     def decorator(text):
         name = re.match(r"def (\w+)", text).group(1)
-        return INLINED_NJIT if name in inlined else NJIT
+        return INLINED_NJIT if name in inlined else NESTED_NJIT if name in nested else NJIT
 
     source = (f'"""{title}: loaded by generated modules."""\n\nimport numba\nimport numpy as np\n\n'
               f"FASTMATH = {FASTMATH}\n\n\n" + preamble
@@ -1238,10 +1245,12 @@ def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, Ker
         if module in FLATTENED_MODULES:  # flat kernels call none of the others: a file each, compiled if used
             preamble, provided = _intrinsics()
             text, digest = _kernel_source(f"symgraph's helper kernel {name} of kernels/{module}.py, flattened",
-                                          [flatten.flattened_function(source, name, provided)], preamble=preamble)
+                                          [flatten.flattened_function(source, name, provided)], nested=(name,),
+                                          preamble=preamble)
             return name, KernelFile(f"{module}_{name}", text, digest)
         texts = source_segments(source, functions)
-        text, digest = _kernel_source(f"symgraph's helper kernels of kernels/{module}.py", texts, _inlined(module))
+        text, digest = _kernel_source(f"symgraph's helper kernels of kernels/{module}.py", texts, _inlined(module),
+                                      _declared(module, "COMPILED_CALLERS_ONLY"))
         return name, KernelFile(module, text, digest)
     order, pending = [], [name]
     while pending:
@@ -1259,18 +1268,33 @@ def kernel_file(module: str, name: str, constants: tuple = ()) -> tuple[str, Ker
     texts = [_specialized(module, helper, values, renamed, params) for helper in order]
     entry = renamed[name]
     inlined = _inlined(module) + tuple(renamed[h] for h in renamed if h in _inlined(module))
+    nested = [renamed.get(h, h) for h in order if h != name]  # the entry's callees: called by compiled code alone
+    if compiled_callers_only(module, name):
+        nested.append(entry)
     text, digest = _kernel_source(f"symgraph's helper kernel {name} (kernels/{module}.py) for {entry}", texts,
-                                  inlined)
+                                  inlined, tuple(nested))
     return entry, KernelFile(entry, text, digest)
 
 
-@functools.lru_cache(maxsize=None)
 def _inlined(module: str) -> tuple:
     """The helpers that ``kernels/<module>.py`` lists in its INLINED: small functions its kernels call, inlined by
     Numba into each caller rather than compiled as functions of their own (each compiled function costs ~0.1 s)."""
+    return _declared(module, "INLINED")
+
+
+def compiled_callers_only(module: str, name: str) -> bool:
+    """Whether helper ``name`` of ``kernels/<module>.py`` is called by compiled code alone (the loops, other
+    helpers), so compiled without a CPython wrapper: a flattened module's kernels (scalar functions of the loops),
+    and those its module lists in COMPILED_CALLERS_ONLY."""
+    return module in FLATTENED_MODULES or name in _declared(module, "COMPILED_CALLERS_ONLY")
+
+
+@functools.lru_cache(maxsize=None)
+def _declared(module: str, variable: str) -> tuple:
+    """The tuple of names that ``kernels/<module>.py`` assigns to ``variable`` (empty if it assigns none)."""
     for statement in _helper_module_tree(module).body:
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                and getattr(statement.targets[0], "id", None) == "INLINED"):
+                and getattr(statement.targets[0], "id", None) == variable):
             return tuple(ast.literal_eval(statement.value))
     return ()
 

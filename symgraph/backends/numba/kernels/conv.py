@@ -10,6 +10,8 @@ convolutions and average pooling, -inf for max pooling).
 import numpy as np
 
 INLINED = ("conv_valid_range", "conv_transfer", "max_pool2d_first_tap")
+# Called by the other kernels alone, never from Python (compiled without a CPython wrapper).
+COMPILED_CALLERS_ONLY = ("conv_channels_last_image", "conv_channels_first_image", "conv_im2col", "conv_im2col_rows")
 
 # -- convolutions (Numba) -------------------------------------------------------------------------------------------
 

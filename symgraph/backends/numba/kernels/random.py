@@ -8,6 +8,9 @@ Numba's int64 would promote to float64.
 
 import numpy as np
 
+# Called by the other kernels alone, never from Python (compiled without a CPython wrapper).
+COMPILED_CALLERS_ONLY = ("mulhilo64", "philox4x64_10", "increment")
+
 
 def mulhilo64(a, b):
     """The high and low 64-bit words of the 128-bit product a * b (from 32-bit halves: Numba has no uint128)."""

@@ -3,6 +3,9 @@
 
 import numpy as np
 
+# Called by the loops alone, never from Python (compiled without a CPython wrapper).
+COMPILED_CALLERS_ONLY = ("accumulate", "sum_blocks", "combine_blocks")
+
 
 def accumulate(total, value):
     """total + value, with the kernels' reassociation: inlined into a loop, it lets the sum run in vector lanes of
