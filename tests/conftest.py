@@ -9,6 +9,7 @@ import os
 import pytest
 
 import symgraph as sg
+from symgraph.passes import sympy_regions
 
 BACKENDS = ["numpy"]
 
@@ -43,4 +44,7 @@ def numba_cache(tmp_path_factory):
     directory = shared / "numba-cache"  # symgraph creates it, private to the user
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SYMGRAPH_CACHE_DIR", str(directory))
+        # Nor are the optimizer's sympy verdicts kept on disk in this process: tests of the sympy pass reset its
+        # in-memory cache and expect sympy to run (tests/test_sympy_regions.py turns them on to test them).
+        patch.setattr(sympy_regions, "VERDICTS_ON_DISK", False)
         yield

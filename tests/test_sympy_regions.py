@@ -1,7 +1,11 @@
 """The simplify pass's sympy step: elementwise regions rebuilt smaller, checked against NumPy, never duplicated."""
 
 import gc
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -399,3 +403,63 @@ def test_opaque_erfc_keeps_its_tail():
     assert report.rule_counts["sympy_region"] == 1 and op_histogram([new])["mul"] == 1
     feed = {x: np.full((3, 4), -10.0), y: np.full((3, 4), 3.0)}
     np.testing.assert_allclose(sg.evaluate(new, feed), 3 * 2.088487583762545e-45, rtol=1e-12)
+
+
+VERDICT_SCRIPT = """
+import json, sys
+import symgraph as sg
+from symgraph.passes.report import op_histogram
+x = sg.placeholder((None,), "float64", name="x")
+y = sg.placeholder((None,), "float64", name="y")
+kept = sg.tanh(x * 0.5 + 0.1) * sg.sigmoid(x) + sg.exp(-x * x)  # the benchmark's region: nothing simpler
+simplified = (x * y + x * x) - x * (y + x) + sg.cos(y)  # simplifies: never recorded
+outputs = [kept] + ([simplified] if sys.argv[1] == "both" else [])
+optimized, report = sg.optimize(outputs)
+print(json.dumps({"sympy": "sympy" in sys.modules, "regions": report.rule_counts["sympy_region"],
+                  "ops": {k: v for k, v in op_histogram(optimized).items()}}))
+"""
+
+
+def run_verdict_script(tmp_path, which):
+    script = tmp_path / "verdicts.py"
+    script.write_text(VERDICT_SCRIPT)
+    env = dict(os.environ, SYMGRAPH_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, str(script), which], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_region_sympy_found_nothing_simpler_for_is_not_tried_again_by_the_next_process(tmp_path):
+    """The verdict is an empty file under <cache>/sympy: the next process building the graph keeps the region
+    without importing sympy (0.6 s and more of each warm start), and optimizes to the same graph."""
+    first = run_verdict_script(tmp_path, "kept")
+    verdicts = list((tmp_path / "cache" / "sympy").iterdir())
+    assert first["sympy"] and first["regions"] == 0 and len(verdicts) >= 1
+    assert all(v.stat().st_size == 0 for v in verdicts)
+    second = run_verdict_script(tmp_path, "kept")
+    assert not second["sympy"] and second["ops"] == first["ops"]
+    assert sorted(v.name for v in (tmp_path / "cache" / "sympy").iterdir()) == sorted(v.name for v in verdicts)
+
+
+def test_a_region_sympy_simplifies_is_simplified_again_and_leaves_no_verdict(tmp_path):
+    first = run_verdict_script(tmp_path, "both")
+    recorded = {v.name for v in (tmp_path / "cache" / "sympy").iterdir()}
+    second = run_verdict_script(tmp_path, "both")
+    assert first["regions"] == second["regions"] == 1 and second["sympy"] and second["ops"] == first["ops"]
+    assert {v.name for v in (tmp_path / "cache" / "sympy").iterdir()} == recorded  # the kept region's alone
+
+
+def test_a_region_left_by_the_time_limit_leaves_no_verdict(tmp_path, monkeypatch):
+    """A region sympy did not finish may simplify on another run: only finished verdicts are recorded."""
+    monkeypatch.setattr(sympy_regions, "VERDICTS_ON_DISK", True)
+    monkeypatch.setattr(sympy_regions, "_cache", {})
+    monkeypatch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sympy_regions, "REGION_TIME_LIMIT", 0.5)
+    monkeypatch.setattr(sympy, "simplify", BusySimplify(seconds=10))
+    x, y, out = deep_chain()
+    new, report = sg.optimize(out, passes=["simplify"])
+    assert report.sympy_regions_skipped == 1 and not (tmp_path / "sympy").exists()
+    monkeypatch.setattr(sympy_regions, "_cache", {})
+    monkeypatch.setattr(sympy, "simplify", lambda expr: expr)  # finishes, with nothing simpler: recorded
+    new, report = sg.optimize(out, passes=["simplify"])
+    assert report.sympy_regions_skipped == 0 and len(list((tmp_path / "sympy").iterdir())) == 1

@@ -16,15 +16,23 @@ never becomes a number, so a removable singularity (x*y/y at y = 0) stays.
 
 This module finds the regions and spends the time budget; ``sympy_forms`` does the sympy work and the comparison. It
 is imported (with sympy, about 0.6 s) when the first region is found, so graphs without one never import sympy.
+A region for which sympy found nothing simpler, in its time limits, is recorded on disk (an empty file under
+``<cache>/sympy/``, named by a hash of the region and of symgraph's, sympy's and NumPy's code): the next process
+building the same graph (a training script run again) leaves it as it is without importing sympy.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import time
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
+from symgraph import cache_dir
 from symgraph.graph import Constant, Node, attributed_to, toposort
 from symgraph.passes import time_limit
 from symgraph.passes.patterns import always_finite
@@ -67,6 +75,7 @@ STABLE_OPS = frozenset({
 FLOATS = (np.dtype("float32"), np.dtype("float64"))
 
 _cache: dict = {}
+VERDICTS_ON_DISK = True  # regions with nothing simpler, recorded under <cache>/sympy (the test suite turns it off)
 
 
 class Budget:
@@ -154,11 +163,11 @@ def _simplify_root(root: Node, consumers, mapping, budget: Budget) -> Node | Non
     collected = _collect(root, consumers)
     if collected is None:
         return None
-    from symgraph.passes import sympy_forms  # imports sympy: only now that there is a region to simplify
-
     ops, leaves, leaf_index = collected
     finite = tuple(always_finite(leaf) for leaf in leaves)
     key = (_region_key(root, consumers, leaf_index), finite)
+    if key not in _cache and _verdict_recorded(key):
+        _cache[key] = None
     if key in _cache:
         candidate = _cache[key]
     else:
@@ -166,6 +175,8 @@ def _simplify_root(root: Node, consumers, mapping, budget: Budget) -> Node | Non
         if budget.left <= 0 or (not interruptible and len(ops) > MAX_UNINTERRUPTIBLE_OPS):
             budget.skipped += 1
             return None
+        from symgraph.passes import sympy_forms  # imports sympy: only now that there is a region to simplify
+
         sympy_forms.import_what_sympy_imports_on_first_use()
         started = time.perf_counter()
         find = functools.partial(sympy_forms.find_candidate, root, consumers, leaves, leaf_index, finite, len(ops))
@@ -175,13 +186,51 @@ def _simplify_root(root: Node, consumers, mapping, budget: Budget) -> Node | Non
         if candidate is time_limit.TIMED_OUT:
             budget.skipped += 1
             candidate = None
+        elif candidate is None:
+            _record_verdict(key)
         if len(_cache) >= CACHE_LIMIT:
             _cache.clear()
         _cache[key] = candidate
     if candidate is None:
         return None
+    from symgraph.passes import sympy_forms
+
     new_leaves = [mapping[id(leaf)] for leaf in leaves]
     return _fit(sympy_forms.from_sympy(candidate, new_leaves), root, new_leaves)
+
+
+def _verdict_path(key) -> str:
+    """Where the verdict "nothing simpler" on a region is recorded."""
+    digest = hashlib.sha256(repr((key, _code_identity())).encode()).hexdigest()
+    return os.path.join(cache_dir.cache_root(), "sympy", digest)
+
+
+@functools.cache
+def _code_identity() -> tuple:
+    """What a verdict depends on besides its region: sympy's and NumPy's versions and symgraph's code (the pass, the
+    sympy bridge, and the ops whose NumPy values check a candidate): a hash of every source file of the package."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return metadata.version("sympy"), np.__version__, digest.hexdigest()
+
+
+def _verdict_recorded(key) -> bool:
+    return VERDICTS_ON_DISK and os.path.exists(_verdict_path(key))
+
+
+def _record_verdict(key) -> None:
+    """Record that sympy found nothing simpler for the region (an empty file, created exclusively); a cache
+    directory that cannot be written only means the next process tries the region again."""
+    if not VERDICTS_ON_DISK:
+        return
+    path = _verdict_path(key)
+    try:
+        cache_dir.private_directories(os.path.dirname(path))
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:  # FileExistsError: another process recorded it first
+        pass
 
 
 def _fit(result, root: Node, leaves) -> Node | None:

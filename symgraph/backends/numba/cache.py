@@ -28,7 +28,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 
-CACHE_ENV = "SYMGRAPH_CACHE_DIR"
+from symgraph.cache_dir import CACHE_ENV, cache_root, private_directories as _private_directories  # noqa: F401
 
 
 @dataclass
@@ -48,10 +48,6 @@ class CacheInfo:
         state = "hit" if self.hit else f"miss ({self.reason})"
         text = f"cache {state}, key {self.key[:16]}, {self.path}"
         return text + "".join(f"\n  runs in Python: {op}" for op in self.python_ops)
-
-
-def cache_root() -> str:
-    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "symgraph")
 
 
 def environment() -> dict:
@@ -219,21 +215,6 @@ class ModuleCache:
             return record if isinstance(record, dict) else None
         except (OSError, ValueError):
             return None
-
-
-def _private_directories(path: str) -> None:
-    """Create ``path`` and any missing parents readable by the user alone (makedirs applies its mode to the leaf
-    only, and the umask may widen nothing but can narrow it)."""
-    missing = []
-    while path and not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-            os.chmod(directory, 0o700)
-        except FileExistsError:  # another process made it meanwhile
-            pass
 
 
 def _temporary_copy(directory: str, source: str) -> str:
