@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from symgraph.graph import Constant, Placeholder, Variable
+
 LOWERINGS: dict[type, object] = {}
 
 
@@ -126,8 +128,6 @@ def fill(array: str, node, value: str) -> str:
 def known_c_contiguous(node) -> bool:
     """Whether generated code always holds ``node``'s array C-contiguous: feeds (the program makes them so),
     variables, constants stored so, computed values (their buffers), and views whose lowering makes them so."""
-    from symgraph.graph import Constant, Placeholder, Variable
-
     if isinstance(node, Constant):
         return node.value.flags.c_contiguous
     if isinstance(node, (Variable, Placeholder)):

@@ -52,6 +52,7 @@ def _reshape_array(node, arg, ctx):
     """A reshaped view, of a C-contiguous copy where the input may be strided (np.ascontiguousarray in a compiled
     stage is a function of its own for Numba to compile: 0.15 s of the lecture CNN's cold start)."""
     source = node.inputs[0]
+    # constants keep the copy (as before this rule): folding seldom leaves one reshaped inside a compiled stage
     if known_c_contiguous(source) and not isinstance(source, Constant):
         return f"{arg}.reshape({ctx.shape_of(node)})"
     return f"np.ascontiguousarray({arg}).reshape({ctx.shape_of(node)})"
