@@ -51,7 +51,8 @@ def train(step, predict, train_data, test_data, epochs: int, batch_size: int, se
     ``step(images, labels) -> loss`` applies one update, ``predict(images) -> logits``; the loop is the one of
     ``symgraph train`` (symgraph/cli/train.py), without its checkpoints. Returns the history of (epoch, mean loss,
     train accuracy) and the final test accuracy (None for both accuracies off rank 0). The examples/sec printed at
-    the end measure the training steps alone, not the accuracy passes. Data-parallel when ``step`` was built with
+    the end measure the training steps alone, not the accuracy passes, and leave out the first step (compiling),
+    whose time is printed on its own. Data-parallel when ``step`` was built with
     ``allreduce=data_parallel()`` under mpiexec: ``params`` (the model's parameters) start from rank 0's values.
     """
     data = Data(*train_data, *test_data, name="")

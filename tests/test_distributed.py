@@ -264,17 +264,26 @@ def test_a_two_process_checkpoint_resumes_with_two_processes_bitwise(two_process
                          saved_variables(directory / "checkpoints/checkpoint.safetensors"))
 
 
+SIGINT_EPOCHS = 40  # 1200 steps of ~1 ms: the signal, sent at step 3, has over a second to reach the ranks
+
+
 @needs_mpi
-def test_sigint_to_mpiexec_stops_every_rank_at_one_step_and_resumes(two_process_run, tmp_path, monkeypatch,
-                                                                     restore_threads):
+def test_sigint_to_mpiexec_stops_every_rank_at_one_step_and_resumes(tmp_path, monkeypatch, restore_threads):
     """A real Ctrl-C to mpiexec (it forwards SIGINT to both ranks, each at its own step): exit 130, one message, a
     checkpoint whose position both ranks agreed on; the printed command resumes it on 2 processes to the bits of the
-    uninterrupted run, and one process resumes it too (to rounding)."""
+    uninterrupted run, and one process resumes it too (to rounding). The run is long (SIGINT_EPOCHS) because nothing
+    holds the ranks back while the signal is on its way: mpiexec reads their output whatever this test reads (a
+    bounded pipe, as test_cli's SIGINT test uses, made mpiexec die of SIGPIPE), and with the 2 epochs of the other
+    tests' reference a loaded machine could finish the run first."""
     from symgraph.cli import main
 
-    directory, _ = two_process_run
+    directory = tmp_path / "uninterrupted"
+    directory.mkdir()
+    epochs = ["--epochs", str(SIGINT_EPOCHS)]
+    code, out, err = symgraph_train(*CLI_RUN, *epochs, "--save", "model.sg", processes=2, cwd=directory)
+    assert code == 0 and err == "", (out, err)
     env = dict(os.environ, **ONE_THREAD, PYTHONPATH=os.pathsep.join([REPOSITORY, os.environ.get("PYTHONPATH", "")]))
-    arguments = [*CLI_RUN, "--epochs", "2", "--log-every", "3", "--save", "model.sg"]
+    arguments = [*CLI_RUN, *epochs, "--log-every", "3", "--save", "model.sg"]
     process = subprocess.Popen(["mpiexec", "-n", "2", sys.executable, "-m", "symgraph", *arguments], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     printed = []
@@ -293,7 +302,7 @@ def test_sigint_to_mpiexec_stops_every_rank_at_one_step_and_resumes(two_process_
         "train mlp " in messages[0], messages[0]
     checkpoint = tmp_path / "checkpoints/mlp/checkpoint.safetensors"
     position = sg.read_metadata(checkpoint)["position"]
-    assert 3 <= position["step"] + 30 * (position["epoch"] - 1) < 60
+    assert 3 <= position["step"] + 30 * (position["epoch"] - 1) < 30 * SIGINT_EPOCHS
     assert len(position["losses"]) == position["step"]
     assert not os.path.exists(tmp_path / "model.sg")
     shutil.copy(checkpoint, tmp_path / "for-one-process.safetensors")
@@ -307,7 +316,7 @@ def test_sigint_to_mpiexec_stops_every_rank_at_one_step_and_resumes(two_process_
     (tmp_path / "one").mkdir()
     shutil.copy(tmp_path / "for-one-process.safetensors", tmp_path / "one/checkpoint.safetensors")
     monkeypatch.chdir(tmp_path)
-    assert main([*CLI_RUN, "--epochs", "2", "--checkpoint", "one", "--resume", "--save", "one.sg"]) == 0
+    assert main([*CLI_RUN, *epochs, "--checkpoint", "one", "--resume", "--save", "one.sg"]) == 0
     assert_close(saved_variables(tmp_path / "one.sg"), saved_variables(directory / "model.sg"))
 
 

@@ -166,15 +166,17 @@ def test_auto_dataset_prefers_local_mnist(mnist_dir, capsys):
 
 
 def test_examples_per_second_count_training_steps_only(monkeypatch, capsys):
-    """A fake clock: each training step takes 1 s, each prediction 1000 s; 100 examples in 10 steps give 10/s."""
+    """A fake clock: the first step takes 5 s (it compiles), the others 1 s, each prediction 1000 s: the first step
+    is reported on its own, and the 90 examples of the 9 steps after it give 10/s."""
     common = load_example("common")
     from symgraph.cli import train as training_loop  # the loop the examples share with `symgraph train`
 
-    clock = [0.0]
+    clock, steps = [0.0], [0]
     monkeypatch.setattr(training_loop, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
 
     def step(images, labels):
-        clock[0] += 1.0
+        steps[0] += 1
+        clock[0] += 5.0 if steps[0] == 1 else 1.0
         return np.float32(0.5)
 
     def predict(images):
@@ -184,6 +186,10 @@ def test_examples_per_second_count_training_steps_only(monkeypatch, capsys):
     rng = np.random.default_rng(0)
     train_data = rng.standard_normal((50, 2, 2)).astype(np.float32), rng.integers(0, 10, 50)
     common.train(step, predict, train_data, train_data, epochs=2, batch_size=10, seed=0, progress=False)
+    assert capsys.readouterr().out.splitlines()[-1].endswith("; first step 5.00 s, then 10 training examples/sec")
+    # one step in all: its rate is all there is
+    common.train(step, predict, (train_data[0][:10], train_data[1][:10]), train_data, epochs=1, batch_size=10,
+                 seed=0, progress=False)
     assert capsys.readouterr().out.splitlines()[-1].endswith("; 10 training examples/sec")
 
 

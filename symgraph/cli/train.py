@@ -294,13 +294,16 @@ class Output:
         if self.root:  # (the other processes compute no accuracy)
             self.line(f"epoch {epoch}: loss {loss:.4f}, train accuracy {accuracy:.2%}")
 
-    def finished(self, test_accuracy: float | None, examples: int, seconds: float) -> None:
-        """``examples``: those of every process, in ``seconds`` of training steps."""
+    def finished(self, test_accuracy: float | None, examples: int, seconds: float,
+                 first_step: float | None = None) -> None:
+        """``examples``: those of every process, in ``seconds`` of training steps; ``first_step``: the seconds of
+        this run's first step when it is left out of them (it compiles the step, or loads it from the cache)."""
         if not self.root:
             return
         where = f" on {self.processes} processes" if self.processes > 1 else ""
-        self.line(f"test accuracy {test_accuracy:.2%}; {examples / max(seconds, 1e-9):.0f} training examples/sec"
-                  f"{where}")
+        first = f"first step {first_step:.2f} s, then " if first_step is not None else ""
+        self.line(f"test accuracy {test_accuracy:.2%}; {first}{examples / max(seconds, 1e-9):.0f} training "
+                  f"examples/sec{where}")
 
     def save_checkpoint(self, path: str, variables: list, metadata: dict) -> None:
         if not self.root:
@@ -409,6 +412,7 @@ class Trainer:
         if position is None:
             position = Position(1, 0, order.bit_generator.state)
         examples, seconds, history = 0, 0.0, []
+        first_step = None  # (examples, seconds) of this run's first step: compiling, not training, is most of it
         images, labels = self.data.train_images, self.data.train_labels
         shard = (self.processes.rank, self.processes.size) if self.processes.parallel else None
         agreed_stop = False  # data-parallel: whether any process was asked to stop, as of the last step
@@ -421,8 +425,11 @@ class Trainer:
                     return self._interrupted(bar, position, history)
                 started = time.perf_counter()
                 loss, count, agreed_stop = self._global_step(float(self.step(*batch)), len(batch[1]), interrupt)
-                seconds += time.perf_counter() - started
-                examples += count
+                if first_step is None:
+                    first_step = (count, time.perf_counter() - started)
+                else:
+                    seconds += time.perf_counter() - started
+                    examples += count
                 position.step += 1
                 position.losses.append(loss)
                 self.output.step_done(bar, position, self.steps_per_epoch, loss)
@@ -437,7 +444,10 @@ class Trainer:
                 return self._interrupted(None, position, history, written=self.epoch_checkpoints)
         test_accuracy = accuracy(self.predict, self.data.test_images, self.data.test_labels) \
             if self.processes.root else None
-        self.output.finished(test_accuracy, examples, seconds)
+        if examples:
+            self.output.finished(test_accuracy, examples, seconds, first_step[1])
+        else:  # one step in all (or none, after a resumed run's last epoch)
+            self.output.finished(test_accuracy, *(first_step or (0, 0.0)))
         return Outcome(position, False, history, test_accuracy)
 
     def _global_step(self, loss: float, count: int, interrupt) -> tuple[float, int, bool]:
