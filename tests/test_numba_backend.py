@@ -167,6 +167,28 @@ def test_sibling_updates_of_one_parameter_share_a_loop():
     assert len(loops_over_w) == 1  # m, v and w's updates: one pass over the gradient
 
 
+def test_values_with_dimensions_of_size_1_fuse_like_any_other():
+    """A one-input-channel filter (32, 1, 5, 5): its update reads lr * gradient at [i0, 0, i2, i3] (a size-1
+    dimension is read at 0), which is the loop's own element, so the scaling and the update are one loop and the
+    scaled gradient never reaches memory; the new value is computed into the gradient's array. Values: NumPy's."""
+    k = sg.variable(RNG.standard_normal((4, 1, 3, 3)).astype(np.float32), name="k")
+    x = sg.placeholder((None, 1, 6, 6), name="x")
+    loss = sg.sum(sg.square(sg.nn.conv2d(x, k, padding="same")))
+    new_k = sg.optim.SGD(0.01).updates(loss, [k])[k]
+    schedule = build_schedule([new_k])
+    loops = [kernel for kernel in schedule.kernels if kernel.kind == "loop" and kernel.space == (4, 1, 3, 3)]
+    assert len(loops) == 1 and [m.op.name for m in loops[0].members] == ["mul", "sub"], loops
+    assert id(loops[0].members[0]) not in schedule.stored
+    step = sg.function([x], loss, updates={k: new_k}, backend="numba", optimize=False)
+    reference = sg.function([x], sg.grad(loss, k), backend="numpy", optimize=False)
+    X = RNG.standard_normal((2, 1, 6, 6)).astype(np.float32)
+    before = k.value.copy()
+    gradient = reference(X)
+    step(X)
+    np.testing.assert_allclose(k.value, before - np.float32(0.01) * gradient, rtol=1e-5, atol=1e-6)
+    assert re.search(r"g_k\w* = np.empty\(.*\)  # g_k\w* first; sub_\d+'s loop overwrites it", step.source), step.source
+
+
 def test_the_update_loops_of_every_layer_run_together_after_the_gradient_products():
     x = sg.placeholder((None, 6), name="x")
     h = sg.layers.dense(x, 5, activation=sg.tanh, name="h1", rng=0)

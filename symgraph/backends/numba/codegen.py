@@ -40,7 +40,7 @@ from symgraph.backends.numba import chunking, flatten
 from symgraph.backends.numba import kernels as kernel_package
 from symgraph.backends.numba.kernels.reduce import COMBINE_BLOCKS
 from symgraph.backends.numba.fusion import (
-    Schedule, array_source, is_leaf, is_scalar_constant, loop_index, reads_of, resolve,
+    Schedule, array_source, at_own_element, is_leaf, is_scalar_constant, loop_index, reads_of, resolve,
 )
 from symgraph.backends.numba.lowering import fill, known_c_contiguous, lowering_of
 from symgraph.backends.numba.memory import assign_slabs
@@ -455,7 +455,8 @@ class ModuleWriter:
                 if (id(value) in unavailable or is_leaf(value) or id(value) not in schedule.stored
                         or value.shape != output.shape or value.dtype != output.dtype
                         or schedule.kernel_of.get(id(value), at) >= at or last_read.get(id(value)) != at
-                        or any(k > written_at or read_at != index for k, read_at in reads[id(value)])):
+                        or any(k > written_at or not at_own_element(read_at, index, loop.space)
+                               for k, read_at in reads[id(value)])):
                     continue
                 shared = self.names(value)  # the array is named after the value, which it holds first
                 self.output_params[self.output_params.index(self.output_names[id(output)])] = shared
@@ -956,7 +957,7 @@ class LoopWriter:
         if is_scalar_constant(producer):
             return literal(producer.value.reshape(()), producer.dtype)
         local = self.local_names.get(id(producer))
-        if local is not None and resolved == self.index:
+        if local is not None and at_own_element(resolved, self.index, self.loop.space):
             return local
         array = self.stage.array(producer)
         return self._at(array, self._guarded(producer, resolved, array))
@@ -1041,7 +1042,7 @@ def collapsible_dims(loop, schedule: Schedule, guards: bool, blocked: bool) -> i
             if producer_index is None:
                 continue
             producer, resolved = resolve(x, producer_index)
-            if is_scalar_constant(producer) or (id(producer) in members and resolved == index):
+            if is_scalar_constant(producer) or (id(producer) in members and at_own_element(resolved, index, loop.space)):
                 continue
             accesses.append((producer, resolved, producer is x))
         if id(member) in schedule.stored and lowering.kind == "scalar":

@@ -83,6 +83,14 @@ def loop_index(rank: int) -> tuple:
     return tuple(f"i{k}" for k in range(rank))
 
 
+def at_own_element(index: tuple | None, own: tuple, space: tuple) -> bool:
+    """Whether a value read at ``index`` inside a loop over ``space`` (loop index ``own``) is read at the loop's own
+    element: the same index, or 0 where the loop's extent is 1 (broadcast_index reads a size-1 dimension at 0, so a
+    (32, 1, 5, 5) filter's update read its scaled gradient at [i0, 0, i2, i3] and ran as a loop of its own)."""
+    return index is not None and len(index) == len(own) and all(
+        at == loop or (at == "0" and extent == 1) for at, loop, extent in zip(index, own, space))
+
+
 def input_indices(node: Node, index: tuple) -> list:
     """Where each input of a loop member is read for the member's element at ``index`` (None: not read)."""
     lowering = lowering_of(node.op)
@@ -150,7 +158,7 @@ def _place_in_loop(node, kernels, kernel_of, fuse):
             continue
         at = kernel_of.get(id(producer), -1)
         kernel = kernels[at] if at >= 0 else None
-        if (kernel is not None and kernel.kind == "loop" and index == own and producer.shape == space
+        if (kernel is not None and kernel.kind == "loop" and at_own_element(index, own, space) and producer.shape == space
                 and id(producer) not in kernel.reductions):
             same.add(at)
         else:
@@ -233,6 +241,6 @@ def _stored_nodes(order, outputs, kernels, kernel_of) -> set:
                 if is_leaf(producer):
                     continue
                 home = kernel_of[id(producer)]
-                if home != at or read_index != loop_index(len(kernels[home].space)):
+                if home != at or not at_own_element(read_index, loop_index(len(kernels[home].space)), kernels[home].space):
                     stored.add(id(producer))
     return stored
