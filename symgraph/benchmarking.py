@@ -505,11 +505,12 @@ def run(args):
           f"BLAS: {'; '.join(peak.get('blas', []))}")
     if "symgraph-numba" in systems:
         run_worker("numba-floor", "elementwise", args.threads, 1, warm_cache)  # compiles and caches it
-        floors = [run_worker("numba-floor", "elementwise", args.threads, 1, warm_cache).get("first_call_s")
-                  for _ in range(3)]
-        if None not in floors:
+        floors = [run_worker("numba-floor", "elementwise", args.threads, 1, warm_cache) for _ in range(3)]
+        if all("first_call_s" in floor for floor in floors):
             print(f"Numba's floor for a warm first call (a new process importing Numba and calling one cached "
-                  f"function): {statistics.median(floors):.2f} s")
+                  f"function): {statistics.median(f['first_call_s'] for f in floors):.2f} s, peak RSS "
+                  f"{max(f['peak_rss_mb'] for f in floors):.0f} MB (what any Numba process holds: compare the RSS "
+                  f"column)")
     results = {}
     for workload in args.workloads:
         for system in systems:  # first calls with an empty cache, one process each

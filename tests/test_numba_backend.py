@@ -421,9 +421,10 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     assert re.search(r"^\s+g_h1_b\[i1\] = accumulate\(g_h1_b\[i1\], ", source, re.M)
     assert re.search(r"\bg_h1_W\[i0, i1\]", source)  # (8, 16): too small for merged loops to pay
     # a layer's unnamed nodes are named after the layer (the scope of its variables, h1/W)
-    assert re.search(r"^\s+e_h1_relu = np\.maximum\(e_h1_add, ", source, re.M)
+    assert re.search(r"^\s+e_h1_relu = \(np\.float32\(0\.0\) if e_h1_add <= np\.float32\(0\.0\) else e_h1_add\)", source,
+                     re.M)
     assert "gemm_into(x, h1_W, h1_matmul)" in source
-    forward_lines = [line for line in source.splitlines() if "= np.maximum(" in line]  # the forward relu
+    forward_lines = [line for line in source.splitlines() if "e_h1_relu = " in line]  # the forward relu
     assert forward_lines and not any("grad of" in line for line in forward_lines)
     with open(f.source_path) as file:
         assert file.read() == source
@@ -728,6 +729,26 @@ def test_nan_and_inf_propagate_as_in_numpy():
     for got, expected in zip(numba_f(values), numpy_f(values)):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_maximum_minimum_and_relu_pick_between_equal_zeros_as_numpy_does(dtype):
+    """np.maximum/np.minimum return the second of two equal values (and NaN from either operand); Numba's return
+    the first, so relu(-0.0) was -0.0 on Numba and 1 / relu(-0.0) -inf where NumPy gives inf. Every pair of zeros,
+    infinities, NaN and a number, against NumPy's arrays, sign of zero included."""
+    special = np.array([-0.0, 0.0, 1.0, -np.inf, np.inf, np.nan], dtype)
+    a, b = (v.ravel() for v in np.meshgrid(special, special))
+    x = sg.placeholder((None,), dtype, name="x")
+    y = sg.placeholder((None,), dtype, name="y")
+    outputs = [sg.relu(x), 1.0 / sg.relu(x), sg.maximum(x, y), sg.minimum(x, y), sg.maximum(x * 1.0, y) + 0.0]
+    with np.errstate(divide="ignore"):
+        expected = [np.maximum(a, 0), 1 / np.maximum(a, 0), np.maximum(a, b), np.minimum(a, b),
+                    np.maximum(a * 1, b) + 0]
+    got = sg.function([x, y], outputs, backend="numba", optimize=False)(a, b)
+    for k, (value, want) in enumerate(zip(got, expected)):
+        np.testing.assert_array_equal(value, want, err_msg=f"output {k}")
+        np.testing.assert_array_equal(np.signbit(value), np.signbit(want), err_msg=f"output {k}: sign")
+    assert np.isposinf(got[1][a == 0]).all()
 
 
 DEFAULT_THREADS_SCRIPT = """

@@ -52,6 +52,26 @@ def _vector_math(name, template):
     return ScalarLowering(expr, broadcast_shape, closed=True, cost=VECTOR_MATH_COST)
 
 
+def _extremum(name, symbol):
+    """np.maximum (``symbol`` ">") or np.minimum ("<") as NumPy computes them: NaN if either operand is NaN, else of
+    two equal values the second. Numba's np.maximum returns the first, so maximum(-0.0, 0.0) came out -0.0 on Numba
+    and 0.0 on the NumPy backend. (np.clip keeps Numba's np.minimum(np.maximum(...)): NumPy's own clip picks
+    between equal zeros differently with scalar and array bounds.)"""
+    def expr(node, args, ctx, index):
+        a, b = [ctx.typed(x, i.dtype, node.dtype) for x, i in zip(args, node.inputs)]
+        if node.dtype.kind != "f":
+            return f"np.{name}({a}, {b})"
+        return f"({a} if {a} {symbol} {b} or np.isnan({a}) else {b})"
+    return ScalarLowering(expr, broadcast_shape, closed=True)
+
+
+def _relu(node, args, ctx, index):
+    """np.maximum(x, 0): 0 for -0.0 too (Numba's np.maximum gave -0.0, and 1 / relu(-0.0) -inf), NaN for NaN."""
+    (x,) = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+    zero = ctx.literal(0, node.dtype)
+    return f"({zero} if {x} <= {zero} else {x})" if node.dtype.kind == "f" else f"np.maximum({x}, {zero})"
+
+
 def _comparison(symbol):
     def expr(node, args, ctx, index):
         return f"({args[0]} {symbol} {args[1]})"
@@ -72,7 +92,7 @@ register(_arithmetic("np.sin({0})"), ew.Sin)
 register(_arithmetic("np.cos({0})"), ew.Cos)
 register(_vector_math("tanh", "np.tanh({0})"), ew.Tanh)
 register(_vector_math("sigmoid", "({one} / ({one} + np.exp(-{0})))"), ew.Sigmoid)
-register(_arithmetic("np.maximum({0}, {zero})"), ew.Relu)
+register(ScalarLowering(_relu, broadcast_shape, closed=True), ew.Relu)
 register(_vector_math("softplus", "np.logaddexp({0}, {zero})"), ew.Softplus)
 register(_arithmetic("np.floor({0})"), ew.Floor)
 register(_arithmetic("np.ceil({0})"), ew.Ceil)
@@ -126,8 +146,8 @@ register(_arithmetic("({0} - {1})"), ew.Sub)
 register(_arithmetic("({0} * {1})"), ew.Mul)
 register(_arithmetic("({0} / {1})"), ew.Div)
 register(_arithmetic("np.power({0}, {1})"), ew.Pow)
-register(_arithmetic("np.maximum({0}, {1})"), ew.Maximum)
-register(_arithmetic("np.minimum({0}, {1})"), ew.Minimum)
+register(_extremum("maximum", ">"), ew.Maximum)
+register(_extremum("minimum", "<"), ew.Minimum)
 register(_arithmetic("math.atan2({0}, {1})"), ew.Arctan2)
 register(_arithmetic("math.hypot({0}, {1})"), ew.Hypot)
 register(_arithmetic("np.logaddexp({0}, {1})"), ew.Logaddexp)
