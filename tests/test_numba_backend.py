@@ -803,9 +803,9 @@ def test_set_num_threads_limits_every_blas_and_refuses_nonsense():
 
 def test_helpers_that_only_compiled_code_calls_have_no_cpython_wrapper_and_python_never_calls_them():
     """Kernels called by compiled code alone (the loops' accumulate, im2col inside the conv kernels, a specialized
-    pooling kernel's per-plane callees, vecmath's scalar kernels) are compiled without a CPython wrapper, a large
-    part of a small function's compile; a call from Python would crash, so the code generator refuses to emit one
-    in a Python stage or in the plan, and kernels/conv_gemm.py (plain Python) imports none of them."""
+    pooling kernel's per-plane callees that are not inlined, vecmath's scalar kernels) are compiled without a CPython
+    wrapper, a large part of a small function's compile; a call from Python would crash, so the code generator
+    refuses to emit one in a Python stage or in the plan, and kernels/conv_gemm.py (plain Python) imports none."""
     import types
 
     from symgraph.backends.numba import codegen
@@ -818,8 +818,11 @@ def test_helpers_that_only_compiled_code_calls_have_no_cpython_wrapper_and_pytho
     assert reduce_file["accumulate"] and reduce_file["sum_blocks"] and not reduce_file["argmax_middle"]
     entry, pooling = codegen.kernel_file("conv", "max_pool2d_forward", (("k_h", 2), ("k_w", 2), ("pad_h", 0),
                                                                            ("pad_w", 0), ("stride_h", 2), ("stride_w", 2)))
+    inlined = dict((name, 'inline="always"' in line)
+                   for line, name in re.findall(r"^@(numba\.njit\(.*\))\ndef (\w+)", pooling.source, flags=re.M))
     pooling = decorators(pooling.source)
-    assert not pooling[entry] and all(nested for name, nested in pooling.items() if name != entry), pooling
+    assert not pooling[entry] and all(nested or inlined[name] for name, nested in pooling.items() if name != entry)
+    assert any(pooling.values()) and inlined["max_pool2d_plane_k_h2_k_w2_pad_h0_pad_w0_stride_h2_stride_w2"], pooling
     assert decorators(codegen.kernel_file("vecmath", "exp_f32")[1].source) == {"exp_f32": True}
     for stage in (None, types.SimpleNamespace(compiled=False)):
         with pytest.raises(AssertionError, match="no CPython wrapper"):

@@ -9,10 +9,11 @@ convolutions and average pooling, -inf for max pooling).
 
 import numpy as np
 
-# Inlined: small helpers, and the layouts with a single caller each (compiled on their own they cost the lecture
-# CNN's cold start 0.05-0.3 s, run time unchanged). conv_im2col has two callers and stays a function of its own.
+# Inlined: small helpers, the conv layouts with a single caller each and the max-pooling planes (compiled on their
+# own they cost the lecture CNN's cold start ~0.2 s each, and the inlined max pooling runs 5-20% faster there).
+# conv_im2col has two callers and stays a function of its own.
 INLINED = ("conv_valid_range", "conv_transfer", "max_pool2d_first_tap", "conv_im2col_rows", "conv_channels_last_image",
-           "conv_channels_first_image")
+           "conv_channels_first_image", "max_pool2d_plane_route", "max_pool2d_plane")
 # Called by the other kernels alone, never from Python (compiled without a CPython wrapper).
 COMPILED_CALLERS_ONLY = ("conv_im2col",)
 
