@@ -421,8 +421,8 @@ def test_source_is_readable_and_names_the_user_lines(mlp_step):
     assert re.search(r"^\s+g_h1_b\[i1\] = accumulate\(g_h1_b\[i1\], ", source, re.M)
     assert re.search(r"\bg_h1_W\[i0, i1\]", source)  # (8, 16): too small for merged loops to pay
     # a layer's unnamed nodes are named after the layer (the scope of its variables, h1/W)
-    assert re.search(r"^\s+e_h1_relu = \(np\.float32\(0\.0\) if e_h1_add <= np\.float32\(0\.0\) else e_h1_add\)", source,
-                     re.M)
+    zero = r"np\.float32\(0\.0\)"
+    assert re.search(rf"^\s+e_h1_relu = \({zero} if e_h1_add <= {zero} else e_h1_add\)", source, re.M)
     assert "gemm_into(x, h1_W, h1_matmul)" in source
     forward_lines = [line for line in source.splitlines() if "e_h1_relu = " in line]  # the forward relu
     assert forward_lines and not any("grad of" in line for line in forward_lines)
@@ -821,7 +821,8 @@ def test_helpers_that_only_compiled_code_calls_have_no_cpython_wrapper_and_pytho
     inlined = dict((name, 'inline="always"' in line)
                    for line, name in re.findall(r"^@(numba\.njit\(.*\))\ndef (\w+)", pooling.source, flags=re.M))
     pooling = decorators(pooling.source)
-    assert not pooling[entry] and all(nested or inlined[name] for name, nested in pooling.items() if name != entry)
+    assert not pooling[entry]
+    assert all(nested or inlined[name] for name, nested in pooling.items() if name != entry)
     assert any(pooling.values()) and inlined["max_pool2d_plane_k_h2_k_w2_pad_h0_pad_w0_stride_h2_stride_w2"], pooling
     assert decorators(codegen.kernel_file("vecmath", "exp_f32")[1].source) == {"exp_f32": True}
     for stage in (None, types.SimpleNamespace(compiled=False)):

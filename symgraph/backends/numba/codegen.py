@@ -1042,7 +1042,8 @@ def collapsible_dims(loop, schedule: Schedule, guards: bool, blocked: bool) -> i
             if producer_index is None:
                 continue
             producer, resolved = resolve(x, producer_index)
-            if is_scalar_constant(producer) or (id(producer) in members and at_own_element(resolved, index, loop.space)):
+            if is_scalar_constant(producer) or (
+                    id(producer) in members and at_own_element(resolved, index, loop.space)):
                 continue
             accesses.append((producer, resolved, producer is x))
         if id(member) in schedule.stored and lowering.kind == "scalar":

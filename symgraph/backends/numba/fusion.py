@@ -158,8 +158,8 @@ def _place_in_loop(node, kernels, kernel_of, fuse):
             continue
         at = kernel_of.get(id(producer), -1)
         kernel = kernels[at] if at >= 0 else None
-        if (kernel is not None and kernel.kind == "loop" and at_own_element(index, own, space) and producer.shape == space
-                and id(producer) not in kernel.reductions):
+        if (kernel is not None and kernel.kind == "loop" and at_own_element(index, own, space)
+                and producer.shape == space and id(producer) not in kernel.reductions):
             same.add(at)
         else:
             ready_after = max(ready_after, at)
@@ -241,6 +241,6 @@ def _stored_nodes(order, outputs, kernels, kernel_of) -> set:
                 if is_leaf(producer):
                     continue
                 home = kernel_of[id(producer)]
-                if home != at or not at_own_element(read_index, loop_index(len(kernels[home].space)), kernels[home].space):
+                if home != at or not at_own_element(read_index, index, kernel.space):
                     stored.add(id(producer))
     return stored
