@@ -31,6 +31,7 @@ from sympy.codegen.cfunctions import (exp2 as sympy_exp2, expm1 as sympy_expm1, 
 from sympy.core.function import UndefinedFunction
 from sympy.core.logic import fuzzy_and
 from sympy.logic.boolalg import Boolean, BooleanAtom
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from symgraph import ops
 from symgraph.errors import SympyConversionError
@@ -262,8 +263,18 @@ def where_form(condition, a, b, in_sum: bool = False, boolean: bool | None = Non
     if in_sum:
         return where(condition, a, b)
     # sympy 1.14 evaluating a Piecewise whose condition compares Piecewise expressions recursed without end
-    # (where(where(z > x, ...) > where(...), ...)): such a one stays unevaluated.
-    return sympy.Piecewise((a, condition), (b, True), evaluate=not condition.has(sympy.Piecewise))
+    # (where(where(z > x, ...) > where(...), ...)): such a one stays unevaluated. So does one where sympy's ordering
+    # of the condition's terms recurses (y - floor(x) >= sigmoid(z) - y did), which fails in a few milliseconds.
+    if not condition.has(sympy.Piecewise, where):
+        try:
+            return sympy.Piecewise((a, condition), (b, True))
+        except RecursionError:
+            pass
+    try:
+        return sympy.Piecewise((a, condition), (b, True), evaluate=False)
+    except RecursionError:  # even unevaluated, sympy folds a Piecewise in the condition, which recursed the same way
+        pairs = (sympy.Tuple.__new__(ExprCondPair, a, condition), sympy.Tuple.__new__(ExprCondPair, b, sympy.true))
+        return sympy.Basic.__new__(sympy.Piecewise, *pairs)
 
 
 CUBE_ROOT = sympy.Rational(1, 3)
@@ -294,26 +305,43 @@ def integer_remainder_form(remainder, b, in_sum: bool = False):
     return where_form(sympy.Eq(b, 0), sympy.S.Zero, remainder, in_sum)
 
 
+def max_form(*args):
+    """sympy.Max of ``args``, unevaluated where sympy cannot order a number among them (it raised "The argument
+    'log((2 - sin(5/4))**(-2) + 1)' is not comparable" for maximum(x, log(1 + (1 / (2 + sin(-1.25)))**2)))."""
+    try:
+        return sympy.Max(*args)
+    except ValueError:
+        return sympy.Max(*args, evaluate=False)
+
+
+def min_form(*args):
+    """sympy.Min of ``args``, unevaluated where sympy cannot order a number among them (as max_form)."""
+    try:
+        return sympy.Min(*args)
+    except ValueError:
+        return sympy.Min(*args, evaluate=False)
+
+
 def clip_form(x, lo, hi, boolean: bool | None = None):
     """np.clip: Min(Max(x, lo), hi), so that hi wins where lo > hi; for bools (``boolean``, by default whether x
     ``is_boolean``) (x or lo) and hi."""
     if is_boolean(x) if boolean is None else boolean:
         return sympy.And(sympy.Or(x, lo), hi)
-    return sympy.Min(sympy.Max(x, lo), hi)
+    return min_form(max_form(x, lo), hi)
 
 
 OP_FORMS: dict[str, Callable] = {
     "neg": operator.neg, "abs": sympy.Abs, "sign": sympy.sign, "exp": sympy.exp, "log": sympy.log,
     "log1p": sympy_log1p, "expm1": sympy_expm1, "sqrt": sympy.sqrt, "square": lambda a: a ** 2,
     "reciprocal": lambda a: 1 / a, "sin": sympy.sin, "cos": sympy.cos, "tanh": sympy.tanh, "sigmoid": sigmoid,
-    "relu": lambda a: sympy.Max(a, 0), "softplus": softplus, "floor": sympy.floor, "ceil": sympy.ceiling,
+    "relu": lambda a: max_form(a, 0), "softplus": softplus, "floor": sympy.floor, "ceil": sympy.ceiling,
     "stop_gradient": stop_gradient,
     "tan": sympy.tan, "sinh": sympy.sinh, "cosh": sympy.cosh, "arcsin": sympy.asin, "arccos": sympy.acos,
     "arctan": sympy.atan, "arcsinh": sympy.asinh, "arccosh": sympy.acosh, "arctanh": sympy.atanh,
     "exp2": sympy_exp2, "log2": sympy_log2, "log10": sympy_log10, "cbrt": cbrt_form,
     "rsqrt": lambda a: a ** -sympy.S.Half, "logit": logit, "erf": sympy.erf, "erfc": sympy.erfc,
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow,
-    "maximum": sympy.Max, "minimum": sympy.Min, "arctan2": sympy.atan2, "hypot": sympy_hypot,
+    "maximum": max_form, "minimum": min_form, "arctan2": sympy.atan2, "hypot": sympy_hypot,
     "logaddexp": logaddexp, "mod": mod_form, "fmod": fmod_form,
     "less": sympy.Lt, "less_equal": sympy.Le, "greater": sympy.Gt, "greater_equal": sympy.Ge, "equal": sympy.Eq,
     "not_equal": sympy.Ne, "where": where_form, "clip": clip_form,

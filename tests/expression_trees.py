@@ -30,7 +30,7 @@ UNARY = {
     "cos": (sg.cos, sympy.cos),
     "tanh": (sg.tanh, sympy.tanh),
     "sigmoid": (sg.sigmoid, lambda e: 1 / (1 + sympy.exp(-e))),
-    "relu": (sg.relu, lambda e: sympy.Max(e, 0)),
+    "relu": (sg.relu, lambda e: sympy.Max(e, 0, evaluate=False)),
     "softplus": (sg.softplus, lambda e: sympy.log(1 + sympy.exp(e))),
     "floor": (sg.floor, sympy.floor),
     "ceil": (sg.ceil, sympy.ceiling),
@@ -42,14 +42,16 @@ def _piecewise(*pieces):
     return sympy.Piecewise(*pieces, evaluate=False)
 
 
+# Max and Min unevaluated: evaluated, sympy refuses a constant whose order it cannot decide ("The argument
+# 'log((2 - sin(5/4))**(-2) + 1)' is not comparable", from maximum(x, log(reciprocal(-1.25)))).
 BINARY = {
     "add": (sg.add, lambda a, b: a + b),
     "sub": (sg.sub, lambda a, b: a - b),
     "mul": (sg.mul, lambda a, b: a * b),
     "div": (lambda a, b: a / (2 + sg.cos(b)), lambda a, b: a / (2 + sympy.cos(b))),
     "pow": (lambda a, b: sg.pow(1 + sg.square(a), sg.tanh(b)), lambda a, b: (1 + a**2) ** sympy.tanh(b)),
-    "maximum": (sg.maximum, sympy.Max),
-    "minimum": (sg.minimum, sympy.Min),
+    "maximum": (sg.maximum, lambda a, b: sympy.Max(a, b, evaluate=False)),
+    "minimum": (sg.minimum, lambda a, b: sympy.Min(a, b, evaluate=False)),
     "where_greater": (lambda a, b: sg.where(a > b, a * b, a - b),
                       lambda a, b: _piecewise((a * b, a > b), (a - b, True))),
     "where_less_equal": (lambda a, b: sg.where(sg.less_equal(a, b), sg.sin(a), b),
