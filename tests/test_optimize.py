@@ -79,12 +79,32 @@ def test_rule_fires_and_preserves_values(rule, build, gone, present):
                                err_msg=context)
 
 
+def test_a_constant_broadcast_beside_an_operand_of_the_full_shape_is_the_constant():
+    """Too large to fold, broadcast_to(c, x.shape) in x's arithmetic is c; a sum's gradient (its seed broadcast to
+    x's shape, times exp(x)) then loses its multiplication by 1 as well."""
+    big = sg.placeholder((300, 400), "float64", name="big")
+    value = np.random.default_rng(0).standard_normal((300, 400))
+    for build, gone in ((lambda: sg.broadcast_to(sg.constant(2.0, "float64"), big.shape) - sg.sin(big),
+                         {"broadcast_to"}),
+                        (lambda: sg.grad(sg.sum(sg.exp(big)), big), {"broadcast_to", "mul"})):
+        before = build()
+        after, report = sg.optimize(before)
+        assert report.rule_counts["arithmetic_of_broadcast_constant"] == 1, report
+        assert not gone & set(op_histogram([after])), describe([after])
+        np.testing.assert_array_equal(after.eval({big: value}), before.eval({big: value}))
+
+
 def test_rules_leave_shape_changing_identities_alone():
     column = sg.placeholder((3, 1), "float64", name="column")
     y = column + np.zeros((1, 4))  # broadcasts: not the same as `column`
     after, _ = sg.optimize(y)
     assert after.shape == (3, 4)
     np.testing.assert_array_equal(after.eval({column: np.ones((3, 1))}), np.ones((3, 4)))
+    row = sg.placeholder((4,), "float64", name="row")
+    z = sg.broadcast_to(sg.constant(1.0, "float64"), (3, 4)) * row  # the broadcast sets the shape: it stays
+    after, _ = sg.optimize(z)
+    assert after.shape == (3, 4)
+    np.testing.assert_array_equal(after.eval({row: np.arange(4.0)}), np.tile(np.arange(4.0), (3, 1)))
 
 
 def test_exp_log_is_not_applied_where_x_may_be_negative():

@@ -244,9 +244,23 @@ def broadcast_to_same_shape(node):  # broadcast_to(x, x.shape) = x
         return node.inputs[0]
 
 
+@matches("add", "sub", "mul", "div")
+def arithmetic_of_broadcast_constant(node):  # x * broadcast_to(c, x.shape) = x * c (and +, -, /)
+    """A gradient's seed reaches the graph as broadcast_to(1.0, shape), so ``sum``'s gradient multiplied by a
+    broadcast 1 that mul_one did not see; without the broadcast it does."""
+    if node.op.name not in ("add", "sub", "mul", "div") or None in node.shape:
+        return None
+    a, b = node.inputs
+    for k, (x, other) in enumerate(((a, b), (b, a))):
+        if is_op(x, "broadcast_to") and isinstance(x.inputs[0], Constant) and other.shape == node.shape:
+            inputs = [x.inputs[0], other] if k == 0 else [other, x.inputs[0]]
+            return apply(node.op, *inputs)
+    return None
+
+
 RULES = [
     add_zero, sub_zero, sub_self, mul_one, mul_zero, div_one, neg_neg, power_special_cases, transpose_transpose,
     transpose_identity, reshape_reshape, reshape_identity, exp_log, log_exp, sum_of_broadcast, mul_reciprocal,
     add_neg, sub_neg, neg_of_linear_reduction_of_neg, where_same_branches, relu_mask_of_max_pool2d_grad,
-    squeeze_expand_dims, cast_round_trip, broadcast_to_same_shape,
+    squeeze_expand_dims, cast_round_trip, broadcast_to_same_shape, arithmetic_of_broadcast_constant,
 ]
