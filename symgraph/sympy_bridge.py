@@ -305,21 +305,21 @@ def integer_remainder_form(remainder, b, in_sum: bool = False):
     return where_form(sympy.Eq(b, 0), sympy.S.Zero, remainder, in_sum)
 
 
-def max_form(*args):
-    """sympy.Max of ``args``, unevaluated where sympy cannot order a number among them (it raised "The argument
-    'log((2 - sin(5/4))**(-2) + 1)' is not comparable" for maximum(x, log(1 + (1 / (2 + sin(-1.25)))**2)))."""
+def _extremum_form(function, *args):
+    """sympy.Max or Min of ``args``, unevaluated where sympy cannot order a number among them (it raised "The
+    argument 'log((2 - sin(5/4))**(-2) + 1)' is not comparable" for maximum(x, log(1 + (1 / (2 + sin(-1.25)))**2)))."""
     try:
-        return sympy.Max(*args)
+        return function(*args)
     except ValueError:
-        return sympy.Max(*args, evaluate=False)
+        return function(*args, evaluate=False)
+
+
+def max_form(*args):
+    return _extremum_form(sympy.Max, *args)
 
 
 def min_form(*args):
-    """sympy.Min of ``args``, unevaluated where sympy cannot order a number among them (as max_form)."""
-    try:
-        return sympy.Min(*args)
-    except ValueError:
-        return sympy.Min(*args, evaluate=False)
+    return _extremum_form(sympy.Min, *args)
 
 
 def clip_form(x, lo, hi, boolean: bool | None = None):

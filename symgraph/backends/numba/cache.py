@@ -28,7 +28,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 
-from symgraph.cache_dir import CACHE_ENV, cache_root, private_directories as _private_directories  # noqa: F401
+from symgraph.cache_dir import CACHE_ENV, cache_root, private_directories
 
 
 @dataclass
@@ -102,7 +102,7 @@ class ModuleCache:
 
     def _prepare(self, root: str) -> bool:
         try:
-            _private_directories(root)
+            private_directories(root)
             probe = tempfile.NamedTemporaryFile(dir=root, prefix=".probe-", delete=True)
             probe.close()
             return True

@@ -29,10 +29,15 @@ LIBM_CALL_COST = 30
 _LIBM_CALL = re.compile(r"\bmath\.|np\.(sin|cos|power|logaddexp|exp|log1p|expm1|tanh)\(")
 
 
+def _in_node_dtype(node, args, ctx) -> list:
+    """The inputs' expressions cast to the node's dtype where NumPy would promote them."""
+    return [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+
+
 def _arithmetic(template, closed=True):
     """An op computed in the node's dtype: inputs are cast to it, then ``template`` combines them."""
     def expr(node, args, ctx, index):
-        args = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+        args = _in_node_dtype(node, args, ctx)
         return template.format(*args, zero=ctx.literal(0, node.dtype), one=ctx.literal(1, node.dtype),
                                two=ctx.literal(2, node.dtype))
     cost = LIBM_CALL_COST if _LIBM_CALL.search(template) else 1
@@ -47,7 +52,7 @@ def _vector_math(name, template):
     def expr(node, args, ctx, index):
         if node.dtype.name not in ("float32", "float64"):
             return fallback(node, args, ctx, index)
-        (x,) = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+        (x,) = _in_node_dtype(node, args, ctx)
         return f"{ctx.helper('vecmath', f'{name}_f{node.dtype.itemsize * 8}')}({x})"
     return ScalarLowering(expr, broadcast_shape, closed=True, cost=VECTOR_MATH_COST)
 
@@ -58,7 +63,7 @@ def _extremum(name, symbol):
     and 0.0 on the NumPy backend. (np.clip keeps Numba's np.minimum(np.maximum(...)): NumPy's own clip picks
     between equal zeros differently with scalar and array bounds.)"""
     def expr(node, args, ctx, index):
-        a, b = [ctx.typed(x, i.dtype, node.dtype) for x, i in zip(args, node.inputs)]
+        a, b = _in_node_dtype(node, args, ctx)
         if node.dtype.kind != "f":
             return f"np.{name}({a}, {b})"
         return f"({a} if {a} {symbol} {b} or np.isnan({a}) else {b})"
@@ -67,7 +72,7 @@ def _extremum(name, symbol):
 
 def _relu(node, args, ctx, index):
     """np.maximum(x, 0): 0 for -0.0 too (Numba's np.maximum gave -0.0, and 1 / relu(-0.0) -inf), NaN for NaN."""
-    (x,) = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+    (x,) = _in_node_dtype(node, args, ctx)
     zero = ctx.literal(0, node.dtype)
     return f"({zero} if {x} <= {zero} else {x})" if node.dtype.kind == "f" else f"np.maximum({x}, {zero})"
 
@@ -119,7 +124,7 @@ register(_arithmetic("math.erfc({0})"), ew.Erfc)
 def _logit(node, args, ctx, index):
     """scipy.special.logit's formula: log(x / (1 - x)), and log1p(2(x - 1/2)) - log1p(-2(x - 1/2)) on [0.3, 0.65],
     where the quotient loses accuracy."""
-    (x,) = [ctx.typed(a, i.dtype, node.dtype) for a, i in zip(args, node.inputs)]
+    (x,) = _in_node_dtype(node, args, ctx)
     low, high, half, one, two = (ctx.literal(v, node.dtype) for v in (0.3, 0.65, 0.5, 1.0, 2.0))
     centered = f"({two} * ({x} - {half}))"
     return (f"(math.log({x} / ({one} - {x})) if ({x} < {low} or {x} > {high}) "
@@ -162,7 +167,7 @@ def _remainder(floored):
     from the floored remainder r, as r - b where r is nonzero and a's and b's signs differ (Numba's integer np.fmod
     is not C's)."""
     def expr(node, args, ctx, index):
-        a, b = [ctx.typed(x, i.dtype, node.dtype) for x, i in zip(args, node.inputs)]
+        a, b = _in_node_dtype(node, args, ctx)
         zero = ctx.literal(0, node.dtype)
         if node.dtype.kind == "f":
             m = f"np.fmod({a}, {b})"
